@@ -1,0 +1,37 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { AuthModule } from '@wfs/auth';
+import { ConfigModule, WfsConfig } from '@wfs/config';
+import { DispatchModule } from '@wfs/dispatch';
+import { PersistenceModule } from '@wfs/persistence';
+import { RunsModule } from '@wfs/runs';
+import { StorageModule } from '@wfs/storage';
+import { WorkflowsModule } from '@wfs/workflows';
+import { EventsController } from './http/events.controller';
+import { EventsHub } from './http/events-hub';
+import { FilesController } from './http/files.controller';
+import { HealthController } from './http/health.controller';
+import { MetricsController } from './http/metrics.controller';
+import { RunsController } from './http/runs.controller';
+import { TokensController } from './http/tokens.controller';
+import { WorkflowsController } from './http/workflows.controller';
+
+/** The API role: REST, SSE, health and metrics over the shared libraries. */
+@Module({})
+export class ApiModule {
+  static forRoot(config: WfsConfig): DynamicModule {
+    return {
+      module: ApiModule,
+      imports: [ConfigModule.forRoot(config), PersistenceModule, StorageModule, WorkflowsModule, DispatchModule, RunsModule, AuthModule],
+      controllers: [
+        WorkflowsController,
+        RunsController,
+        FilesController,
+        EventsController,
+        TokensController,
+        HealthController,
+        MetricsController,
+      ],
+      providers: [EventsHub, { provide: 'MAX_UPLOAD_BYTES', useValue: config.maxUploadBytes }],
+    };
+  }
+}

@@ -1,0 +1,47 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsBoolean, IsIn, IsObject, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
+import { ROLES } from '@wfs/config';
+import type { Role } from '@wfs/config';
+
+export class CreateRunBody {
+  @ApiPropertyOptional({ description: 'EB id, MOUS UID or survey job id (required unless the workflow has subjectKind none)' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  subject?: string;
+
+  @ApiPropertyOptional({ description: "Validated against the workflow's JSON Schema", type: 'object', additionalProperties: true })
+  @IsOptional()
+  @IsObject()
+  parameters?: Record<string, unknown>;
+
+  @ApiPropertyOptional({ description: "The caller's own id for this run, echoed in every event" })
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  correlationId?: string;
+
+  @ApiPropertyOptional({ description: 'Absolute path inside one of WFS_RESULTS_ROOTS' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(4096)
+  resultsDir?: string;
+
+  @ApiPropertyOptional({ default: false })
+  @IsOptional()
+  @IsBoolean()
+  submit?: boolean;
+}
+
+export class CreateTokenBody {
+  @ApiProperty()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(100)
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9._@-]*$/)
+  name!: string;
+
+  @ApiProperty({ enum: ROLES })
+  @IsIn(ROLES)
+  role!: Role;
+}

@@ -1,0 +1,61 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import type { Response } from 'express';
+import { ErrorKind, WfsError } from '@wfs/domain';
+
+const STATUS: Record<ErrorKind, number> = {
+  invalid: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  too_large: 413,
+  unsupported_media: 415,
+  unavailable: 503,
+};
+
+export interface ErrorBody {
+  error: { code: string; message: string; details: Record<string, unknown> };
+}
+
+/** The one place errors become HTTP: the contract's envelope, never a stack trace. */
+export function toErrorResponse(e: unknown): { status: number; body: ErrorBody } {
+  if (e instanceof WfsError) {
+    return { status: STATUS[e.kind], body: { error: { code: e.code, message: e.message, details: e.details } } };
+  }
+  if (e instanceof HttpException) {
+    const status = e.getStatus();
+    const code = status === 404 ? 'NOT_FOUND' : status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : status < 500 ? 'BAD_REQUEST' : 'INTERNAL';
+    return { status, body: { error: { code, message: status === 404 ? 'No such route.' : e.message, details: {} } } };
+  }
+  // body-parser and other express middleware errors carry a status and a type
+  const err = e as { status?: number; type?: string; message?: string };
+  if (typeof err?.status === 'number' && err.status >= 400 && err.status < 500) {
+    const code =
+      err.type === 'entity.parse.failed' ? 'MALFORMED_JSON'
+      : err.type === 'entity.too.large' ? 'BODY_TOO_LARGE'
+      : err.type === 'charset.unsupported' || err.type === 'encoding.unsupported' ? 'UNSUPPORTED_ENCODING'
+      : 'BAD_REQUEST';
+    const message =
+      code === 'MALFORMED_JSON' ? 'The request body is not valid JSON.'
+      : code === 'BODY_TOO_LARGE' ? 'The request body is too large.'
+      : 'The request could not be read.';
+    return { status: err.status, body: { error: { code, message, details: {} } } };
+  }
+  return { status: 500, body: { error: { code: 'INTERNAL', message: 'Something went wrong on our side; it has been logged.', details: {} } } };
+}
+
+@Catch()
+export class ErrorFilter implements ExceptionFilter {
+  private readonly log = new Logger('http');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const res = host.switchToHttp().getResponse<Response>();
+    const { status, body } = toErrorResponse(exception);
+    if (status >= 500) this.log.error(exception instanceof Error ? exception.stack ?? exception.message : String(exception));
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    res.status(status).json(body);
+  }
+}

@@ -1,0 +1,44 @@
+import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { WFS_CONFIG } from '@wfs/config';
+import type { WfsConfig } from '@wfs/config';
+import { EVENTS_CHANNEL } from '@wfs/events';
+import { PgListener } from '@wfs/persistence';
+
+/**
+ * Fans Postgres NOTIFYs about new events out to the SSE streams of this API
+ * process: one LISTEN connection however many clients watch.
+ */
+@Injectable()
+export class EventsHub implements OnApplicationShutdown {
+  private readonly watchers = new Map<number, Set<() => void>>();
+  private listener: PgListener | null = null;
+
+  constructor(@Inject(WFS_CONFIG) private readonly config: WfsConfig) {}
+
+  async watch(runId: number, onNews: () => void): Promise<() => void> {
+    if (!this.listener) {
+      // After a reconnect notifications may have been missed: wake everyone to re-read.
+      this.listener = new PgListener(this.config.databaseUrl, () => this.wakeAll());
+      await this.listener.listen(EVENTS_CHANNEL, (payload) => this.wake(Number(payload)));
+    }
+    const set = this.watchers.get(runId) ?? new Set();
+    set.add(onNews);
+    this.watchers.set(runId, set);
+    return () => {
+      set.delete(onNews);
+      if (set.size === 0) this.watchers.delete(runId);
+    };
+  }
+
+  private wake(runId: number): void {
+    for (const fn of this.watchers.get(runId) ?? []) fn();
+  }
+
+  private wakeAll(): void {
+    for (const set of this.watchers.values()) for (const fn of set) fn();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.listener?.close();
+  }
+}

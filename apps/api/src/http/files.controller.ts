@@ -1,0 +1,58 @@
+import { Controller, Get, Inject, Param, Put, Req, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiConsumes, ApiTags } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+import { RequireRole } from '@wfs/auth';
+import { WfsError } from '@wfs/domain';
+import { RunCommands, RunQueries } from '@wfs/runs';
+import { PositiveInt } from './validation';
+
+@ApiTags('files')
+@ApiBearerAuth()
+@Controller('api/v1/runs/:id/files')
+export class FilesController {
+  constructor(
+    @Inject(RunCommands) private readonly commands: RunCommands,
+    @Inject(RunQueries) private readonly queries: RunQueries,
+    @Inject('MAX_UPLOAD_BYTES') private readonly maxBytes: number,
+  ) {}
+
+  /** Raw bytes, streamed to disk: the size limit stops the upload as it passes, not after. */
+  @Put(':filename')
+  @RequireRole('da')
+  @ApiConsumes('application/octet-stream')
+  async upload(@Param('id', new PositiveInt('id')) id: number, @Param('filename') filename: string, @Req() req: Request, @Res() res: Response) {
+    const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+    if (type !== 'application/octet-stream') {
+      throw new WfsError('unsupported_media', 'UNSUPPORTED_MEDIA_TYPE', 'Upload the file as raw bytes with Content-Type: application/octet-stream.', {
+        contentType: type || null,
+      });
+    }
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    if (Number.isFinite(declared) && declared > this.maxBytes) {
+      res.setHeader('Connection', 'close');
+      throw new WfsError('too_large', 'FILE_TOO_LARGE', `The file is larger than the limit of ${this.maxBytes} bytes.`, { limit: this.maxBytes });
+    }
+    try {
+      const file = await this.commands.upload(id, filename, req);
+      res.status(201).json(file);
+    } catch (e) {
+      // Stop reading whatever the client is still sending.
+      if (!req.complete) res.setHeader('Connection', 'close');
+      throw e;
+    }
+  }
+
+  @Get()
+  @RequireRole('viewer')
+  async list(@Param('id', new PositiveInt('id')) id: number) {
+    return { items: await this.queries.files(id) };
+  }
+
+  @Get(':filename')
+  @RequireRole('viewer')
+  async download(@Param('id', new PositiveInt('id')) id: number, @Param('filename') filename: string, @Res() res: Response) {
+    const file = await this.commands.filePath(id, filename);
+    res.type('application/octet-stream');
+    res.sendFile(file, { dotfiles: 'deny' });
+  }
+}

@@ -1,0 +1,29 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { ConfigModule, WfsConfig } from '@wfs/config';
+import { DispatchModule } from '@wfs/dispatch';
+import { ExecutionModule } from '@wfs/execution';
+import { PersistenceModule } from '@wfs/persistence';
+import { RunsModule } from '@wfs/runs';
+import { StorageModule } from '@wfs/storage';
+import { WorkflowsModule } from '@wfs/workflows';
+import { JobConsumerService } from './job-consumer.service';
+
+/** The worker role: runs queued jobs. Any number of them, on any host. */
+@Module({})
+export class WorkerModule {
+  static forRoot(config: WfsConfig): DynamicModule {
+    return {
+      module: WorkerModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        PersistenceModule,
+        StorageModule,
+        WorkflowsModule,
+        DispatchModule,
+        RunsModule,
+        ExecutionModule,
+      ],
+      providers: [JobConsumerService],
+    };
+  }
+}

@@ -1,0 +1,47 @@
+import { CanActivate, ExecutionContext, Inject, Injectable, SetMetadata } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { Role } from '@wfs/config';
+import { WfsError } from '@wfs/domain';
+import { Principal, roleAllows, TokenService } from './tokens';
+
+const ROLE_KEY = 'wfs:role';
+const PUBLIC_KEY = 'wfs:public';
+
+/** The least role a route needs. Every route has one or is @Public(). */
+export const RequireRole = (role: Role) => SetMetadata(ROLE_KEY, role);
+export const Public = () => SetMetadata(PUBLIC_KEY, true);
+
+export interface AuthenticatedRequest {
+  headers: Record<string, string | string[] | undefined>;
+  principal?: Principal;
+}
+
+/** Bearer token -> principal (401), then the route's role (403). Routes without a role are refused. */
+@Injectable()
+export class AuthGuard implements CanActivate {
+  constructor(
+    @Inject(Reflector) private readonly reflector: Reflector,
+    @Inject(TokenService) private readonly tokens: TokenService,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const targets = [context.getHandler(), context.getClass()];
+    if (this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) return true;
+    const required = this.reflector.getAllAndOverride<Role | undefined>(ROLE_KEY, targets);
+    const req = context.switchToHttp().getRequest<AuthenticatedRequest>();
+    const header = req.headers.authorization;
+    const match = typeof header === 'string' ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+    const principal = match ? await this.tokens.authenticate(match[1] as string) : null;
+    if (!principal) {
+      throw new WfsError('unauthenticated', 'UNAUTHENTICATED', 'A valid bearer token is required (Authorization: Bearer <token>).');
+    }
+    req.principal = principal;
+    if (!required || !roleAllows(principal.role, required)) {
+      throw new WfsError('forbidden', 'FORBIDDEN', `This call needs the ${required ?? 'admin'} role; the token has ${principal.role}.`, {
+        required: required ?? 'admin',
+        role: principal.role,
+      });
+    }
+    return true;
+  }
+}

@@ -1,0 +1,3 @@
+export * from './tokens';
+export * from './auth.guard';
+export * from './auth.module';

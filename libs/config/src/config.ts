@@ -1,0 +1,155 @@
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+export type Role = 'viewer' | 'da' | 'service' | 'ops' | 'admin';
+export const ROLES: readonly Role[] = ['viewer', 'da', 'service', 'ops', 'admin'];
+
+/** The whole configuration, validated once at boot (see loadConfig). */
+export interface WfsConfig {
+  databaseUrl: string;
+  redisUrl: string;
+  amqpUrl: string;
+  port: number;
+  processingRoot: string;
+  qaRoot: string;
+  archiveRoot: string;
+  mailDir: string;
+  resultsRoots: string[];
+  apiTokens: Array<{ role: Role; token: string }>;
+  eventsExchange: string;
+  archiveExchange: string;
+  queuePrefix: string;
+  smtpUrl: string | null;
+  maxUploadBytes: number;
+  maxJobsPerRun: number;
+  maxJobTimeoutSeconds: number;
+  workerConcurrency: number;
+  dbPoolSize: number;
+  workflowsDir: string;
+  /** Tool name (lower case) -> executable path, from WFS_TOOL_<NAME> and the tools file. */
+  tools: Record<string, string>;
+  toolsFile: string | null;
+  hostname: string;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+export class ConfigError extends Error {
+  constructor(variable: string, problem: string) {
+    super(`Configuration: ${variable} ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** The repository root (where package.json is), from compiled or source location. */
+export const PACKAGE_ROOT = (() => {
+  let dir = __dirname;
+  while (dir !== path.dirname(dir)) {
+    if (require('node:fs').existsSync(path.join(dir, 'package.json'))) return dir;
+    dir = path.dirname(dir);
+  }
+  return process.cwd();
+})();
+
+type Env = Record<string, string | undefined>;
+
+function url(env: Env, name: string, fallback: string, protocols: string[]): string {
+  const value = env[name] || fallback;
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    throw new ConfigError(name, `is not a URL: "${value}"`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `must use ${protocols.join(' or ')}, not ${parsed.protocol}`);
+  }
+  return value;
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(name, `must be an integer from ${min} to ${max}, not "${raw}"`);
+  }
+  return value;
+}
+
+function name(env: Env, variable: string, fallback: string): string {
+  const value = env[variable] || fallback;
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$/.test(value)) {
+    throw new ConfigError(variable, `must be letters, digits, ".", "_" or "-", not "${value}"`);
+  }
+  return value;
+}
+
+function tokens(env: Env): WfsConfig['apiTokens'] {
+  const raw = env.WFS_API_TOKENS ?? '';
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((pair, i) => {
+      const sep = pair.indexOf(':');
+      const role = pair.slice(0, sep) as Role;
+      const token = pair.slice(sep + 1);
+      if (sep < 1 || !ROLES.includes(role) || token.length < 8) {
+        // Never echo the token itself.
+        throw new ConfigError('WFS_API_TOKENS', `entry ${i + 1} must be role:token with a role of ${ROLES.join('/')} and a token of 8+ characters`);
+      }
+      return { role, token };
+    });
+}
+
+function toolsFromEnv(env: Env): Record<string, string> {
+  const tools: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) {
+    const m = /^WFS_TOOL_([A-Z0-9_]+)$/.exec(key);
+    if (m && value) {
+      if (!path.isAbsolute(value)) throw new ConfigError(key, `must be an absolute path, not "${value}"`);
+      tools[(m[1] as string).toLowerCase()] = value;
+    }
+  }
+  return tools;
+}
+
+export function loadConfig(env: Env = process.env): WfsConfig {
+  const dataRoot = path.resolve(env.WFS_DATA_ROOT || './var');
+  const dir = (variable: string, sub: string) => path.resolve(env[variable] || path.join(dataRoot, sub));
+  const processingRoot = dir('WFS_PROCESSING_ROOT', 'processing');
+  const resultsRoots = (env.WFS_RESULTS_ROOTS || processingRoot)
+    .split(':')
+    .filter(Boolean)
+    .map((r) => path.resolve(r));
+  const logLevel = (env.WFS_LOG_LEVEL || 'info') as WfsConfig['logLevel'];
+  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) {
+    throw new ConfigError('WFS_LOG_LEVEL', 'must be debug, info, warn or error');
+  }
+  return {
+    databaseUrl: url(env, 'DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/wfs', ['postgres:', 'postgresql:']),
+    redisUrl: url(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+    amqpUrl: url(env, 'AMQP_URL', 'amqp://guest:guest@127.0.0.1:5672', ['amqp:', 'amqps:']),
+    port: int(env, 'PORT', 3000, 0, 65535),
+    processingRoot,
+    qaRoot: dir('WFS_QA_ROOT', 'qa'),
+    archiveRoot: dir('WFS_ARCHIVE_ROOT', 'archive'),
+    mailDir: dir('WFS_MAIL_DIR', 'mail'),
+    resultsRoots,
+    apiTokens: tokens(env),
+    eventsExchange: name(env, 'WFS_EVENTS_EXCHANGE', 'wfs.events'),
+    archiveExchange: name(env, 'WFS_ARCHIVE_EXCHANGE', 'archive.events'),
+    queuePrefix: name(env, 'WFS_QUEUE_PREFIX', 'wfs'),
+    smtpUrl: env.WFS_SMTP_URL || null,
+    maxUploadBytes: int(env, 'WFS_MAX_UPLOAD_BYTES', 64 * 1024 * 1024, 1),
+    maxJobsPerRun: int(env, 'WFS_MAX_JOBS_PER_RUN', 100_000, 1),
+    maxJobTimeoutSeconds: int(env, 'WFS_MAX_JOB_TIMEOUT_SECONDS', 7 * 24 * 3600, 1),
+    workerConcurrency: int(env, 'WFS_WORKER_CONCURRENCY', 8, 1, 1000),
+    dbPoolSize: int(env, 'WFS_DB_POOL_SIZE', 10, 1, 200),
+    workflowsDir: path.resolve(env.WFS_WORKFLOWS_DIR || path.join(PACKAGE_ROOT, 'workflows')),
+    tools: toolsFromEnv(env),
+    toolsFile: env.WFS_TOOLS_FILE ? path.resolve(env.WFS_TOOLS_FILE) : null,
+    hostname: env.WFS_HOSTNAME || os.hostname(),
+    logLevel,
+  };
+}

@@ -1,0 +1,67 @@
+import { Job, Queue, Worker } from 'bullmq';
+import IORedis, { Redis } from 'ioredis';
+
+/** What a queued job carries: ids only; the handler reloads everything from Postgres. */
+export interface JobKey {
+  runId: number;
+  name: string;
+  index: number;
+  /** The attempt this message is for (1-based); keeps a retry distinct from the try before it. */
+  attempt: number;
+}
+
+export const JOBS_QUEUE = 'jobs';
+
+export function redisConnection(url: string): Redis {
+  // BullMQ workers block on Redis: they need unlimited retries per request.
+  return new IORedis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, lazyConnect: false });
+}
+
+/** BullMQ job id: one per (job instance, attempt), so a repeated enqueue is a no-op. */
+export const bullJobId = (k: JobKey): string => `${k.runId}.${k.name}.${k.index}.${k.attempt}`;
+
+/**
+ * Puts ready job instances on the queue. Redis is only the dispatch medium:
+ * Postgres says what should run, so a lost message is re-sent from there.
+ */
+export class Dispatcher {
+  readonly queue: Queue;
+
+  constructor(connection: Redis, prefix: string) {
+    this.queue = new Queue(JOBS_QUEUE, {
+      connection,
+      prefix,
+      defaultJobOptions: { removeOnComplete: true, removeOnFail: true, attempts: 1 },
+    });
+  }
+
+  async enqueue(keys: readonly JobKey[], delayMs = 0): Promise<void> {
+    for (let i = 0; i < keys.length; i += 1000) {
+      await this.queue.addBulk(
+        keys.slice(i, i + 1000).map((k) => ({
+          name: k.name,
+          data: k,
+          opts: { jobId: bullJobId(k), delay: delayMs > 0 ? delayMs : undefined },
+        })),
+      );
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+  }
+}
+
+export type JobHandler = (key: JobKey, job: Job<JobKey>) => Promise<void>;
+
+/** A BullMQ worker on the jobs queue; the handler must be idempotent. */
+export function consumeJobs(connection: Redis, prefix: string, concurrency: number, handler: JobHandler): Worker<JobKey> {
+  return new Worker<JobKey>(JOBS_QUEUE, (job) => handler(job.data, job), {
+    connection,
+    prefix,
+    concurrency,
+    // A job runs as long as its own timeout says; the lock is renewed while it runs.
+    lockDuration: 30_000,
+    maxStalledCount: 1,
+  });
+}

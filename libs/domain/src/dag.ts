@@ -1,0 +1,142 @@
+import { JobDefinition, ScatterSource } from './definition';
+import { invalid } from './errors';
+
+export type ScatterItem = Record<string, string | number>;
+
+export interface PlannedGroup {
+  name: string;
+  /** Position in a topological order: stable display order and dispatch order. */
+  position: number;
+  needs: string[];
+  items: ScatterItem[] | null; // null: not scattered, one instance
+}
+
+/**
+ * Problems of the DAG itself (duplicate names, unknown needs, cycles), as
+ * human sentences naming the job. Empty when the DAG is sound.
+ */
+export function dagProblems(jobs: readonly Pick<JobDefinition, 'name' | 'needs'>[]): string[] {
+  const problems: string[] = [];
+  const names = new Set<string>();
+  for (const job of jobs) {
+    if (names.has(job.name)) problems.push(`job "${job.name}" is defined twice`);
+    names.add(job.name);
+  }
+  for (const job of jobs) {
+    for (const need of job.needs) {
+      if (!names.has(need)) problems.push(`job "${job.name}" needs unknown job "${need}"`);
+      if (need === job.name) problems.push(`job "${job.name}" needs itself`);
+    }
+  }
+  if (problems.length === 0 && topologicalOrder(jobs) === null) {
+    problems.push('the jobs form a cycle through their "needs"');
+  }
+  return problems;
+}
+
+/** Kahn's algorithm; null when there is a cycle. Ties keep definition order. */
+export function topologicalOrder<T extends Pick<JobDefinition, 'name' | 'needs'>>(
+  jobs: readonly T[],
+): T[] | null {
+  const remaining = new Map(jobs.map((j) => [j.name, new Set(j.needs)]));
+  const order: T[] = [];
+  while (order.length < jobs.length) {
+    const next = jobs.find((j) => remaining.get(j.name)?.size === 0 && !order.includes(j));
+    if (!next) return null;
+    order.push(next);
+    for (const deps of remaining.values()) deps.delete(next.name);
+  }
+  return order;
+}
+
+/** The values one scatter dimension takes for these parameters. */
+function dimensionValues(
+  dim: string,
+  source: ScatterSource,
+  parameters: Record<string, unknown>,
+): Array<string | number> {
+  if (Array.isArray(source)) return [...source];
+  const value = parameters[source as string];
+  if (Number.isInteger(value) && (value as number) >= 0) {
+    return Array.from({ length: value as number }, (_, i) => i);
+  }
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string' || typeof v === 'number')) {
+    return value as Array<string | number>;
+  }
+  throw invalid('INVALID_SCATTER', `Scatter dimension "${dim}" needs parameter "${String(source)}" to be a non-negative integer or a list.`, {
+    parameter: source,
+  });
+}
+
+/** Number of instances a scatter yields, computed without building them. */
+export function scatterCount(
+  scatter: Record<string, ScatterSource>,
+  parameters: Record<string, unknown>,
+): number {
+  return Object.entries(scatter).reduce(
+    (n, [dim, source]) => n * dimensionValues(dim, source, parameters).length,
+    1,
+  );
+}
+
+/** The cartesian product of the dimensions, in row-major order (first dimension slowest). */
+export function expandScatter(
+  scatter: Record<string, ScatterSource>,
+  parameters: Record<string, unknown>,
+): ScatterItem[] {
+  let items: ScatterItem[] = [{}];
+  for (const [dim, source] of Object.entries(scatter)) {
+    const values = dimensionValues(dim, source, parameters);
+    items = items.flatMap((item) => values.map((v) => ({ ...item, [dim]: v })));
+  }
+  return items;
+}
+
+/**
+ * Plans a run: one group per job in topological order, with its scatter
+ * items. Refuses (400) a plan over `maxInstances` in total or a scatter that
+ * yields nothing, before any row is written.
+ */
+export function planRun(
+  jobs: readonly JobDefinition[],
+  parameters: Record<string, unknown>,
+  maxInstances: number,
+): PlannedGroup[] {
+  const order = topologicalOrder(jobs);
+  if (!order) throw invalid('INVALID_WORKFLOW', 'The workflow DAG has a cycle.');
+  let total = 0;
+  const counts = order.map((job) => (job.scatter ? scatterCount(job.scatter, parameters) : 1));
+  for (const [i, job] of order.entries()) {
+    const count = counts[i] ?? 1;
+    if (count === 0) {
+      throw invalid('EMPTY_SCATTER', `Job "${job.name}" scatters over nothing with these parameters.`, {
+        job: job.name,
+      });
+    }
+    total += count;
+  }
+  if (total > maxInstances) {
+    throw invalid(
+      'TOO_MANY_JOBS',
+      `These parameters make ${total} job instances; the limit is ${maxInstances}.`,
+      { instances: total, limit: maxInstances },
+    );
+  }
+  return order.map((job, position) => ({
+    name: job.name,
+    position,
+    needs: [...job.needs],
+    items: job.scatter ? expandScatter(job.scatter, parameters) : null,
+  }));
+}
+
+/** Groups not started whose needs are all complete, given the complete ones. */
+export function readyGroups(
+  groups: readonly Pick<PlannedGroup, 'name' | 'needs'>[],
+  complete: ReadonlySet<string>,
+  started: ReadonlySet<string>,
+): string[] {
+  return groups
+    .filter((g) => !started.has(g.name) && g.needs.every((n) => complete.has(n)))
+    .map((g) => g.name);
+}

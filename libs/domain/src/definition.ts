@@ -1,0 +1,46 @@
+/** A workflow definition as loaded from YAML and validated (see libs/workflows). */
+export type SubjectKind = 'execution_block' | 'mous' | 'vlass_job' | 'none';
+export type SuccessRule = 'exit_code' | 'casa';
+
+/** One scatter dimension: an integer parameter (0..n-1), an array parameter, or literal values. */
+export type ScatterSource = string | ReadonlyArray<string | number>;
+
+export interface JobDefinition {
+  name: string;
+  stage: string;
+  executable: string;
+  arguments: string[];
+  needs: string[];
+  scatter: Record<string, ScatterSource> | null;
+  requestCpus: number;
+  requestMemory: string;
+  timeout: number; // seconds
+  retries: number;
+  retryBackoff: number; // seconds, doubled each attempt
+  retryUnlessExit: number | null;
+  success: SuccessRule;
+  outputs: string[];
+  env: Record<string, string>;
+}
+
+export interface InputDefinition {
+  name: string;
+  required: boolean;
+  description: string;
+}
+
+export interface WorkflowDefinition {
+  name: string;
+  version: number;
+  description: string;
+  subjectKind: SubjectKind;
+  telescope: string | null;
+  requiresQa: boolean;
+  parameters: Record<string, unknown>;
+  inputs: InputDefinition[];
+  notify: Partial<Record<'started' | 'complete' | 'failed', string[]>>;
+  products: Record<string, string[]>;
+  jobs: JobDefinition[];
+  /** sha256 of the source file: stored with every run. */
+  digest: string;
+}

@@ -1,0 +1,126 @@
+import { ArchiveState, DiskState, JobState, QaState, RunState } from './states';
+
+export const EVENT_TYPES = [
+  'created',
+  'submitted',
+  'running',
+  'job-started',
+  'job-completed',
+  'job-failed',
+  'job-retrying',
+  'job-held',
+  'complete',
+  'failed',
+  'cancelled',
+  'qa-set',
+  'ingestion-started',
+  'ingested',
+  'ingestion-failed',
+  'rejected',
+  'cleaned',
+  'expired',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export interface RunError {
+  code: string;
+  message: string;
+}
+
+/** The state of a run an event describes: copied into every event body. */
+export interface RunSnapshot {
+  id: number;
+  requestId: number;
+  version: number;
+  workflow: string;
+  subject: string | null;
+  correlationId: string | null;
+  state: RunState;
+  qaState: QaState;
+  archiveState: ArchiveState;
+  diskState: DiskState;
+  processingDir: string | null;
+  resultsDir: string | null;
+  sourceRunId: number | null;
+  ingestionRunId: number | null;
+  error: RunError | null;
+}
+
+export interface EventJob {
+  name: string;
+  index: number;
+  state: JobState;
+  attempts: number;
+  exitCode: number | null;
+  statusReason: string | null;
+  stage?: string;
+}
+
+export interface EventProduct {
+  name: string;
+  kind: string;
+  files: Array<{ path: string; role: string }>;
+}
+
+/** The message body of the contract (section 3), also returned by /events. */
+export interface WfsEvent {
+  messageId: string;
+  specVersion: 1;
+  type: EventType;
+  sequence: number;
+  occurredAt: string;
+  runId: number;
+  requestId: number;
+  version: number;
+  workflow: string;
+  subject: string | null;
+  correlationId: string | null;
+  state: RunState;
+  qaState: QaState;
+  archiveState: ArchiveState;
+  diskState: DiskState;
+  processingDir: string | null;
+  resultsDir: string | null;
+  job: EventJob | null;
+  sourceRunId: number | null;
+  ingestionRunId: number | null;
+  products: EventProduct[] | null;
+  error: RunError | null;
+}
+
+export function buildEvent(
+  type: EventType,
+  run: RunSnapshot,
+  ids: { messageId: string; sequence: number; occurredAt: Date },
+  extra: { job?: EventJob | null; products?: EventProduct[] | null } = {},
+): WfsEvent {
+  return {
+    messageId: ids.messageId,
+    specVersion: 1,
+    type,
+    sequence: ids.sequence,
+    occurredAt: ids.occurredAt.toISOString(),
+    runId: run.id,
+    requestId: run.requestId,
+    version: run.version,
+    workflow: run.workflow,
+    subject: run.subject,
+    correlationId: run.correlationId,
+    state: run.state,
+    qaState: run.qaState,
+    archiveState: run.archiveState,
+    diskState: run.diskState,
+    processingDir: run.processingDir,
+    resultsDir: run.resultsDir,
+    job: extra.job ?? null,
+    sourceRunId: run.sourceRunId,
+    ingestionRunId: run.ingestionRunId,
+    products: extra.products ?? null,
+    error: run.error,
+  };
+}
+
+/** The AMQP routing key of an event: run.<workflow>.<type>. */
+export const routingKey = (e: Pick<WfsEvent, 'workflow' | 'type'>): string => `run.${e.workflow}.${e.type}`;
+
+export const TERMINAL_EVENT_TYPES: ReadonlySet<EventType> = new Set(['complete', 'failed', 'cancelled']);

@@ -1,0 +1,54 @@
+import * as fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Roots, RunDirs } from '@wfs/storage';
+import type { RunEffects } from '@wfs/runs';
+
+export interface BuiltinContext {
+  dirs: RunDirs;
+  args: string[];
+  roots: Roots;
+  signal: AbortSignal;
+  log: (line: string) => void;
+}
+
+export interface BuiltinResult {
+  exitCode: number;
+  effects?: RunEffects;
+}
+
+type Builtin = (ctx: BuiltinContext) => Promise<BuiltinResult>;
+
+/** Steps the service does itself, in the worker, without a process. */
+export const BUILTINS: Record<string, Builtin> = {
+  'builtin:noop': async () => ({ exitCode: 0 }),
+
+  /** Stands in for a task that computes for N seconds (RADPS skeleton, load tests). */
+  'builtin:work': async ({ args, signal }) => {
+    const seconds = Number(args[0] ?? 0);
+    if (!Number.isFinite(seconds) || seconds < 0) return { exitCode: 2 };
+    if (seconds > 0) await sleep(seconds * 1000, undefined, { signal }).catch(() => undefined);
+    return { exitCode: signal.aborted ? 143 : 0 };
+  },
+
+  /**
+   * Moves the run directory from the processing area to the QA area for
+   * review. Idempotent: a repeat after a crash finds it already there.
+   */
+  'builtin:deliver_to_qa': async ({ dirs, roots, log }) => {
+    const target = roots.qaDestination(dirs.root);
+    if (!dirs.root.startsWith(roots.processing + '/')) {
+      log(`results directory ${dirs.root} is the caller's: reviewed where it is, not moved`);
+      return { exitCode: 0 };
+    }
+    if (fs.existsSync(dirs.root)) {
+      if (fs.existsSync(target)) throw new Error(`QA area already holds ${target}`);
+      await fs.promises.rename(dirs.root, target);
+    } else if (!fs.existsSync(target)) {
+      throw new Error(`run directory ${dirs.root} is gone`);
+    }
+    log(`moved ${dirs.root} to ${target}`);
+    return { exitCode: 0, effects: { processingDir: target, diskState: 'qa' } };
+  },
+};
+
+export const BUILTIN_NAMES: ReadonlySet<string> = new Set(Object.keys(BUILTINS));

@@ -1,0 +1,115 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { JobObservation, judgeJob, render, TemplateContext } from '@wfs/domain';
+import { JobKey } from '@wfs/dispatch';
+import { ClaimedJob, JobLifecycle, RunEffects } from '@wfs/runs';
+import { containedIn, jobLogPath, Roots, runDirs } from '@wfs/storage';
+import { BUILTINS } from './builtins';
+import { findSevereLine } from './casa-logs';
+import { Executor } from './executor';
+import { ToolMap } from './tools';
+
+/** Environment a job sees: a clean one, never the service's own secrets. */
+const BASE_ENV_KEYS = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
+
+
+/**
+ * The worker's handler for one queued job: claim it in Postgres, run it,
+ * judge it, record the outcome. Safe to call twice with the same key: the
+ * claim lets only one attempt through.
+ */
+export class ExecuteJob {
+  constructor(
+    private readonly lifecycle: JobLifecycle,
+    private readonly executor: Executor,
+    private readonly tools: ToolMap,
+    private readonly roots: Roots,
+    private readonly limits: { maxJobTimeoutSeconds: number; hostname: string },
+  ) {}
+
+  async handle(key: JobKey): Promise<void> {
+    const claimed = await this.lifecycle.claim(key);
+    if (!claimed) return;
+    const { verdict, exitCode, effects } = await this.run(key, claimed);
+    await this.lifecycle.finish(key, verdict, exitCode, effects);
+  }
+
+  private async run(key: JobKey, claimed: ClaimedJob) {
+    const { run, job, jobDefinition: def } = claimed;
+    const dirs = runDirs(run.processing_dir as string);
+    const context: TemplateContext = {
+      runId: Number(run.id),
+      version: run.version,
+      workflow: run.workflow,
+      subject: run.subject ?? '',
+      parameters: run.parameters,
+      dirs,
+      item: job.item ?? {},
+      index: job.idx,
+    };
+    const args = def.arguments.map((a) => render(a, context));
+    const started = new Date();
+    const banner = `--- ${def.name}[${job.idx}] attempt ${job.attempts} on ${this.limits.hostname} at ${started.toISOString()}`;
+    const logs = { stdout: jobLogPath(dirs, job.name, job.idx, 'stdout'), stderr: jobLogPath(dirs, job.name, job.idx, 'stderr') };
+    let outcome: Omit<JobObservation, 'firstSevereLine' | 'missingOutputs'>;
+    let effects: RunEffects = {};
+
+    const builtin = BUILTINS[def.executable];
+    if (builtin) {
+      const lines: string[] = [banner];
+      const aborter = new AbortController();
+      try {
+        const result = await builtin({ dirs, args, roots: this.roots, signal: aborter.signal, log: (l) => lines.push(l) });
+        effects = result.effects ?? {};
+        outcome = { exitCode: result.exitCode, signal: null, timedOut: false, cancelled: false, spawnError: null };
+      } catch (e) {
+        lines.push(`error: ${(e as Error).message}`);
+        outcome = { exitCode: 1, signal: null, timedOut: false, cancelled: false, spawnError: null };
+      }
+      if (lines.length > 1) {
+        const finalLogs = runDirs(effects.processingDir ?? dirs.root);
+        await fs.promises.appendFile(jobLogPath(finalLogs, job.name, job.idx, 'stdout'), lines.join('\n') + '\n').catch(() => undefined);
+      }
+    } else {
+      let executable: string;
+      try {
+        executable = this.tools.resolve(def.executable);
+      } catch (e) {
+        return { verdict: judgeJob(def.success, { exitCode: null, signal: null, timedOut: false, cancelled: false, spawnError: (e as Error).message, firstSevereLine: null, missingOutputs: [] }), exitCode: null, effects };
+      }
+      const env: Record<string, string> = {};
+      for (const k of BASE_ENV_KEYS) if (process.env[k]) env[k] = process.env[k] as string;
+      for (const [k, v] of Object.entries(def.env)) env[k] = render(v, context);
+      Object.assign(env, { WFS_RUN_ID: String(run.id), WFS_JOB: job.name, WFS_JOB_INDEX: String(job.idx), WFS_ATTEMPT: String(job.attempts) });
+      await fs.promises.mkdir(dirs.working, { recursive: true });
+      await fs.promises.mkdir(dirs.logs, { recursive: true });
+      outcome = await this.executor.run({
+        runId: Number(run.id),
+        executable,
+        args,
+        cwd: dirs.working,
+        env,
+        timeoutMs: Math.min(def.timeout, this.limits.maxJobTimeoutSeconds) * 1000,
+        stdoutPath: logs.stdout,
+        stderrPath: logs.stderr,
+        banner,
+        onStart: (pid) => void this.lifecycle.recordPid(key, pid).catch(() => undefined),
+      });
+    }
+
+    const root = effects.processingDir ?? dirs.root;
+    const ended = outcome.exitCode === 0 && !outcome.cancelled && !outcome.timedOut;
+    const observation: JobObservation = {
+      ...outcome,
+      firstSevereLine: ended && def.success === 'casa' ? await findSevereLine(runDirs(root).working, [logs.stdout, logs.stderr], started) : null,
+      missingOutputs: ended ? def.outputs.map((o) => render(o, context)).filter((o) => !this.outputExists(root, o)) : [],
+    };
+    return { verdict: judgeJob(def.success, observation), exitCode: outcome.exitCode, effects };
+  }
+
+  /** Outputs are relative to the run directory and may not point out of it. */
+  private outputExists(root: string, output: string): boolean {
+    const target = path.resolve(root, output);
+    return containedIn([root], target) !== null && fs.existsSync(target);
+  }
+}

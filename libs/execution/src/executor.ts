@@ -1,0 +1,35 @@
+/** What to run for one job attempt: never a shell command line, always an argument array. */
+export interface ProcessSpec {
+  runId: number;
+  executable: string;
+  args: string[];
+  cwd: string;
+  env: Record<string, string>;
+  timeoutMs: number;
+  stdoutPath: string;
+  stderrPath: string;
+  /** A line written to both logs before the process starts (attempt, host, time). */
+  banner: string;
+  onStart?: (pid: number) => void;
+}
+
+export interface ProcessOutcome {
+  exitCode: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  cancelled: boolean;
+  spawnError: string | null;
+}
+
+/**
+ * The executor port. The embedded default runs child processes on the
+ * worker's host; a batch-system adapter (HTCondor) plugs in behind the same
+ * interface.
+ */
+export interface Executor {
+  run(spec: ProcessSpec): Promise<ProcessOutcome>;
+  /** Stops every process of the run this executor started (its whole process group). */
+  cancelRun(runId: number): number;
+  /** Stops everything (shutdown); returns when the processes are gone. */
+  stopAll(): Promise<void>;
+}

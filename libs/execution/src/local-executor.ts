@@ -1,0 +1,111 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import { Executor, ProcessOutcome, ProcessSpec } from './executor';
+
+const KILL_GRACE_MS = 3000;
+
+interface Running {
+  child: ChildProcess;
+  cancelled: boolean;
+  done: Promise<void>;
+}
+
+/** Runs jobs as child processes of this worker, each in its own process group. */
+export class LocalExecutor implements Executor {
+  private readonly byRun = new Map<number, Set<Running>>();
+
+  async run(spec: ProcessSpec): Promise<ProcessOutcome> {
+    const stdout = fs.createWriteStream(spec.stdoutPath, { flags: 'a' });
+    const stderr = fs.createWriteStream(spec.stderrPath, { flags: 'a' });
+    stdout.write(spec.banner + '\n');
+    stderr.write(spec.banner + '\n');
+    let child: ChildProcess;
+    try {
+      child = spawn(spec.executable, spec.args, {
+        cwd: spec.cwd,
+        env: spec.env,
+        detached: true, // its own process group: cancel and timeout kill the whole tree
+        stdio: ['ignore', 'pipe', 'pipe'],
+        shell: false,
+      });
+    } catch (e) {
+      await Promise.all([closeStream(stdout), closeStream(stderr)]);
+      return { exitCode: null, signal: null, timedOut: false, cancelled: false, spawnError: (e as Error).message };
+    }
+    child.stdout?.pipe(stdout);
+    child.stderr?.pipe(stderr);
+    let timedOut = false;
+    let spawnError: string | null = null;
+    let resolveDone!: () => void;
+    const entry: Running = { child, cancelled: false, done: new Promise((r) => (resolveDone = r)) };
+    this.track(spec.runId, entry);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup(child);
+    }, spec.timeoutMs);
+    if (child.pid !== undefined) spec.onStart?.(child.pid);
+    const outcome = await new Promise<ProcessOutcome>((resolve) => {
+      child.once('error', (e) => {
+        spawnError = e.message;
+      });
+      child.once('close', (code, signal) => {
+        resolve({ exitCode: code, signal, timedOut, cancelled: entry.cancelled, spawnError });
+      });
+    });
+    clearTimeout(timer);
+    this.untrack(spec.runId, entry);
+    await Promise.all([closeStream(stdout), closeStream(stderr)]);
+    resolveDone();
+    return outcome;
+  }
+
+  cancelRun(runId: number): number {
+    const running = this.byRun.get(runId);
+    if (!running) return 0;
+    for (const r of running) {
+      r.cancelled = true;
+      killGroup(r.child);
+    }
+    return running.size;
+  }
+
+  async stopAll(): Promise<void> {
+    const all = [...this.byRun.values()].flatMap((s) => [...s]);
+    for (const r of all) {
+      r.cancelled = true;
+      killGroup(r.child);
+    }
+    await Promise.all(all.map((r) => r.done));
+  }
+
+  private track(runId: number, r: Running): void {
+    const set = this.byRun.get(runId) ?? new Set();
+    set.add(r);
+    this.byRun.set(runId, set);
+  }
+
+  private untrack(runId: number, r: Running): void {
+    const set = this.byRun.get(runId);
+    set?.delete(r);
+    if (set?.size === 0) this.byRun.delete(runId);
+  }
+}
+
+/** SIGTERM to the process group, SIGKILL after a grace period if anything is left. */
+function killGroup(child: ChildProcess): void {
+  const pid = child.pid;
+  if (pid === undefined) return;
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-pid, sig);
+    } catch {
+      /* already gone */
+    }
+  };
+  signal('SIGTERM');
+  setTimeout(() => signal('SIGKILL'), KILL_GRACE_MS).unref();
+}
+
+function closeStream(s: fs.WriteStream): Promise<void> {
+  return new Promise((resolve) => s.end(() => resolve()));
+}

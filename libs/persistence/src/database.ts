@@ -1,0 +1,111 @@
+import { DataSource } from 'typeorm';
+import { Client, Pool } from 'pg';
+import { MIGRATIONS } from '@wfs/migrations';
+
+/** A transaction's handle: raw, reviewed SQL with numbered parameters. */
+export interface Tx {
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+}
+
+/**
+ * The service's Postgres access: one pg pool for queries and transactions
+ * (plain, reviewed SQL: the hot paths need control over round trips and
+ * locks that an ORM's unit of work would hide), and TypeORM for the schema's
+ * migrations (never synchronize).
+ */
+export class Database implements Tx {
+  readonly pool: Pool;
+
+  constructor(readonly url: string, poolSize = 10) {
+    this.pool = new Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000 });
+    // An idle client losing its connection (server restart, pg_terminate_backend) is
+    // dropped from the pool; the next query opens a new one.
+    this.pool.on('error', () => undefined);
+  }
+
+  async open(): Promise<this> {
+    const client = await this.pool.connect();
+    client.release();
+    return this;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end().catch(() => undefined);
+  }
+
+  async query<T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
+    return (await this.pool.query(sql, params)).rows as T[];
+  }
+
+  /** Runs fn in one READ COMMITTED transaction; rolled back if it throws. */
+  async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      const result = await fn({ query: async <R>(sql: string, params: unknown[] = []) => (await client.query(sql, params)).rows as R[] });
+      await client.query('COMMIT');
+      return result;
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => {
+        broken = true;
+      });
+      throw e;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /** Applies pending migrations through TypeORM, on a connection of its own. */
+  async migrate(): Promise<string[]> {
+    const dataSource = new DataSource({
+      type: 'postgres',
+      url: this.url,
+      synchronize: false,
+      migrationsRun: false,
+      migrations: MIGRATIONS,
+      entities: [],
+      extra: { max: 1 },
+    });
+    await dataSource.initialize();
+    try {
+      const done = await dataSource.runMigrations({ transaction: 'each' });
+      return done.map((m) => m.name);
+    } finally {
+      await dataSource.destroy();
+    }
+  }
+}
+
+/** Creates the database named in the URL when it does not exist yet (setup and tests). */
+export async function ensureDatabase(url: string): Promise<void> {
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.slice(1));
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (found.rowCount === 0) {
+      await client.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`).catch((e: { code?: string }) => {
+        if (e.code !== '42P04') throw e; // created meanwhile by another process
+      });
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+export async function dropDatabase(url: string): Promise<void> {
+  const name = decodeURIComponent(new URL(url).pathname.slice(1));
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS "${name.replace(/"/g, '""')}" WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
+}

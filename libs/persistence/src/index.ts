@@ -1,0 +1,3 @@
+export * from './database';
+export * from './notifications';
+export * from './persistence.module';

@@ -1,0 +1,127 @@
+import { createHash } from 'node:crypto';
+import { conflict, invalid, SUBJECT, WorkflowDefinition } from '@wfs/domain';
+import { appendEvents } from '@wfs/events';
+import { Database, Tx } from '@wfs/persistence';
+import { Dispatcher } from '@wfs/dispatch';
+import { Roots } from '@wfs/storage';
+import { WorkflowCatalog } from '@wfs/workflows';
+import { RunRow, snapshotOf, updateRun } from './run-model';
+import { submitLocked } from './submit-run';
+
+export interface CreateRunCommand {
+  workflow: string;
+  subject?: string | null;
+  parameters?: Record<string, unknown>;
+  correlationId?: string | null;
+  resultsDir?: string | null;
+  submit?: boolean;
+  actor: string;
+  idempotencyKey?: string | null;
+}
+
+const IDEMPOTENCY_WINDOW_HOURS = 24;
+
+export class CreateRun {
+  constructor(
+    private readonly db: Database,
+    private readonly catalog: WorkflowCatalog,
+    private readonly roots: Roots,
+    private readonly dispatcher: Dispatcher,
+    private readonly maxJobsPerRun: number,
+  ) {}
+
+  /** Returns the run id and whether it was created now (false: an idempotent repeat). */
+  async execute(cmd: CreateRunCommand): Promise<{ runId: number; created: boolean }> {
+    const def = this.catalog.get(cmd.workflow);
+    const subject = this.subjectFor(def, cmd.subject ?? null);
+    const parameters = this.catalog.validateParameters(def, cmd.parameters ?? {});
+    const resultsDir = cmd.resultsDir ? this.roots.resolveResultsDir(cmd.resultsDir) : null;
+    const requestHash = createHash('sha256')
+      .update(JSON.stringify([cmd.workflow, subject, cmd.parameters ?? {}, cmd.correlationId ?? null, cmd.resultsDir ?? null, cmd.submit ?? false]))
+      .digest('hex');
+
+    const outcome = await this.db.transaction(async (tx) => {
+      if (cmd.idempotencyKey) {
+        const earlier = await this.earlierRun(tx, cmd.actor, cmd.idempotencyKey, requestHash);
+        if (earlier !== null) return { runId: earlier, created: false, ready: [] };
+      }
+      const requestId = await this.openRequest(tx, def.name, subject);
+      const [inserted] = await tx.query<RunRow>(
+        `INSERT INTO runs (request_id, version, workflow, workflow_version, workflow_digest, subject, correlation_id,
+                           parameters, state, qa_state, disk_state, results_dir, created_by)
+         VALUES ($1, (SELECT coalesce(max(version), 0) + 1 FROM runs WHERE request_id = $1), $2, $3, $4, $5, $6, $7,
+                 'created', $8, 'processing', $9, $10)
+         RETURNING *`,
+        [requestId, def.name, def.version, def.digest, subject, cmd.correlationId ?? null, parameters,
+         def.requiresQa ? 'pending' : 'not_required', resultsDir, cmd.actor],
+      );
+      let run = inserted as RunRow;
+      const runId = Number(run.id);
+      const root = this.roots.runRoot(runId, def.name, resultsDir);
+      this.roots.create(root);
+      run = await updateRun(tx, runId, { processing_dir: root });
+      await appendEvents(tx, snapshotOf(run), [{ type: 'created' }]);
+      let ready: Awaited<ReturnType<typeof submitLocked>>['ready'] = [];
+      if (cmd.submit) ({ ready } = await submitLocked(tx, run, def, this.maxJobsPerRun));
+      if (cmd.idempotencyKey) {
+        await tx.query('INSERT INTO idempotency_keys (principal, key, request_hash, run_id) VALUES ($1, $2, $3, $4)', [
+          cmd.actor, cmd.idempotencyKey, requestHash, runId,
+        ]);
+      }
+      return { runId, created: true, ready };
+    });
+    await this.dispatcher.enqueue(outcome.ready);
+    return { runId: outcome.runId, created: outcome.created };
+  }
+
+  private subjectFor(def: WorkflowDefinition, subject: string | null): string | null {
+    if (subject !== null && !SUBJECT.test(subject)) {
+      throw invalid('INVALID_SUBJECT', 'The subject may hold letters, digits and . _ : + - only (at most 200).', {
+        fields: { subject: 'has characters a subject may not hold' },
+      });
+    }
+    if (subject === null && def.subjectKind !== 'none') {
+      throw invalid('SUBJECT_REQUIRED', `Workflow ${def.name} needs a subject (${def.subjectKind}).`, {
+        fields: { subject: `is required (${def.subjectKind})` },
+      });
+    }
+    return subject;
+  }
+
+  /** The run an earlier call with this key created, or null; 409 if the key came with another body. */
+  private async earlierRun(tx: Tx, actor: string, key: string, requestHash: string): Promise<number | null> {
+    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${actor}\u0000${key}`]);
+    const [row] = await tx.query<{ request_hash: string; run_id: string; fresh: boolean }>(
+      `SELECT request_hash, run_id, created_at > now() - interval '${IDEMPOTENCY_WINDOW_HOURS} hours' AS fresh
+       FROM idempotency_keys WHERE principal = $1 AND key = $2`,
+      [actor, key],
+    );
+    if (!row) return null;
+    if (!row.fresh) {
+      await tx.query('DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2', [actor, key]);
+      return null;
+    }
+    if (row.request_hash !== requestHash) {
+      throw conflict('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used with a different request body.', { runId: Number(row.run_id) });
+    }
+    return Number(row.run_id);
+  }
+
+  /** The open request for this subject (runs add versions to it), or a new one. */
+  private async openRequest(tx: Tx, workflow: string, subject: string | null): Promise<number> {
+    if (subject !== null) {
+      await tx.query(
+        `INSERT INTO requests (workflow, subject) VALUES ($1, $2)
+         ON CONFLICT (workflow, subject) WHERE subject IS NOT NULL AND NOT sealed DO NOTHING`,
+        [workflow, subject],
+      );
+      const [open] = await tx.query<{ id: string }>(
+        'SELECT id FROM requests WHERE workflow = $1 AND subject = $2 AND NOT sealed FOR UPDATE',
+        [workflow, subject],
+      );
+      if (open) return Number(open.id);
+    }
+    const [created] = await tx.query<{ id: string }>('INSERT INTO requests (workflow, subject) VALUES ($1, $2) RETURNING id', [workflow, subject]);
+    return Number((created as { id: string }).id);
+  }
+}

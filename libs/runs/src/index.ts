@@ -1,0 +1,7 @@
+export * from './run-model';
+export * from './run-queries';
+export * from './submit-run';
+export * from './create-run';
+export * from './run-commands';
+export * from './job-lifecycle';
+export * from './runs.module';

@@ -1,0 +1,215 @@
+import {
+  DiskState,
+  EventJob,
+  JobDefinition,
+  JobVerdict,
+  RunState,
+  shouldRetry,
+  retryDelayMs,
+  transitionRun,
+  WorkflowDefinition,
+} from '@wfs/domain';
+import { appendEvents, PendingEvent } from '@wfs/events';
+import { Database, Tx } from '@wfs/persistence';
+import { Dispatcher, JobKey } from '@wfs/dispatch';
+import { WorkflowCatalog } from '@wfs/workflows';
+import { JobRow, lockRun, RunRow, snapshotOf, updateRun } from './run-model';
+import { CANCEL_CHANNEL } from './run-commands';
+
+/** What a worker needs to run one claimed job instance. */
+export interface ClaimedJob {
+  run: RunRow;
+  job: JobRow;
+  definition: WorkflowDefinition;
+  jobDefinition: JobDefinition;
+}
+
+/** Changes a builtin step made to the run itself (e.g. its directory moved to the QA area). */
+export interface RunEffects {
+  processingDir?: string;
+  diskState?: DiskState;
+}
+
+const eventJob = (j: JobRow, stage: string): EventJob => ({
+  name: j.name,
+  index: j.idx,
+  state: j.state,
+  attempts: j.attempts,
+  exitCode: j.exit_code,
+  statusReason: j.status_reason,
+  stage,
+});
+
+/**
+ * The job half of the run aggregate: claim, finish, retry, advance the DAG.
+ * Every method locks the run row first, so the steps of one run are serial
+ * and its events numbered in order; a repeated or stale call changes nothing.
+ */
+export class JobLifecycle {
+  constructor(
+    private readonly db: Database,
+    private readonly catalog: WorkflowCatalog,
+    private readonly dispatcher: Dispatcher,
+    private readonly host: string,
+  ) {}
+
+  /** Marks an instance running for this attempt, or null if it must not run (cancelled, done, stale). */
+  async claim(key: JobKey): Promise<ClaimedJob | null> {
+    return this.db.transaction(async (tx) => {
+      let run = await lockRun(tx, key.runId);
+      if (run.state !== 'submitted' && run.state !== 'running') return null;
+      const [job] = await tx.query<JobRow>(
+        'SELECT * FROM jobs WHERE run_id = $1 AND name = $2 AND idx = $3 FOR UPDATE',
+        [key.runId, key.name, key.index],
+      );
+      if (!job || job.state !== 'idle' || job.dispatched_at === null || job.attempts + 1 !== key.attempt) return null;
+      const definition = await this.catalog.getByDigest(run.workflow_digest);
+      const jobDefinition = definition.jobs.find((j) => j.name === key.name);
+      if (!jobDefinition) return null;
+      const [started] = await tx.query<JobRow>(
+        `UPDATE jobs SET state = 'running', attempts = attempts + 1, host = $4, pid = NULL, started_at = now(),
+                finished_at = NULL, exit_code = NULL, status_reason = NULL
+         WHERE run_id = $1 AND name = $2 AND idx = $3 RETURNING *`,
+        [key.runId, key.name, key.index, this.host],
+      );
+      const events: PendingEvent[] = [];
+      if (run.state === 'submitted') {
+        run = await updateRun(tx, key.runId, { state: transitionRun(key.runId, run.state, 'start'), started_at: new Date() });
+        events.push({ type: 'running' });
+      }
+      events.push({ type: 'job-started', job: eventJob(started as JobRow, jobDefinition.stage) });
+      await appendEvents(tx, snapshotOf(run), events);
+      return { run, job: started as JobRow, definition, jobDefinition };
+    });
+  }
+
+  /** Records the process id, so operators (and cancel) can find it. */
+  async recordPid(key: JobKey, pid: number): Promise<void> {
+    await this.db.query(
+      `UPDATE jobs SET pid = $4 WHERE run_id = $1 AND name = $2 AND idx = $3 AND attempts = $5 AND state = 'running'`,
+      [key.runId, key.name, key.index, pid, key.attempt],
+    );
+  }
+
+  /** Applies a finished attempt's verdict; enqueues what became ready once committed. */
+  async finish(key: JobKey, verdict: JobVerdict, exitCode: number | null, effects: RunEffects = {}): Promise<void> {
+    const next = await this.db.transaction(async (tx) => {
+      const run = await lockRun(tx, key.runId);
+      const [job] = await tx.query<JobRow>(
+        'SELECT * FROM jobs WHERE run_id = $1 AND name = $2 AND idx = $3 FOR UPDATE',
+        [key.runId, key.name, key.index],
+      );
+      // Cancelled, failed with the run, or a stale attempt: nothing to record.
+      if (!job || job.state !== 'running' || job.attempts !== key.attempt || (run.state !== 'running' && run.state !== 'submitted')) {
+        return { ready: [] as JobKey[], retry: null };
+      }
+      const definition = await this.catalog.getByDigest(run.workflow_digest);
+      const jobDef = definition.jobs.find((j) => j.name === key.name) as JobDefinition;
+      if (verdict.ok) return this.completed(tx, run, job, jobDef, definition, exitCode, effects);
+      if (shouldRetry(verdict, job.attempts, jobDef.retries, jobDef.retryUnlessExit)) {
+        const [idle] = await tx.query<JobRow>(
+          `UPDATE jobs SET state = 'idle', exit_code = $4, status_reason = $5, finished_at = now(), dispatched_at = now()
+           WHERE run_id = $1 AND name = $2 AND idx = $3 RETURNING *`,
+          [key.runId, key.name, key.index, verdict.exitCode, `${verdict.reason}: ${verdict.message}`],
+        );
+        await appendEvents(tx, snapshotOf(run), [{ type: 'job-retrying', job: eventJob(idle as JobRow, jobDef.stage) }]);
+        return {
+          ready: [] as JobKey[],
+          retry: { key: { ...key, attempt: key.attempt + 1 }, delayMs: retryDelayMs(jobDef.retryBackoff, job.attempts) },
+        };
+      }
+      await this.failRun(tx, run, job, jobDef, verdict);
+      return { ready: [] as JobKey[], retry: null };
+    });
+    await this.dispatcher.enqueue(next.ready);
+    if (next.retry) await this.dispatcher.enqueue([next.retry.key], next.retry.delayMs);
+  }
+
+  private async completed(
+    tx: Tx,
+    run: RunRow,
+    job: JobRow,
+    jobDef: JobDefinition,
+    definition: WorkflowDefinition,
+    exitCode: number | null,
+    effects: RunEffects,
+  ): Promise<{ ready: JobKey[]; retry: null }> {
+    const runId = Number(run.id);
+    const [done] = await tx.query<JobRow>(
+      `UPDATE jobs SET state = 'completed', exit_code = $4, status_reason = NULL, finished_at = now()
+       WHERE run_id = $1 AND name = $2 AND idx = $3 RETURNING *`,
+      [runId, job.name, job.idx, exitCode],
+    );
+    if (effects.processingDir || effects.diskState) {
+      run = await updateRun(tx, runId, {
+        ...(effects.processingDir ? { processing_dir: effects.processingDir } : {}),
+        ...(effects.diskState ? { disk_state: effects.diskState } : {}),
+      });
+    }
+    const events: PendingEvent[] = [{ type: 'job-completed', job: eventJob(done as JobRow, jobDef.stage) }];
+    const [group] = await tx.query<{ completed: number; instances: number }>(
+      'UPDATE job_groups SET completed = completed + 1 WHERE run_id = $1 AND name = $2 RETURNING completed, instances',
+      [runId, job.name],
+    );
+    let ready: JobKey[] = [];
+    if (group && group.completed === group.instances) {
+      const groups = await tx.query<{ name: string; needs: string[]; completed: number; instances: number; released: boolean }>(
+        'SELECT name, needs, completed, instances, released FROM job_groups WHERE run_id = $1',
+        [runId],
+      );
+      const complete = new Set(groups.filter((g) => g.completed === g.instances).map((g) => g.name));
+      if (complete.size === groups.length) {
+        run = await updateRun(tx, runId, {
+          state: transitionRun(runId, run.state, 'complete'),
+          finished_at: new Date(),
+          qa_state: definition.requiresQa ? 'awaiting' : run.qa_state,
+        });
+        events.push({ type: 'complete' });
+      } else {
+        const release = groups.filter((g) => !g.released && g.needs.every((n) => complete.has(n))).map((g) => g.name);
+        if (release.length > 0) {
+          await tx.query('UPDATE job_groups SET released = true WHERE run_id = $1 AND name = ANY($2)', [runId, release]);
+          const rows = await tx.query<{ name: string; idx: number }>(
+            `UPDATE jobs SET dispatched_at = now() WHERE run_id = $1 AND name = ANY($2) AND state = 'idle' RETURNING name, idx`,
+            [runId, release],
+          );
+          ready = rows.map((r) => ({ runId, name: r.name, index: r.idx, attempt: 1 }));
+        }
+      }
+    }
+    await appendEvents(tx, snapshotOf(run), events);
+    return { ready, retry: null };
+  }
+
+  /** A job failed for good: the run fails naming it; the rest of the run stops. */
+  private async failRun(tx: Tx, run: RunRow, job: JobRow, jobDef: JobDefinition, verdict: Exclude<JobVerdict, { ok: true }>): Promise<void> {
+    const runId = Number(run.id);
+    const reason = `${verdict.reason}: ${verdict.message}`;
+    const [failed] = await tx.query<JobRow>(
+      `UPDATE jobs SET state = 'failed', exit_code = $4, status_reason = $5, finished_at = now()
+       WHERE run_id = $1 AND name = $2 AND idx = $3 RETURNING *`,
+      [runId, job.name, job.idx, verdict.exitCode, reason],
+    );
+    const others = await tx.query<{ n: number }>(
+      `WITH stopped AS (
+         UPDATE jobs SET state = CASE WHEN state = 'running' THEN 'removed' ELSE 'skipped' END,
+                         status_reason = 'run failed', finished_at = CASE WHEN state = 'running' THEN now() END
+         WHERE run_id = $1 AND state IN ('idle', 'running', 'held') RETURNING state)
+       SELECT count(*) FILTER (WHERE state = 'removed')::int AS n FROM stopped`,
+      [runId],
+    );
+    const state: RunState = transitionRun(runId, run.state, 'fail');
+    const label = jobDef.scatter ? `${jobDef.name}[${job.idx}]` : jobDef.name;
+    const updated = await updateRun(tx, runId, {
+      state,
+      finished_at: new Date(),
+      started_at: run.started_at ?? new Date(),
+      error: { code: verdict.reason, message: `job ${label} ${verdict.message}` },
+    });
+    await appendEvents(tx, snapshotOf(updated), [
+      { type: 'job-failed', job: eventJob(failed as JobRow, jobDef.stage) },
+      { type: 'failed' },
+    ]);
+    if ((others[0]?.n ?? 0) > 0) await tx.query(`SELECT pg_notify('${CANCEL_CHANNEL}', $1)`, [String(runId)]);
+  }
+}

@@ -1,0 +1,107 @@
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { conflict, invalid, isSafeUploadName, transitionRun } from '@wfs/domain';
+import { appendEvents } from '@wfs/events';
+import { Database } from '@wfs/persistence';
+import { Dispatcher } from '@wfs/dispatch';
+import { runDirs, storeUpload } from '@wfs/storage';
+import { WorkflowCatalog } from '@wfs/workflows';
+import { FileRow, fileView, FileView, lockRun, snapshotOf, updateRun } from './run-model';
+import { RunQueries } from './run-queries';
+import { submitLocked } from './submit-run';
+
+/** The Postgres channel told (on commit) which run was cancelled or failed: workers kill its processes. */
+export const CANCEL_CHANNEL = 'wfs_cancel';
+
+/** Upload, submit and cancel: the user's commands on one run. */
+export class RunCommands {
+  constructor(
+    private readonly db: Database,
+    private readonly catalog: WorkflowCatalog,
+    private readonly dispatcher: Dispatcher,
+    private readonly queries: RunQueries,
+    private readonly limits: { maxUploadBytes: number; maxJobsPerRun: number },
+  ) {}
+
+  /** Streams a file into the run's inputs; only while the run is `created`. */
+  async upload(runId: number, name: string, body: Readable): Promise<FileView> {
+    if (!isSafeUploadName(name)) {
+      throw invalid('INVALID_FILE_NAME', 'File names are 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit, without "..".', {
+        fields: { filename: 'is not an allowed file name' },
+      });
+    }
+    const run = await this.queries.row(runId);
+    if (run.state !== 'created') {
+      throw conflict('RUN_NOT_CREATED', `Run ${runId} is ${run.state}: files can only be uploaded while it is created.`, { state: run.state });
+    }
+    const dirs = runDirs(run.processing_dir as string);
+    const stored = await storeUpload(body, dirs.inputs, name, this.limits.maxUploadBytes);
+    // Recheck under the lock: a submit may have raced the upload.
+    return this.db.transaction(async (tx) => {
+      const locked = await lockRun(tx, runId);
+      if (locked.state !== 'created') {
+        throw conflict('RUN_NOT_CREATED', `Run ${runId} was submitted during the upload.`, { state: locked.state });
+      }
+      const [row] = await tx.query<FileRow>(
+        `INSERT INTO run_files (run_id, name, size, sha256) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (run_id, name) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, uploaded_at = now()
+         RETURNING *`,
+        [runId, name, stored.size, stored.sha256],
+      );
+      return fileView(row as FileRow);
+    });
+  }
+
+  /** Path of a stored input file, for download. */
+  async filePath(runId: number, name: string): Promise<string> {
+    const run = await this.queries.row(runId);
+    const files = await this.queries.files(runId);
+    if (!isSafeUploadName(name) || !files.some((f) => f.name === name)) {
+      throw invalid('FILE_NOT_FOUND', `Run ${runId} has no file ${name}.`);
+    }
+    return path.join(runDirs(run.processing_dir as string).inputs, name);
+  }
+
+  async submit(runId: number): Promise<void> {
+    const ready = await this.db.transaction(async (tx) => {
+      const run = await lockRun(tx, runId);
+      const def = await this.catalog.getByDigest(run.workflow_digest);
+      return (await submitLocked(tx, run, def, this.limits.maxJobsPerRun)).ready;
+    });
+    await this.dispatcher.enqueue(ready);
+  }
+
+  /**
+   * Cancels a run: jobs not finished are removed, running processes are told
+   * to stop (NOTIFY on commit; each worker kills its process groups).
+   */
+  async cancel(runId: number, actor: string): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      const run = await lockRun(tx, runId);
+      const next = transitionRun(runId, run.state, 'cancel');
+      const stopped = await tx.query<{ name: string; idx: number; attempts: number; exit_code: number | null }>(
+        `UPDATE jobs SET state = 'removed', status_reason = 'cancelled', finished_at = now()
+         WHERE run_id = $1 AND state = 'running' RETURNING name, idx, attempts, exit_code`,
+        [runId],
+      );
+      await tx.query(
+        `UPDATE jobs SET state = 'removed', status_reason = 'cancelled' WHERE run_id = $1 AND state IN ('idle', 'held')`,
+        [runId],
+      );
+      const updated = await updateRun(tx, runId, {
+        state: next,
+        finished_at: new Date(),
+        error: { code: 'cancelled', message: `cancelled by ${actor}` },
+      });
+      const snap = snapshotOf(updated);
+      await appendEvents(tx, snap, [
+        ...stopped.map((j) => ({
+          type: 'job-failed' as const,
+          job: { name: j.name, index: j.idx, state: 'removed' as const, attempts: j.attempts, exitCode: j.exit_code, statusReason: 'cancelled' },
+        })),
+        { type: 'cancelled' },
+      ]);
+      await tx.query(`SELECT pg_notify('${CANCEL_CHANNEL}', $1)`, [String(runId)]);
+    });
+  }
+}

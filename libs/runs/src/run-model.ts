@@ -1,0 +1,222 @@
+import {
+  ArchiveState,
+  DiskState,
+  JobState,
+  notFound,
+  QaState,
+  RunError,
+  RunSnapshot,
+  RunState,
+} from '@wfs/domain';
+import type { Tx } from '@wfs/persistence';
+
+/** A runs row as SQL returns it (bigints come back as strings from pg). */
+export interface RunRow {
+  id: string;
+  request_id: string;
+  version: number;
+  workflow: string;
+  workflow_version: number;
+  workflow_digest: string;
+  subject: string | null;
+  correlation_id: string | null;
+  parameters: Record<string, unknown>;
+  state: RunState;
+  qa_state: QaState;
+  archive_state: ArchiveState;
+  disk_state: DiskState;
+  processing_dir: string | null;
+  results_dir: string | null;
+  source_run_id: string | null;
+  ingestion_run_id: string | null;
+  created_by: string;
+  created_at: Date;
+  updated_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+  error: RunError | null;
+}
+
+export interface JobRow {
+  run_id: string;
+  name: string;
+  idx: number;
+  position: number;
+  item: Record<string, string | number> | null;
+  state: JobState;
+  attempts: number;
+  exit_code: number | null;
+  status_reason: string | null;
+  host: string | null;
+  pid: number | null;
+  dispatched_at: Date | null;
+  started_at: Date | null;
+  finished_at: Date | null;
+}
+
+export interface FileRow {
+  run_id: string;
+  name: string;
+  size: string;
+  sha256: string;
+  uploaded_at: Date;
+}
+
+export interface JobView {
+  name: string;
+  index: number;
+  stage?: string;
+  state: JobState;
+  attempts: number;
+  exitCode: number | null;
+  statusReason: string | null;
+  host: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface FileView {
+  name: string;
+  size: number;
+  sha256: string;
+  uploadedAt: string;
+}
+
+/** The contract's Run object. */
+export interface RunView {
+  id: number;
+  requestId: number;
+  version: number;
+  workflow: string;
+  workflowVersion: number;
+  subject: string | null;
+  correlationId: string | null;
+  parameters: Record<string, unknown>;
+  state: RunState;
+  qaState: QaState;
+  archiveState: ArchiveState;
+  diskState: DiskState;
+  processingDir: string | null;
+  resultsDir: string | null;
+  sourceRunId: number | null;
+  ingestionRunId: number | null;
+  createdBy: string;
+  createdAt: string;
+  updatedAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  error: RunError | null;
+  jobs: JobView[];
+  /** Total job instances; `jobs` holds at most JOBS_INLINE_LIMIT of them (see /runs/{id}/jobs). */
+  jobsTotal: number;
+  files: FileView[];
+}
+
+export const JOBS_INLINE_LIMIT = 200;
+
+const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
+const num = (s: string | null): number | null => (s === null ? null : Number(s));
+
+export function snapshotOf(r: RunRow): RunSnapshot {
+  return {
+    id: Number(r.id),
+    requestId: Number(r.request_id),
+    version: r.version,
+    workflow: r.workflow,
+    subject: r.subject,
+    correlationId: r.correlation_id,
+    state: r.state,
+    qaState: r.qa_state,
+    archiveState: r.archive_state,
+    diskState: r.disk_state,
+    processingDir: r.processing_dir,
+    resultsDir: r.results_dir,
+    sourceRunId: num(r.source_run_id),
+    ingestionRunId: num(r.ingestion_run_id),
+    error: r.error,
+  };
+}
+
+export function jobView(j: JobRow): JobView {
+  return {
+    name: j.name,
+    index: j.idx,
+    state: j.state,
+    attempts: j.attempts,
+    exitCode: j.exit_code,
+    statusReason: j.status_reason,
+    host: j.host,
+    startedAt: iso(j.started_at),
+    finishedAt: iso(j.finished_at),
+  };
+}
+
+export function fileView(f: FileRow): FileView {
+  return { name: f.name, size: Number(f.size), sha256: f.sha256, uploadedAt: f.uploaded_at.toISOString() };
+}
+
+export function runView(r: RunRow, jobs: JobRow[], jobsTotal: number, files: FileRow[]): RunView {
+  const s = snapshotOf(r);
+  return {
+    id: s.id,
+    requestId: s.requestId,
+    version: r.version,
+    workflow: r.workflow,
+    workflowVersion: r.workflow_version,
+    subject: r.subject,
+    correlationId: r.correlation_id,
+    parameters: r.parameters,
+    state: r.state,
+    qaState: r.qa_state,
+    archiveState: r.archive_state,
+    diskState: r.disk_state,
+    processingDir: r.processing_dir,
+    resultsDir: r.results_dir,
+    sourceRunId: s.sourceRunId,
+    ingestionRunId: s.ingestionRunId,
+    createdBy: r.created_by,
+    createdAt: r.created_at.toISOString(),
+    updatedAt: r.updated_at.toISOString(),
+    startedAt: iso(r.started_at),
+    finishedAt: iso(r.finished_at),
+    error: r.error,
+    jobs: jobs.map(jobView),
+    jobsTotal,
+    files: files.map(fileView),
+  };
+}
+
+/** Locks a run row for the rest of the transaction: every change of a run goes through here. */
+export async function lockRun(tx: Tx, runId: number): Promise<RunRow> {
+  const [row] = await tx.query<RunRow>('SELECT * FROM runs WHERE id = $1 FOR UPDATE', [runId]);
+  if (!row) throw notFound('run', runId);
+  return row;
+}
+
+type RunPatch = Partial<
+  Pick<
+    RunRow,
+    | 'state'
+    | 'qa_state'
+    | 'archive_state'
+    | 'disk_state'
+    | 'processing_dir'
+    | 'started_at'
+    | 'finished_at'
+    | 'error'
+    | 'ingestion_run_id'
+  >
+>;
+
+/** Applies a patch to a locked run and returns the new row. */
+export async function updateRun(tx: Tx, runId: number, patch: RunPatch): Promise<RunRow> {
+  const keys = Object.keys(patch) as Array<keyof RunPatch>;
+  const sets = keys.map((k, i) => `${k} = $${i + 2}`);
+  const values = keys.map((k) => (k === 'error' && patch.error ? JSON.stringify(patch.error) : patch[k]));
+  const [row] = await tx.query<RunRow>(
+    `UPDATE runs SET ${[...sets, 'updated_at = now()'].join(', ')} WHERE id = $1 RETURNING *`,
+    [runId, ...values],
+  );
+  if (!row) throw notFound('run', runId);
+  return row;
+}

@@ -1,0 +1,166 @@
+import * as fs from 'node:fs';
+import { notFound, invalid, WfsEvent } from '@wfs/domain';
+import { jobLogPath, runDirs } from '@wfs/storage';
+import { Database } from '@wfs/persistence';
+import { FileRow, fileView, FileView, JobRow, jobView, JobView, JOBS_INLINE_LIMIT, RunRow, runView, RunView } from './run-model';
+
+/** Logs are read from their end: at most this many bytes. */
+const LOG_READ_LIMIT = 8 * 1024 * 1024;
+
+export interface RunFilter {
+  workflow?: string;
+  state?: string;
+  qaState?: string;
+  archiveState?: string;
+  subject?: string;
+  correlationId?: string;
+  requestId?: number;
+}
+
+const FILTER_COLUMNS: Record<keyof RunFilter, string> = {
+  workflow: 'workflow',
+  state: 'state',
+  qaState: 'qa_state',
+  archiveState: 'archive_state',
+  subject: 'subject',
+  correlationId: 'correlation_id',
+  requestId: 'request_id',
+};
+
+/** Opaque cursor: the last id of the page, so inserts never shift a page. */
+export const encodeCursor = (id: number): string => Buffer.from(`r:${id}`).toString('base64url');
+export function decodeCursor(cursor: string): number {
+  const m = /^r:(\d{1,18})$/.exec(Buffer.from(cursor, 'base64url').toString());
+  if (!m) throw invalid('INVALID_CURSOR', 'The cursor is not one this service gave out.', { fields: { cursor: 'is not valid' } });
+  return Number(m[1]);
+}
+
+/** Read side of runs: one round trip per kind of row, never one per run. */
+export class RunQueries {
+  constructor(private readonly db: Database) {}
+
+  async views(rows: RunRow[]): Promise<RunView[]> {
+    if (rows.length === 0) return [];
+    const ids = rows.map((r) => r.id);
+    const [jobs, totals, files] = await Promise.all([
+      this.db.query<JobRow>(
+        `SELECT j.* FROM unnest($1::bigint[]) AS r(id)
+         CROSS JOIN LATERAL (SELECT * FROM jobs WHERE run_id = r.id ORDER BY position, idx LIMIT ${JOBS_INLINE_LIMIT}) j`,
+        [ids],
+      ),
+      this.db.query<{ run_id: string; total: string }>(
+        'SELECT run_id, sum(instances) AS total FROM job_groups WHERE run_id = ANY($1::bigint[]) GROUP BY run_id',
+        [ids],
+      ),
+      this.db.query<FileRow>('SELECT * FROM run_files WHERE run_id = ANY($1::bigint[]) ORDER BY name', [ids]),
+    ]);
+    const by = <T extends { run_id: string }>(list: T[]) => {
+      const map = new Map<string, T[]>();
+      for (const x of list) map.set(x.run_id, [...(map.get(x.run_id) ?? []), x]);
+      return map;
+    };
+    const jobsBy = by(jobs);
+    const filesBy = by(files);
+    const totalBy = new Map(totals.map((t) => [t.run_id, Number(t.total)]));
+    return rows.map((r) => runView(r, jobsBy.get(r.id) ?? [], totalBy.get(r.id) ?? 0, filesBy.get(r.id) ?? []));
+  }
+
+  async row(id: number): Promise<RunRow> {
+    const [row] = await this.db.query<RunRow>('SELECT * FROM runs WHERE id = $1', [id]);
+    if (!row) throw notFound('run', id);
+    return row;
+  }
+
+  async get(id: number): Promise<RunView> {
+    const [view] = await this.views([await this.row(id)]);
+    return view as RunView;
+  }
+
+  async list(filter: RunFilter, limit: number, cursor?: string): Promise<{ items: RunView[]; nextCursor: string | null }> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    for (const [key, column] of Object.entries(FILTER_COLUMNS) as Array<[keyof RunFilter, string]>) {
+      const value = filter[key];
+      if (value !== undefined) {
+        params.push(value);
+        where.push(`${column} = $${params.length}`);
+      }
+    }
+    if (cursor) {
+      params.push(decodeCursor(cursor));
+      where.push(`id < $${params.length}`);
+    }
+    params.push(limit + 1);
+    const rows = await this.db.query<RunRow>(
+      `SELECT * FROM runs ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT $${params.length}`,
+      params,
+    );
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return { items: await this.views(page), nextCursor: rows.length > limit && last ? encodeCursor(Number(last.id)) : null };
+  }
+
+  async events(runId: number, after: number, limit: number): Promise<WfsEvent[]> {
+    await this.row(runId);
+    const rows = await this.db.query<{ body: WfsEvent }>(
+      'SELECT body FROM events WHERE run_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3',
+      [runId, after, limit],
+    );
+    return rows.map((r) => r.body);
+  }
+
+  /** Job instances in DAG order, paginated by (position, index). */
+  async jobs(runId: number, after: { position: number; index: number } | null, limit: number): Promise<Array<JobView & { position: number }>> {
+    await this.row(runId);
+    const rows = await this.db.query<JobRow>(
+      `SELECT * FROM jobs WHERE run_id = $1 AND (position, idx) > ($2, $3) ORDER BY position, idx LIMIT $4`,
+      [runId, after?.position ?? -1, after?.index ?? -1, limit],
+    );
+    return rows.map((r) => ({ ...jobView(r), position: r.position }));
+  }
+
+  /** The last `tail` lines (or all) of a job instance's stdout or stderr log; empty before it ran. */
+  async jobLog(runId: number, name: string, index: number, stream: 'stdout' | 'stderr', tail: number | null): Promise<string> {
+    const job = await this.job(runId, name, index);
+    const run = await this.row(runId);
+    if (!run.processing_dir) return '';
+    const file = jobLogPath(runDirs(run.processing_dir), job.name, job.idx, stream);
+    const handle = await fs.promises.open(file, 'r').catch(() => null);
+    if (!handle) return '';
+    try {
+      const { size } = await handle.stat();
+      const start = Math.max(0, size - LOG_READ_LIMIT);
+      const buffer = Buffer.alloc(size - start);
+      await handle.read(buffer, 0, buffer.length, start);
+      const text = buffer.toString('utf8');
+      if (!tail) return text;
+      const lines = text.split('\n');
+      if (lines[lines.length - 1] === '') lines.pop();
+      return lines.slice(-tail).join('\n') + '\n';
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async job(runId: number, name: string, index: number): Promise<JobRow> {
+    const [row] = await this.db.query<JobRow>('SELECT * FROM jobs WHERE run_id = $1 AND name = $2 AND idx = $3', [runId, name, index]);
+    if (!row) throw notFound('job', `${runId}/${name}/${index}`);
+    return row;
+  }
+
+  async files(runId: number): Promise<FileView[]> {
+    await this.row(runId);
+    const rows = await this.db.query<FileRow>('SELECT * FROM run_files WHERE run_id = $1 ORDER BY name', [runId]);
+    return rows.map(fileView);
+  }
+
+  async request(id: number): Promise<{ id: number; workflow: string; subject: string | null; sealed: boolean; runs: RunView[] }> {
+    const [req] = await this.db.query<{ id: string; workflow: string; subject: string | null; sealed: boolean }>(
+      'SELECT * FROM requests WHERE id = $1',
+      [id],
+    );
+    if (!req) throw notFound('request', id);
+    const runs = await this.db.query<RunRow>('SELECT * FROM runs WHERE request_id = $1 ORDER BY version', [id]);
+    return { id: Number(req.id), workflow: req.workflow, subject: req.subject, sealed: req.sealed, runs: await this.views(runs) };
+  }
+}

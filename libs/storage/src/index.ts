@@ -1,0 +1,4 @@
+export * from './safe-paths';
+export * from './run-directories';
+export * from './uploads';
+export * from './storage.module';

@@ -1,0 +1,81 @@
+/** JSON Schema of a workflow definition file (WORKFLOWS.md). Defaults fill optional job fields. */
+const NAME = '^[a-z][a-z0-9_]{0,63}$';
+
+export const DEFINITION_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'version', 'description', 'subjectKind', 'jobs'],
+  properties: {
+    name: { type: 'string', pattern: NAME },
+    version: { type: 'integer', minimum: 1 },
+    description: { type: 'string', minLength: 1 },
+    subjectKind: { enum: ['execution_block', 'mous', 'vlass_job', 'none'] },
+    telescope: { type: ['string', 'null'], default: null },
+    requiresQa: { type: 'boolean', default: false },
+    parameters: { type: 'object', default: { type: 'object', additionalProperties: false, properties: {} } },
+    inputs: {
+      type: 'array',
+      default: [],
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name'],
+        properties: {
+          name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' },
+          required: { type: 'boolean', default: false },
+          description: { type: 'string', default: '' },
+        },
+      },
+    },
+    notify: {
+      type: 'object',
+      default: {},
+      additionalProperties: false,
+      properties: {
+        started: { type: 'array', items: { type: 'string' } },
+        complete: { type: 'array', items: { type: 'string' } },
+        failed: { type: 'array', items: { type: 'string' } },
+      },
+    },
+    products: {
+      type: 'object',
+      default: {},
+      propertyNames: { enum: ['primary', 'ancillary', 'calibration', 'weblog', 'flags', 'qa_report'] },
+      additionalProperties: { type: 'array', items: { type: 'string' } },
+    },
+    jobs: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'executable'],
+        properties: {
+          name: { type: 'string', pattern: NAME },
+          stage: { type: 'string', default: '' },
+          executable: { type: 'string', pattern: '^(builtin:)?[a-z][a-z0-9_]*$' },
+          arguments: { type: 'array', items: { type: 'string' }, default: [] },
+          needs: { type: 'array', items: { type: 'string' }, default: [] },
+          scatter: {
+            type: ['object', 'null'],
+            default: null,
+            minProperties: 1,
+            propertyNames: { pattern: '^[a-z][a-zA-Z0-9_]*$' },
+            additionalProperties: {
+              anyOf: [{ type: 'string' }, { type: 'array', items: { type: ['string', 'number'] } }],
+            },
+          },
+          requestCpus: { type: 'integer', minimum: 1, default: 1 },
+          requestMemory: { type: 'string', pattern: '^[0-9]+[KMGT]?$', default: '1G' },
+          timeout: { type: 'integer', minimum: 1, default: 3600 },
+          retries: { type: 'integer', minimum: 0, maximum: 20, default: 0 },
+          retryBackoff: { type: 'number', minimum: 0, default: 5 },
+          retryUnlessExit: { type: ['integer', 'null'], default: null },
+          success: { enum: ['exit_code', 'casa'], default: 'exit_code' },
+          outputs: { type: 'array', items: { type: 'string' }, default: [] },
+          env: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
+        },
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,3 @@
+export * from './load-definitions';
+export * from './workflow-catalog';
+export * from './workflows.module';
