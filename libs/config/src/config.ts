@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -44,7 +45,7 @@ export class ConfigError extends Error {
 export const PACKAGE_ROOT = (() => {
   let dir = __dirname;
   while (dir !== path.dirname(dir)) {
-    if (require('node:fs').existsSync(path.join(dir, 'package.json'))) return dir;
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
     dir = path.dirname(dir);
   }
   return process.cwd();
