@@ -3,11 +3,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { INestApplication, INestApplicationContext } from '@nestjs/common';
+import * as amqp from 'amqplib';
 import IORedis from 'ioredis';
 import { loadConfig, WfsConfig } from '@wfs/config';
 import { Database, dropDatabase, ensureDatabase } from '@wfs/persistence';
 import { createApi } from '../../apps/api/src/bootstrap';
 import { createWorker } from '../../apps/worker/src/bootstrap';
+import { MessagingService } from '../../apps/worker/src/messaging.service';
 
 export const TOKENS = {
   admin: 'test-admin-token',
@@ -29,6 +31,23 @@ export interface Stack {
   waitForRun(runId: number, states?: string[], timeoutMs?: number): Promise<any>;
   startWorker(): Promise<INestApplicationContext>;
   stop(): Promise<void>;
+}
+
+/** Removes the queues and exchanges this stack declared (each test uses its own names). */
+async function deleteBrokerObjects(config: WfsConfig): Promise<void> {
+  const connection = await amqp.connect(config.amqpUrl);
+  try {
+    const ch = await connection.createChannel();
+    ch.on('error', () => undefined);
+    for (const q of [`${config.queuePrefix}.archive-ingestion`, `${config.queuePrefix}.dead-letter`, ...config.subscriberQueues.map((s) => s.queue)]) {
+      await ch.deleteQueue(q);
+    }
+    await ch.deleteExchange(config.eventsExchange);
+    await ch.deleteExchange(config.archiveExchange);
+    await ch.close();
+  } finally {
+    await connection.close();
+  }
 }
 
 /**
@@ -65,6 +84,7 @@ export async function startStack(opts: { workers?: number; env?: Record<string, 
   const startWorker = async () => {
     const w = await createWorker(config);
     workers.push(w);
+    await w.get(MessagingService).ready();
     return w;
   };
   for (let i = 0; i < (opts.workers ?? 1); i++) await startWorker();
@@ -108,6 +128,7 @@ export async function startStack(opts: { workers?: number; env?: Record<string, 
     const keys = await redis.keys(`${config.queuePrefix}:*`);
     if (keys.length) await redis.del(...keys);
     redis.disconnect();
+    await deleteBrokerObjects(config).catch(() => undefined);
     await dropDatabase(config.databaseUrl).catch(() => undefined);
     fs.rmSync(dataRoot, { recursive: true, force: true });
   };

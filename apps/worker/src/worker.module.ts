@@ -7,6 +7,7 @@ import { RunsModule } from '@wfs/runs';
 import { StorageModule } from '@wfs/storage';
 import { WorkflowsModule } from '@wfs/workflows';
 import { JobConsumerService } from './job-consumer.service';
+import { MessagingService } from './messaging.service';
 
 /** The worker role: runs queued jobs. Any number of them, on any host. */
 @Module({})
@@ -23,7 +24,7 @@ export class WorkerModule {
         RunsModule,
         ExecutionModule,
       ],
-      providers: [JobConsumerService],
+      providers: [JobConsumerService, MessagingService],
     };
   }
 }

@@ -32,6 +32,10 @@ export interface WfsConfig {
   toolsFile: string | null;
   hostname: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** Durable consumer queues declared at start-up with their binding keys (WFS_SUBSCRIBER_QUEUES). */
+  subscriberQueues: Array<{ queue: string; bindings: string[] }>;
+  /** Telescope -> workflow started by an ingestion-complete message (WFS_AUTO_WORKFLOWS). */
+  autoWorkflows: Record<string, string>;
 }
 
 export class ConfigError extends Error {
@@ -115,6 +119,35 @@ function toolsFromEnv(env: Env): Record<string, string> {
   return tools;
 }
 
+function subscriberQueues(env: Env): WfsConfig['subscriberQueues'] {
+  return (env.WFS_SUBSCRIBER_QUEUES ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const [queue, keys] = entry.split('=');
+      const bindings = (keys ?? '').split('|').map((k) => k.trim()).filter(Boolean);
+      if (!queue || !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,200}$/.test(queue.trim()) || bindings.length === 0 ||
+          bindings.some((b) => !/^([A-Za-z0-9_-]+|\*|#)(\.([A-Za-z0-9_-]+|\*|#))*$/.test(b))) {
+        throw new ConfigError('WFS_SUBSCRIBER_QUEUES', `entry "${entry}" must be queue=bindingKey[|bindingKey...] (topic syntax)`);
+      }
+      return { queue: queue.trim(), bindings };
+    });
+}
+
+function autoWorkflows(env: Env): Record<string, string> {
+  const raw = env.WFS_AUTO_WORKFLOWS ?? 'VLA=std_calibration,EVLA=std_calibration';
+  const map: Record<string, string> = {};
+  for (const entry of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const [telescope, workflow] = entry.split('=');
+    if (!telescope || !workflow || !/^[a-z][a-z0-9_]*$/.test(workflow)) {
+      throw new ConfigError('WFS_AUTO_WORKFLOWS', `entry "${entry}" must be TELESCOPE=workflow_name`);
+    }
+    map[telescope.trim().toUpperCase()] = workflow;
+  }
+  return map;
+}
+
 export function loadConfig(env: Env = process.env): WfsConfig {
   const dataRoot = path.resolve(env.WFS_DATA_ROOT || './var');
   const dir = (variable: string, sub: string) => path.resolve(env[variable] || path.join(dataRoot, sub));
@@ -152,5 +185,7 @@ export function loadConfig(env: Env = process.env): WfsConfig {
     toolsFile: env.WFS_TOOLS_FILE ? path.resolve(env.WFS_TOOLS_FILE) : null,
     hostname: env.WFS_HOSTNAME || os.hostname(),
     logLevel,
+    subscriberQueues: subscriberQueues(env),
+    autoWorkflows: autoWorkflows(env),
   };
 }

@@ -47,6 +47,16 @@ export class Dispatcher {
     }
   }
 
+  /** Those of `keys` whose message is not in Redis at all (lost with a flush or restart). */
+  async missing(keys: readonly JobKey[]): Promise<JobKey[]> {
+    if (keys.length === 0) return [];
+    const client = (await this.queue.client) as unknown as Redis;
+    const pipeline = client.pipeline();
+    for (const k of keys) pipeline.exists(this.queue.toKey(bullJobId(k)));
+    const results = (await pipeline.exec()) ?? [];
+    return keys.filter((_, i) => results[i]?.[1] === 0);
+  }
+
   async close(): Promise<void> {
     await this.queue.close();
   }

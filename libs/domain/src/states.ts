@@ -61,4 +61,11 @@ export const DISK_STATES = ['none', 'processing', 'qa', 'removed', 'expired'] as
 export type DiskState = (typeof DISK_STATES)[number];
 
 /** Why a job failed, as the contract names it. */
-export type FailureReason = 'exit_code' | 'severe_in_log' | 'missing_output' | 'timeout' | 'cancelled' | 'spawn_error';
+export type FailureReason =
+  | 'exit_code'
+  | 'severe_in_log'
+  | 'missing_output'
+  | 'timeout'
+  | 'cancelled'
+  | 'spawn_error'
+  | 'worker_lost';

@@ -19,7 +19,7 @@ export const EVENTS_CHANNEL = 'wfs_events';
 export async function appendEvents(tx: Tx, run: RunSnapshot, events: readonly PendingEvent[]): Promise<WfsEvent[]> {
   if (events.length === 0) return [];
   const [row] = await tx.query<{ last_sequence: number; now: Date }>(
-    'UPDATE runs SET last_sequence = last_sequence + $2 WHERE id = $1 RETURNING last_sequence, now() AS now',
+    'UPDATE runs SET last_sequence = last_sequence + $2 WHERE id = $1 RETURNING last_sequence, clock_timestamp() AS now',
     [run.id, events.length],
   );
   if (!row) throw new Error(`run ${run.id} vanished while writing its events`);

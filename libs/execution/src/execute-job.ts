@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { JobObservation, judgeJob, render, TemplateContext } from '@wfs/domain';
+import { JobObservation, judgeJob, render, TemplateContext, WfsError } from '@wfs/domain';
 import { JobKey } from '@wfs/dispatch';
 import { ClaimedJob, JobLifecycle, RunEffects } from '@wfs/runs';
 import { containedIn, jobLogPath, Roots, runDirs } from '@wfs/storage';
@@ -8,6 +8,24 @@ import { BUILTINS } from './builtins';
 import { findSevereLine } from './casa-logs';
 import { Executor } from './executor';
 import { ToolMap } from './tools';
+
+/** How long a worker keeps trying to record a finished job while the database is away. */
+const FINISH_PATIENCE_MS = 10 * 60_000;
+
+async function persist<T>(fn: () => Promise<T>, patienceMs: number): Promise<T> {
+  const deadline = Date.now() + patienceMs;
+  for (let delay = 100; ; delay = Math.min(delay * 2, 5000)) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof WfsError || Date.now() + delay > deadline) throw e;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+/** The longest delay setTimeout honours. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Environment a job sees: a clean one, never the service's own secrets. */
 const BASE_ENV_KEYS = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
@@ -31,7 +49,8 @@ export class ExecuteJob {
     const claimed = await this.lifecycle.claim(key);
     if (!claimed) return;
     const { verdict, exitCode, effects } = await this.run(key, claimed);
-    await this.lifecycle.finish(key, verdict, exitCode, effects);
+    // The outcome of a job that ran is precious: keep trying through a database outage.
+    await persist(() => this.lifecycle.finish(key, verdict, exitCode, effects), FINISH_PATIENCE_MS);
   }
 
   private async run(key: JobKey, claimed: ClaimedJob) {
@@ -54,17 +73,40 @@ export class ExecuteJob {
     let outcome: Omit<JobObservation, 'firstSevereLine' | 'missingOutputs'>;
     let effects: RunEffects = {};
 
+    // setTimeout fires at once beyond 2^31-1 ms (~24.8 days): clamp, never "time out" immediately.
+    const timeoutMs = Math.min(def.timeout * 1000, this.limits.maxJobTimeoutSeconds * 1000, MAX_TIMER_MS);
     const builtin = BUILTINS[def.executable];
     if (builtin) {
       const lines: string[] = [banner];
+      // In-process steps obey cancel and timeout as processes do: through their signal.
       const aborter = new AbortController();
+      const stoppedBy = { cancel: false, timeout: false };
+      const untrack = this.executor.trackInProcess(Number(run.id), () => {
+        stoppedBy.cancel = true;
+        aborter.abort();
+      });
+      const timer = setTimeout(() => {
+        stoppedBy.timeout = true;
+        aborter.abort();
+      }, timeoutMs);
+      // A step that finished its work anyway (exit 0, e.g. a move that completed) keeps its result.
+      const observed = (exitCode: number) => ({
+        exitCode,
+        signal: null,
+        timedOut: stoppedBy.timeout && exitCode !== 0,
+        cancelled: stoppedBy.cancel && exitCode !== 0,
+        spawnError: null,
+      });
       try {
         const result = await builtin({ dirs, args, roots: this.roots, signal: aborter.signal, log: (l) => lines.push(l) });
         effects = result.effects ?? {};
-        outcome = { exitCode: result.exitCode, signal: null, timedOut: false, cancelled: false, spawnError: null };
+        outcome = observed(result.exitCode);
       } catch (e) {
         lines.push(`error: ${(e as Error).message}`);
-        outcome = { exitCode: 1, signal: null, timedOut: false, cancelled: false, spawnError: null };
+        outcome = observed(1);
+      } finally {
+        clearTimeout(timer);
+        untrack();
       }
       if (lines.length > 1) {
         const finalLogs = runDirs(effects.processingDir ?? dirs.root);
@@ -83,17 +125,24 @@ export class ExecuteJob {
       Object.assign(env, { WFS_RUN_ID: String(run.id), WFS_JOB: job.name, WFS_JOB_INDEX: String(job.idx), WFS_ATTEMPT: String(job.attempts) });
       await fs.promises.mkdir(dirs.working, { recursive: true });
       await fs.promises.mkdir(dirs.logs, { recursive: true });
+      const stopProcess = new AbortController();
       outcome = await this.executor.run({
         runId: Number(run.id),
         executable,
         args,
         cwd: dirs.working,
         env,
-        timeoutMs: Math.min(def.timeout, this.limits.maxJobTimeoutSeconds) * 1000,
+        timeoutMs,
         stdoutPath: logs.stdout,
         stderrPath: logs.stderr,
         banner,
-        onStart: (pid) => void this.lifecycle.recordPid(key, pid).catch(() => undefined),
+        // A cancel committed after the claim but before the spawn found no process to kill: stop it here.
+        onStart: (pid) =>
+          void this.lifecycle
+            .recordPid(key, pid)
+            .then((running) => running || stopProcess.abort())
+            .catch(() => undefined),
+        signal: stopProcess.signal,
       });
     }
 

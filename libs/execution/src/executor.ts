@@ -11,6 +11,8 @@ export interface ProcessSpec {
   /** A line written to both logs before the process starts (attempt, host, time). */
   banner: string;
   onStart?: (pid: number) => void;
+  /** Aborting it stops the process group as cancelRun does (the outcome says cancelled). */
+  signal?: AbortSignal;
 }
 
 export interface ProcessOutcome {
@@ -28,8 +30,14 @@ export interface ProcessOutcome {
  */
 export interface Executor {
   run(spec: ProcessSpec): Promise<ProcessOutcome>;
-  /** Stops every process of the run this executor started (its whole process group). */
+  /** Stops every process of the run this executor started (its whole process group), and its tracked in-process work. */
   cancelRun(runId: number): number;
+  /**
+   * Registers work the worker does in-process for a run (a builtin step), so
+   * that cancelRun and stopAll stop it too: they call `stop`. Returns the
+   * function to call when that work has ended.
+   */
+  trackInProcess(runId: number, stop: () => void): () => void;
   /** Stops everything (shutdown); returns when the processes are gone. */
   stopAll(): Promise<void>;
 }

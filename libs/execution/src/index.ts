@@ -4,3 +4,4 @@ export * from './tools';
 export * from './builtins';
 export * from './execute-job';
 export * from './execution.module';
+export * from './recovery';

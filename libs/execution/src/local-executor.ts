@@ -4,8 +4,9 @@ import { Executor, ProcessOutcome, ProcessSpec } from './executor';
 
 const KILL_GRACE_MS = 3000;
 
+/** A process group this executor started, or in-process work registered with trackInProcess. */
 interface Running {
-  child: ChildProcess;
+  stop: () => void;
   cancelled: boolean;
   done: Promise<void>;
 }
@@ -37,12 +38,18 @@ export class LocalExecutor implements Executor {
     let timedOut = false;
     let spawnError: string | null = null;
     let resolveDone!: () => void;
-    const entry: Running = { child, cancelled: false, done: new Promise((r) => (resolveDone = r)) };
+    const entry: Running = { stop: () => killGroup(child), cancelled: false, done: new Promise((r) => (resolveDone = r)) };
     this.track(spec.runId, entry);
     const timer = setTimeout(() => {
       timedOut = true;
       killGroup(child);
     }, spec.timeoutMs);
+    const stop = () => {
+      entry.cancelled = true;
+      entry.stop();
+    };
+    if (spec.signal?.aborted) stop();
+    else spec.signal?.addEventListener('abort', stop, { once: true });
     if (child.pid !== undefined) spec.onStart?.(child.pid);
     const outcome = await new Promise<ProcessOutcome>((resolve) => {
       child.once('error', (e) => {
@@ -53,6 +60,7 @@ export class LocalExecutor implements Executor {
       });
     });
     clearTimeout(timer);
+    spec.signal?.removeEventListener('abort', stop);
     this.untrack(spec.runId, entry);
     await Promise.all([closeStream(stdout), closeStream(stderr)]);
     resolveDone();
@@ -62,18 +70,29 @@ export class LocalExecutor implements Executor {
   cancelRun(runId: number): number {
     const running = this.byRun.get(runId);
     if (!running) return 0;
-    for (const r of running) {
+    const size = running.size;
+    for (const r of [...running]) {
       r.cancelled = true;
-      killGroup(r.child);
+      r.stop();
     }
-    return running.size;
+    return size;
+  }
+
+  trackInProcess(runId: number, stop: () => void): () => void {
+    let resolveDone!: () => void;
+    const entry: Running = { stop, cancelled: false, done: new Promise((r) => (resolveDone = r)) };
+    this.track(runId, entry);
+    return () => {
+      this.untrack(runId, entry);
+      resolveDone();
+    };
   }
 
   async stopAll(): Promise<void> {
     const all = [...this.byRun.values()].flatMap((s) => [...s]);
     for (const r of all) {
       r.cancelled = true;
-      killGroup(r.child);
+      r.stop();
     }
     await Promise.all(all.map((r) => r.done));
   }

@@ -17,6 +17,8 @@ export interface CreateRunCommand {
   submit?: boolean;
   actor: string;
   idempotencyKey?: string | null;
+  /** Start nothing if the subject already has an open request (automatic triggers: once per subject). */
+  onlyIfNoOpenRequest?: boolean;
 }
 
 const IDEMPOTENCY_WINDOW_HOURS = 24;
@@ -44,6 +46,10 @@ export class CreateRun {
       if (cmd.idempotencyKey) {
         const earlier = await this.earlierRun(tx, cmd.actor, cmd.idempotencyKey, requestHash);
         if (earlier !== null) return { runId: earlier, created: false, ready: [] };
+      }
+      if (cmd.onlyIfNoOpenRequest && subject !== null) {
+        const existing = await this.latestOpenRun(tx, def.name, subject);
+        if (existing !== null) return { runId: existing, created: false, ready: [] };
       }
       const requestId = await this.openRequest(tx, def.name, subject);
       const [inserted] = await tx.query<RunRow>(
@@ -90,7 +96,7 @@ export class CreateRun {
 
   /** The run an earlier call with this key created, or null; 409 if the key came with another body. */
   private async earlierRun(tx: Tx, actor: string, key: string, requestHash: string): Promise<number | null> {
-    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${actor}\u0000${key}`]);
+    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`idempotency/${actor}/${key}`]);
     const [row] = await tx.query<{ request_hash: string; run_id: string; fresh: boolean }>(
       `SELECT request_hash, run_id, created_at > now() - interval '${IDEMPOTENCY_WINDOW_HOURS} hours' AS fresh
        FROM idempotency_keys WHERE principal = $1 AND key = $2`,
@@ -105,6 +111,21 @@ export class CreateRun {
       throw conflict('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used with a different request body.', { runId: Number(row.run_id) });
     }
     return Number(row.run_id);
+  }
+
+  /**
+   * The latest run of the subject's open request, or null when there is none.
+   * Takes a transaction-scoped lock on the subject first, so two deliveries of
+   * the same trigger cannot both find nothing and both start a run.
+   */
+  private async latestOpenRun(tx: Tx, workflow: string, subject: string): Promise<number | null> {
+    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`request/${workflow}/${subject}`]);
+    const [row] = await tx.query<{ id: string }>(
+      `SELECT r.id FROM requests q JOIN runs r ON r.request_id = q.id
+       WHERE q.workflow = $1 AND q.subject = $2 AND NOT q.sealed ORDER BY r.version DESC LIMIT 1`,
+      [workflow, subject],
+    );
+    return row ? Number(row.id) : null;
   }
 
   /** The open request for this subject (runs add versions to it), or a new one. */

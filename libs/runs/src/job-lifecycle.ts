@@ -30,6 +30,9 @@ export interface RunEffects {
   diskState?: DiskState;
 }
 
+/** Attempts a job may lose to dying workers beyond its own retries. */
+const LOST_ATTEMPTS_ALLOWED = 2;
+
 const eventJob = (j: JobRow, stage: string): EventJob => ({
   name: j.name,
   index: j.idx,
@@ -51,6 +54,8 @@ export class JobLifecycle {
     private readonly catalog: WorkflowCatalog,
     private readonly dispatcher: Dispatcher,
     private readonly host: string,
+    /** This process's id in the `workers` table: running jobs name it, so a dead worker's jobs can be found. */
+    readonly workerId: string,
   ) {}
 
   /** Marks an instance running for this attempt, or null if it must not run (cancelled, done, stale). */
@@ -67,10 +72,10 @@ export class JobLifecycle {
       const jobDefinition = definition.jobs.find((j) => j.name === key.name);
       if (!jobDefinition) return null;
       const [started] = await tx.query<JobRow>(
-        `UPDATE jobs SET state = 'running', attempts = attempts + 1, host = $4, pid = NULL, started_at = now(),
-                finished_at = NULL, exit_code = NULL, status_reason = NULL
+        `UPDATE jobs SET state = 'running', attempts = attempts + 1, host = $4, worker_id = $5, pid = NULL,
+                started_at = now(), finished_at = NULL, exit_code = NULL, status_reason = NULL
          WHERE run_id = $1 AND name = $2 AND idx = $3 RETURNING *`,
-        [key.runId, key.name, key.index, this.host],
+        [key.runId, key.name, key.index, this.host, this.workerId],
       );
       const events: PendingEvent[] = [];
       if (run.state === 'submitted') {
@@ -83,12 +88,18 @@ export class JobLifecycle {
     });
   }
 
-  /** Records the process id, so operators (and cancel) can find it. */
-  async recordPid(key: JobKey, pid: number): Promise<void> {
-    await this.db.query(
-      `UPDATE jobs SET pid = $4 WHERE run_id = $1 AND name = $2 AND idx = $3 AND attempts = $5 AND state = 'running'`,
+  /**
+   * Records the process id, so operators (and cancel) can find it. False when
+   * the attempt is no longer running (cancelled, or its run failed, between the
+   * claim and the start of the process): the caller must stop the process, as
+   * the cancel's notification came before there was a process to stop.
+   */
+  async recordPid(key: JobKey, pid: number): Promise<boolean> {
+    const rows = await this.db.query(
+      `UPDATE jobs SET pid = $4 WHERE run_id = $1 AND name = $2 AND idx = $3 AND attempts = $5 AND state = 'running' RETURNING 1`,
       [key.runId, key.name, key.index, pid, key.attempt],
     );
+    return rows.length > 0;
   }
 
   /** Applies a finished attempt's verdict; enqueues what became ready once committed. */
@@ -107,22 +118,49 @@ export class JobLifecycle {
       const jobDef = definition.jobs.find((j) => j.name === key.name) as JobDefinition;
       if (verdict.ok) return this.completed(tx, run, job, jobDef, definition, exitCode, effects);
       if (shouldRetry(verdict, job.attempts, jobDef.retries, jobDef.retryUnlessExit)) {
-        const [idle] = await tx.query<JobRow>(
-          `UPDATE jobs SET state = 'idle', exit_code = $4, status_reason = $5, finished_at = now(), dispatched_at = now()
-           WHERE run_id = $1 AND name = $2 AND idx = $3 RETURNING *`,
-          [key.runId, key.name, key.index, verdict.exitCode, `${verdict.reason}: ${verdict.message}`],
-        );
-        await appendEvents(tx, snapshotOf(run), [{ type: 'job-retrying', job: eventJob(idle as JobRow, jobDef.stage) }]);
-        return {
-          ready: [] as JobKey[],
-          retry: { key: { ...key, attempt: key.attempt + 1 }, delayMs: retryDelayMs(jobDef.retryBackoff, job.attempts) },
-        };
+        return this.retryLater(tx, run, job, jobDef, `${verdict.reason}: ${verdict.message}`, verdict.exitCode, retryDelayMs(jobDef.retryBackoff, job.attempts));
       }
       await this.failRun(tx, run, job, jobDef, verdict);
       return { ready: [] as JobKey[], retry: null };
     });
     await this.dispatcher.enqueue(next.ready);
     if (next.retry) await this.dispatcher.enqueue([next.retry.key], next.retry.delayMs);
+  }
+
+  /**
+   * A running attempt whose worker died (no heartbeat): it is tried again on
+   * another worker, beyond the job's own retries by LOST_ATTEMPTS_ALLOWED, then
+   * the run fails with reason worker_lost. A stale call changes nothing.
+   */
+  async lose(key: JobKey, why: string): Promise<void> {
+    const next = await this.db.transaction(async (tx) => {
+      const run = await lockRun(tx, key.runId);
+      const [job] = await tx.query<JobRow>('SELECT * FROM jobs WHERE run_id = $1 AND name = $2 AND idx = $3 FOR UPDATE', [key.runId, key.name, key.index]);
+      if (!job || job.state !== 'running' || job.attempts !== key.attempt || (run.state !== 'running' && run.state !== 'submitted')) {
+        return { ready: [] as JobKey[], retry: null };
+      }
+      const definition = await this.catalog.getByDigest(run.workflow_digest);
+      const jobDef = definition.jobs.find((j) => j.name === key.name) as JobDefinition;
+      if (job.attempts <= jobDef.retries + LOST_ATTEMPTS_ALLOWED) return this.retryLater(tx, run, job, jobDef, `worker_lost: ${why}`, null, 0);
+      await this.failRun(tx, run, job, jobDef, { ok: false, reason: 'worker_lost', message: `was lost with its worker (${why})`, exitCode: null });
+      return { ready: [] as JobKey[], retry: null };
+    });
+    if (next.retry) await this.dispatcher.enqueue([next.retry.key], next.retry.delayMs);
+  }
+
+  /** Puts a failed attempt back to idle, due after the delay (so the reconciler does not hurry it). */
+  private async retryLater(tx: Tx, run: RunRow, job: JobRow, jobDef: JobDefinition, reason: string, exitCode: number | null, delayMs: number) {
+    const [idle] = await tx.query<JobRow>(
+      `UPDATE jobs SET state = 'idle', exit_code = $4, status_reason = $5, finished_at = now(),
+              dispatched_at = now() + $6 * interval '1 millisecond'
+       WHERE run_id = $1 AND name = $2 AND idx = $3 RETURNING *`,
+      [Number(run.id), job.name, job.idx, exitCode, reason, delayMs],
+    );
+    await appendEvents(tx, snapshotOf(run), [{ type: 'job-retrying', job: eventJob(idle as JobRow, jobDef.stage) }]);
+    return {
+      ready: [] as JobKey[],
+      retry: { key: { runId: Number(run.id), name: job.name, index: job.idx, attempt: job.attempts + 1 }, delayMs },
+    };
   }
 
   private async completed(

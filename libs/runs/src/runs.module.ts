@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { Global, Module } from '@nestjs/common';
 import { WFS_CONFIG } from '@wfs/config';
 import type { WfsConfig } from '@wfs/config';
@@ -29,7 +30,8 @@ import { RunQueries } from './run-queries';
     {
       provide: JobLifecycle,
       inject: [Database, WorkflowCatalog, Dispatcher, WFS_CONFIG],
-      useFactory: (db: Database, c: WorkflowCatalog, d: Dispatcher, cfg: WfsConfig) => new JobLifecycle(db, c, d, cfg.hostname),
+      useFactory: (db: Database, c: WorkflowCatalog, d: Dispatcher, cfg: WfsConfig) =>
+        new JobLifecycle(db, c, d, cfg.hostname, `${cfg.hostname}:${process.pid}:${randomBytes(3).toString('hex')}`),
     },
   ],
   exports: [RunQueries, CreateRun, RunCommands, JobLifecycle],

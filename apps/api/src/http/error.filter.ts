@@ -34,10 +34,14 @@ export function toErrorResponse(e: unknown): { status: number; body: ErrorBody }
       err.type === 'entity.parse.failed' ? 'MALFORMED_JSON'
       : err.type === 'entity.too.large' ? 'BODY_TOO_LARGE'
       : err.type === 'charset.unsupported' || err.type === 'encoding.unsupported' ? 'UNSUPPORTED_ENCODING'
+      : err.status === 404 ? 'NOT_FOUND'
+      : err.status === 413 ? 'PAYLOAD_TOO_LARGE'
+      : err.status === 415 ? 'UNSUPPORTED_MEDIA_TYPE'
       : 'BAD_REQUEST';
     const message =
       code === 'MALFORMED_JSON' ? 'The request body is not valid JSON.'
       : code === 'BODY_TOO_LARGE' ? 'The request body is too large.'
+      : code === 'NOT_FOUND' ? 'Not found.'
       : 'The request could not be read.';
     return { status: err.status, body: { error: { code, message, details: {} } } };
   }

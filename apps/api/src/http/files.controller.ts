@@ -2,8 +2,9 @@ import { Controller, Get, Inject, Param, Put, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiConsumes, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { RequireRole } from '@wfs/auth';
-import { WfsError } from '@wfs/domain';
+import { notFound, WfsError } from '@wfs/domain';
 import { RunCommands, RunQueries } from '@wfs/runs';
+import { toErrorResponse } from './error.filter';
 import { PositiveInt } from './validation';
 
 @ApiTags('files')
@@ -51,8 +52,21 @@ export class FilesController {
   @Get(':filename')
   @RequireRole('viewer')
   async download(@Param('id', new PositiveInt('id')) id: number, @Param('filename') filename: string, @Res() res: Response) {
+    // An unknown name is a 404 (contract: unknown id/name), like an unknown run.
+    const files = await this.queries.files(id);
+    if (!files.some((f) => f.name === filename)) throw notFound('file', filename);
     const file = await this.commands.filePath(id, filename);
-    res.type('application/octet-stream');
-    res.sendFile(file, { dotfiles: 'deny' });
+    await new Promise<void>((resolve) => {
+      res.sendFile(file, { dotfiles: 'deny', headers: { 'Content-Type': 'application/octet-stream' } }, (err) => {
+        // The row exists but the bytes are gone (or unreadable): still the contract's envelope, never express's page.
+        if (err && !res.headersSent) {
+          const { status, body } = toErrorResponse(notFound('file', filename));
+          res.status(status).type('application/json').json(body);
+        } else if (err) {
+          res.end();
+        }
+        resolve();
+      });
+    });
   }
 }

@@ -103,7 +103,7 @@ export class RunsController {
   ) {
     let after: { position: number; index: number } | null = null;
     if (cursor) {
-      const m = /^(\d+)\.(\d+)$/.exec(Buffer.from(cursor, 'base64url').toString());
+      const m = /^(\d{1,9})\.(\d{1,9})$/.exec(Buffer.from(cursor, 'base64url').toString());
       if (!m) throw invalid('INVALID_CURSOR', 'The cursor is not one this service gave out.', { fields: { cursor: 'is not valid' } });
       after = { position: Number(m[1]), index: Number(m[2]) };
     }

@@ -48,12 +48,53 @@ export function boundedInt(field: string, min: number, max: number, fallback: nu
 }
 
 
-/** A JSON body must be an object; then its DTO rules apply. */
+/** Keys that would reach an object's prototype, refused wherever they appear. */
+const PROTO_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** Deeper JSON than this is refused before the (recursive) DTO transform could exhaust the stack. */
+export const MAX_JSON_DEPTH = 32;
+
+/**
+ * The first string or key in a body, query or path value that no store can
+ * hold (Postgres text and file names refuse NUL), that names a prototype key,
+ * or that is nested too deeply; iterative, so the walk itself cannot exhaust
+ * the stack.
+ */
+function firstUnsafe(value: unknown, root: string): { field: string; problem: string } | null {
+  const stack: Array<[unknown, string, number]> = [[value, root, 0]];
+  while (stack.length > 0) {
+    const [v, at, depth] = stack.pop() as [unknown, string, number];
+    if (typeof v === 'string') {
+      if (v.includes('\u0000')) return { field: at || 'body', problem: 'may not contain NUL characters' };
+    } else if (v !== null && typeof v === 'object') {
+      if (depth >= MAX_JSON_DEPTH) return { field: at || 'body', problem: `is nested more than ${MAX_JSON_DEPTH} levels deep` };
+      for (const key of Object.keys(v)) {
+        const field = at ? `${at}.${key}` : key;
+        if (key.includes('\u0000')) return { field, problem: 'may not contain NUL characters' };
+        if (PROTO_KEYS.has(key) && !Array.isArray(v)) return { field, problem: 'is not a known field' };
+        stack.push([(v as Record<string, unknown>)[key], field, depth + 1]);
+      }
+    }
+  }
+  return null;
+}
+
+/**
+ * A JSON body must be an object; then its DTO rules apply. Bodies, queries
+ * and path values never carry NUL, prototype keys or absurd nesting.
+ */
 export const validationPipe: PipeTransform = {
   transform(value: unknown, meta: ArgumentMetadata) {
     if (meta.type === 'body' && (value === null || typeof value !== 'object' || Array.isArray(value))) {
       throw invalid('INVALID_REQUEST', 'The request body must be a JSON object.');
     }
+    if (meta.type === 'body' || meta.type === 'query' || meta.type === 'param') {
+      const bad = firstUnsafe(value, meta.type === 'body' ? '' : (meta.data ?? ''));
+      if (bad) throw invalid('INVALID_REQUEST', `${bad.field} ${bad.problem}.`, { fields: { [bad.field]: bad.problem } });
+    }
+    // Numeric path and query values reach their own strict pipes (PositiveInt, boundedInt) as sent:
+    // ValidationPipe's `+value` would first turn "1e3" into 1000, "0x10" into 16 and "" into 0.
+    if ((meta.type === 'param' || meta.type === 'query') && meta.metatype === Number) return value;
     return dtoPipe.transform(value, meta);
   },
 };

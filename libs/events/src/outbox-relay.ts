@@ -1,0 +1,155 @@
+import { Client } from 'pg';
+import type { ConfirmChannel } from 'amqplib';
+import { routingKey, WfsEvent } from '@wfs/domain';
+import { Database, PgListener } from '@wfs/persistence';
+import { AmqpConnection } from './amqp-connection';
+import { EVENTS_CHANNEL } from './outbox';
+
+interface Log {
+  log(m: string): void;
+  warn(m: string): void;
+  error(m: string): void;
+}
+
+const LEADER_LOCK = 'wfs-outbox-relay';
+
+/**
+ * Drains the events table to the topic exchange: persistent messages,
+ * publisher confirms per batch, rows marked published only after the broker
+ * confirmed them. One relay per database is active at a time (a session
+ * advisory lock; another process takes over when its connection dies), and it
+ * publishes in id order, which is sequence order within every run. Woken by
+ * NOTIFY on each commit, with a slow timer as a safety net.
+ */
+export class OutboxRelay {
+  private channel: ConfirmChannel | null = null;
+  private lockClient: Client | null = null;
+  private listener: PgListener | null = null;
+  private stopped = false;
+  private wake: (() => void) | null = null;
+  private loop: Promise<void> | null = null;
+  published = 0;
+
+  constructor(
+    private readonly db: Database,
+    private readonly amqp: AmqpConnection,
+    private readonly exchange: string,
+    private readonly log: Log,
+    private readonly batchSize = 500,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.amqp.onConnect(async (connection) => {
+      const ch = await connection.createConfirmChannel();
+      ch.on('error', () => undefined);
+      ch.on('close', () => {
+        if (this.channel === ch) this.channel = null;
+      });
+      await ch.assertExchange(this.exchange, 'topic', { durable: true });
+      this.channel = ch;
+      this.poke();
+    });
+    this.listener = new PgListener(this.db.url, () => this.poke());
+    await this.listener.listen(EVENTS_CHANNEL, () => this.poke());
+    this.loop = this.run();
+  }
+
+  private poke(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.wake = null;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        if (!(await this.isLeader())) {
+          await this.sleep(1000);
+          continue;
+        }
+        if (!this.channel) {
+          await this.sleep(500);
+          continue;
+        }
+        const sent = await this.drainOnce(this.channel);
+        if (sent === 0) await this.sleep(1000);
+      } catch (e) {
+        if (!this.stopped) this.log.warn(`outbox relay: ${(e as Error).message}; retrying`);
+        await this.sleep(500);
+      }
+    }
+  }
+
+  /** Publishes one batch; returns how many events it moved. */
+  private async drainOnce(ch: ConfirmChannel): Promise<number> {
+    const rows = await this.db.query<{ id: string; body: WfsEvent }>(
+      'SELECT id, body FROM events WHERE published_at IS NULL ORDER BY id LIMIT $1',
+      [this.batchSize],
+    );
+    if (rows.length === 0) return 0;
+    for (const { body } of rows) {
+      const ok = ch.publish(this.exchange, routingKey(body), Buffer.from(JSON.stringify(body)), {
+        persistent: true,
+        contentType: 'application/json',
+        contentEncoding: 'utf-8',
+        messageId: body.messageId,
+        type: body.type,
+        timestamp: Math.floor(Date.parse(body.occurredAt) / 1000),
+        headers: { 'x-run-id': body.runId, 'x-sequence': body.sequence },
+      });
+      if (!ok) await new Promise((resolve) => ch.once('drain', resolve));
+    }
+    await ch.waitForConfirms();
+    await this.db.query('UPDATE events SET published_at = now() WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
+    this.published += rows.length;
+    return rows.length;
+  }
+
+  /** Holds (or tries to take) the relay's advisory lock on a connection of its own. */
+  private async isLeader(): Promise<boolean> {
+    if (this.lockClient) return true;
+    const client = new Client({ connectionString: this.db.url });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      const [row] = (await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [LEADER_LOCK])).rows;
+      if (!row?.ok) {
+        await client.end();
+        return false;
+      }
+    } catch {
+      await client.end().catch(() => undefined);
+      return false;
+    }
+    client.on('end', () => {
+      if (this.lockClient === client) this.lockClient = null;
+    });
+    this.lockClient = client;
+    this.log.log('outbox relay: active');
+    return true;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.poke();
+    await this.loop;
+    await this.listener?.close();
+    const c = this.lockClient;
+    this.lockClient = null;
+    await c?.end().catch(() => undefined);
+    await this.channel?.close().catch(() => undefined);
+  }
+}

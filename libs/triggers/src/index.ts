@@ -1,0 +1,2 @@
+export * from './ingestion-message';
+export * from './ingestion-consumer';
