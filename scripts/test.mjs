@@ -10,9 +10,12 @@ const root = new URL('..', import.meta.url).pathname;
 const run = (cmd, args) => spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: process.env });
 
 if (!existsSync(join(root, 'node_modules'))) run('npm', ['ci', '--no-audit', '--no-fund']);
-if (run('bash', ['scripts/ensure-services.sh']).status !== 0) {
-  console.log('0 passed, 1 failed');
-  process.exit(1);
+// Fault tests start the compiled API and worker as separate processes.
+for (const step of [['bash', ['scripts/ensure-services.sh']], ['npm', ['run', 'build', '--silent']]]) {
+  if (run(...step).status !== 0) {
+    console.log('0 passed, 1 failed');
+    process.exit(1);
+  }
 }
 const out = join(mkdtempSync(join(tmpdir(), 'wfs-jest-')), 'results.json');
 const jest = run(process.execPath, [join(root, 'node_modules/jest/bin/jest.js'), '--json', `--outputFile=${out}`, ...process.argv.slice(2)]);

@@ -1,2 +1,4 @@
 export * from './stack';
 export * from './amqp';
+export * from './processes';
+export * from './faults';

@@ -34,7 +34,7 @@ export interface Stack {
 }
 
 /** Removes the queues and exchanges this stack declared (each test uses its own names). */
-async function deleteBrokerObjects(config: WfsConfig): Promise<void> {
+export async function deleteBrokerObjects(config: WfsConfig): Promise<void> {
   const connection = await amqp.connect(config.amqpUrl);
   try {
     const ch = await connection.createChannel();

@@ -7,6 +7,7 @@ import { json, NextFunction, Request, Response } from 'express';
 import { WfsConfig } from '@wfs/config';
 import { WfsError } from '@wfs/domain';
 import { ApiModule } from './api.module';
+import { dropRest } from './http/drop-rest';
 import { ErrorFilter, toErrorResponse } from './http/error.filter';
 import { validationPipe } from './http/validation';
 
@@ -43,9 +44,10 @@ export async function createApi(config: WfsConfig): Promise<INestApplication> {
     BODY_METHODS.includes(req.method) && !isUpload(req) ? parseJson(req, res, next) : next(),
   );
   // Errors of the middleware above (bad JSON, too large, 415) in the contract's envelope.
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const { status, body } = toErrorResponse(err);
-    if (status === 413) res.setHeader('Connection', 'close');
+    // The client may still be sending (a body over the limit, or one refused before it was read).
+    dropRest(req);
     res.status(status).json(body);
   });
   app.useGlobalFilters(new ErrorFilter());

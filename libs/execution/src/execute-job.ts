@@ -7,6 +7,7 @@ import { containedIn, jobLogPath, Roots, runDirs } from '@wfs/storage';
 import { BUILTINS } from './builtins';
 import { findSevereLine } from './casa-logs';
 import { Executor } from './executor';
+import { WORKER_ENV } from './orphans';
 import { ToolMap } from './tools';
 
 /** How long a worker keeps trying to record a finished job while the database is away. */
@@ -123,6 +124,9 @@ export class ExecuteJob {
       for (const k of BASE_ENV_KEYS) if (process.env[k]) env[k] = process.env[k] as string;
       for (const [k, v] of Object.entries(def.env)) env[k] = render(v, context);
       Object.assign(env, { WFS_RUN_ID: String(run.id), WFS_JOB: job.name, WFS_JOB_INDEX: String(job.idx), WFS_ATTEMPT: String(job.attempts) });
+      // Marks the process (and what it starts) as this worker's: if the worker dies before the pid is
+      // recorded, the recovery still finds and stops it before the job is tried again.
+      env[WORKER_ENV] = this.lifecycle.workerId;
       await fs.promises.mkdir(dirs.working, { recursive: true });
       await fs.promises.mkdir(dirs.logs, { recursive: true });
       const stopProcess = new AbortController();

@@ -1,6 +1,7 @@
 import { Database } from '@wfs/persistence';
 import { Dispatcher, JobKey } from '@wfs/dispatch';
 import { JobLifecycle } from '@wfs/runs';
+import { killOrphansOf } from './orphans';
 
 interface Log {
   log(m: string): void;
@@ -16,7 +17,8 @@ const QUEUED_GRACE_S = 5;
  * Repairs what Redis and dead workers can lose, from Postgres, the record:
  * - heartbeat: this worker's row in `workers`, refreshed every few seconds;
  * - lost jobs: running on a worker that stopped beating -> tried again elsewhere
- *   (its process group is killed first when it ran on this host);
+ *   (its processes are killed first when it ran on this host: the recorded
+ *   process group, and any process whose environment names the dead worker);
  * - lost messages: queued in Postgres but absent from Redis -> sent again, under
  *   the same BullMQ job id, so a message that does exist is never doubled.
  * Every worker runs it; every step is idempotent, so they need no leader.
@@ -66,8 +68,17 @@ export class Recovery {
        WHERE j.state = 'running' AND (w.id IS NULL OR w.last_seen < now() - interval '${WORKER_DEAD_AFTER_S} seconds')
        LIMIT 1000`,
     );
+    const orphansStopped = new Set<string>();
     for (const j of lost) {
-      if (j.host === this.host && j.pid) killGroup(j.pid);
+      if (j.host === this.host) {
+        if (j.pid) killGroup(j.pid);
+        // A process spawned just before the worker died may not have its pid recorded.
+        if (j.worker_id && !orphansStopped.has(j.worker_id)) {
+          orphansStopped.add(j.worker_id);
+          const pids = killOrphansOf(j.worker_id);
+          if (pids.length > 0) this.log.warn(`recovery: stopped ${pids.length} process(es) left by worker ${j.worker_id}`);
+        }
+      }
       const key: JobKey = { runId: Number(j.run_id), name: j.name, index: j.idx, attempt: j.attempts };
       await this.lifecycle.lose(key, `worker ${j.worker_id ?? '?'} stopped answering`);
       this.log.warn(`recovery: run ${key.runId} job ${key.name}[${key.index}] attempt ${key.attempt} lost with worker ${j.worker_id ?? '?'}`);

@@ -56,6 +56,16 @@ export class Database implements Tx {
     }
   }
 
+  /** Refuses to serve on a schema older than the code: names what `npm run db:migrate` would apply. */
+  async assertMigrated(): Promise<void> {
+    const applied = await this.query<{ name: string }>('SELECT name FROM migrations').catch(() => [] as Array<{ name: string }>);
+    const done = new Set(applied.map((r) => r.name));
+    const pending = MIGRATIONS.map((m) => m.name).filter((n) => !done.has(n));
+    if (pending.length > 0) {
+      throw new Error(`the database schema is behind the code (pending: ${pending.join(', ')}); run npm run db:migrate`);
+    }
+  }
+
   /** Applies pending migrations through TypeORM, on a connection of its own. */
   async migrate(): Promise<string[]> {
     const dataSource = new DataSource({

@@ -9,7 +9,11 @@ import { Database } from './database';
     {
       provide: Database,
       inject: [WFS_CONFIG],
-      useFactory: (config: WfsConfig) => new Database(config.databaseUrl, config.dbPoolSize).open(),
+      useFactory: async (config: WfsConfig) => {
+        const db = await new Database(config.databaseUrl, config.dbPoolSize).open();
+        await db.assertMigrated();
+        return db;
+      },
     },
   ],
   exports: [Database],

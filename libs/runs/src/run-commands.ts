@@ -94,10 +94,11 @@ export class RunCommands {
         error: { code: 'cancelled', message: `cancelled by ${actor}` },
       });
       const snap = snapshotOf(updated);
+      const stages = new Map((await this.catalog.getByDigest(run.workflow_digest)).jobs.map((j) => [j.name, j.stage]));
       await appendEvents(tx, snap, [
         ...stopped.map((j) => ({
           type: 'job-failed' as const,
-          job: { name: j.name, index: j.idx, state: 'removed' as const, attempts: j.attempts, exitCode: j.exit_code, statusReason: 'cancelled' },
+          job: { name: j.name, index: j.idx, state: 'removed' as const, attempts: j.attempts, exitCode: j.exit_code, statusReason: 'cancelled', stage: stages.get(j.name) ?? '' },
         })),
         { type: 'cancelled' },
       ]);

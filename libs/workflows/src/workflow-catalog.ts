@@ -79,7 +79,8 @@ export class WorkflowCatalog {
         const base = e.instancePath.replace(/^\//, '').replace(/\//g, '.');
         const extra = e.keyword === 'additionalProperties' ? String(e.params.additionalProperty) : e.keyword === 'required' ? String(e.params.missingProperty) : '';
         const field = ['parameters', base, extra].filter(Boolean).join('.');
-        fields[field] = e.keyword === 'additionalProperties' ? 'is not a parameter of this workflow' : (e.message ?? 'is invalid');
+        fields[field] =
+          e.keyword === 'additionalProperties' ? 'is not a parameter of this workflow' : e.keyword === 'required' ? 'is required' : (e.message ?? 'is invalid');
       }
       throw invalid('INVALID_PARAMETERS', `The parameters do not match the ${def.name} schema.`, { fields });
     }

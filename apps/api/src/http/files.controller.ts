@@ -1,9 +1,11 @@
+import { PassThrough } from 'node:stream';
 import { Controller, Get, Inject, Param, Put, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiConsumes, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { RequireRole } from '@wfs/auth';
 import { notFound, WfsError } from '@wfs/domain';
 import { RunCommands, RunQueries } from '@wfs/runs';
+import { dropRest } from './drop-rest';
 import { toErrorResponse } from './error.filter';
 import { PositiveInt } from './validation';
 
@@ -30,15 +32,18 @@ export class FilesController {
     }
     const declared = Number(req.headers['content-length'] ?? NaN);
     if (Number.isFinite(declared) && declared > this.maxBytes) {
-      res.setHeader('Connection', 'close');
+      dropRest(req);
       throw new WfsError('too_large', 'FILE_TOO_LARGE', `The file is larger than the limit of ${this.maxBytes} bytes.`, { limit: this.maxBytes });
     }
+    // The bytes go through a pass-through: when storing stops early (too large, bad name, wrong
+    // state) the pipeline destroys that, not the request, so the socket lives to carry the answer.
+    const body = new PassThrough();
+    req.pipe(body);
     try {
-      const file = await this.commands.upload(id, filename, req);
+      const file = await this.commands.upload(id, filename, body);
       res.status(201).json(file);
     } catch (e) {
-      // Stop reading whatever the client is still sending.
-      if (!req.complete) res.setHeader('Connection', 'close');
+      dropRest(req);
       throw e;
     }
   }

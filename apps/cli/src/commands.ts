@@ -1,0 +1,208 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Client, UsageError } from './client';
+import { watchRun } from './watch';
+
+export interface Io {
+  json: boolean;
+  tty: boolean;
+  out: (s: string) => void;
+}
+
+export type Flags = Record<string, string | boolean | string[] | undefined>;
+
+const str = (flags: Flags, name: string): string | undefined => {
+  const v = flags[name];
+  if (Array.isArray(v)) return v[v.length - 1];
+  return typeof v === 'string' ? v : undefined;
+};
+const list = (flags: Flags, name: string): string[] => {
+  const v = flags[name];
+  return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
+};
+
+function runId(arg: string | undefined): number {
+  if (!arg || !/^[1-9][0-9]*$/.test(arg)) throw new UsageError(`expected a run id (a positive integer), got ${arg ?? 'nothing'}`);
+  return Number(arg);
+}
+
+function readFile(p: string): Buffer {
+  try {
+    return fs.readFileSync(p);
+  } catch (e) {
+    throw new UsageError(`cannot read ${p}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** `--param k=v` values: JSON when they parse as JSON (numbers, lists), strings otherwise. */
+function params(flags: Flags): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const file = str(flags, 'params-file');
+  if (file) {
+    try {
+      Object.assign(out, JSON.parse(readFile(file).toString('utf8')));
+    } catch (e) {
+      if (e instanceof UsageError) throw e;
+      throw new UsageError(`${file} is not a JSON object`);
+    }
+  }
+  for (const kv of list(flags, 'param')) {
+    const eq = kv.indexOf('=');
+    if (eq < 1) throw new UsageError(`--param takes key=value, got "${kv}"`);
+    const raw = kv.slice(eq + 1);
+    let value: unknown = raw;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      value = raw;
+    }
+    out[kv.slice(0, eq)] = value;
+  }
+  return out;
+}
+
+export function runLine(r: any): string {
+  const err = r.error ? `  ${r.error.code}: ${r.error.message}` : '';
+  return `run ${r.id}  ${r.workflow} v${r.version}  ${r.subject ?? '-'}  ${r.state}  qa=${r.qaState}  archive=${r.archiveState}  disk=${r.diskState}${err}`;
+}
+
+function showRun(io: Io, r: any): void {
+  if (io.json) return io.out(JSON.stringify(r));
+  io.out(runLine(r));
+  io.out(`  request ${r.requestId}  created ${r.createdAt} by ${r.createdBy}${r.finishedAt ? `  finished ${r.finishedAt}` : ''}`);
+  if (r.processingDir) io.out(`  directory ${r.processingDir}`);
+  for (const f of r.files ?? []) io.out(`  file ${f.name}  ${f.size} bytes  sha256 ${f.sha256}`);
+  for (const j of r.jobs ?? []) {
+    io.out(`  job ${j.name}[${j.index}]  ${j.state}  attempts=${j.attempts}${j.exitCode !== null ? `  exit=${j.exitCode}` : ''}${j.statusReason ? `  ${j.statusReason}` : ''}`);
+  }
+  if (r.jobsTotal > (r.jobs?.length ?? 0)) io.out(`  ... ${r.jobsTotal - r.jobs.length} more job instances`);
+}
+
+/** Runs that ended badly exit 1 after --watch, as `wfs watch` does. */
+async function maybeWatch(client: Client, io: Io, flags: Flags, run: any): Promise<number> {
+  if (!flags.watch) {
+    showRun(io, run);
+    return 0;
+  }
+  const final = await watchRun(client, run.id, io);
+  if (!io.json) io.out(runLine(final));
+  return final.state === 'complete' ? 0 : 1;
+}
+
+async function latestRun(client: Client, subject: string): Promise<number> {
+  const page = await client.request('GET', `/api/v1/runs?subject=${encodeURIComponent(subject)}&limit=1`);
+  const run = page.items[0];
+  if (!run) throw new UsageError(`no run has the subject ${subject}`);
+  return run.id;
+}
+
+const FILE_FLAGS: Record<string, string> = {
+  ppr: 'PPR.xml',
+  flagtemplate: 'flagtemplate.txt',
+  flux: 'flux.csv',
+  flagtargetstemplate: 'flagtargetstemplate.txt',
+  report: 'qa_report.txt',
+};
+
+function attach(form: FormData, flags: Flags, names: string[]): void {
+  for (const flag of names) {
+    const p = str(flags, flag);
+    if (p) form.append(FILE_FLAGS[flag] as string, new Blob([readFile(p)]), FILE_FLAGS[flag]);
+  }
+}
+
+export const COMMANDS: Record<string, (client: Client, io: Io, args: string[], flags: Flags) => Promise<number>> = {
+  async workflows(client, io) {
+    const { items } = await client.request('GET', '/api/v1/workflows');
+    if (io.json) io.out(JSON.stringify(items));
+    else for (const w of items) io.out(`${w.name.padEnd(32)} v${w.version}  ${w.subjectKind.padEnd(16)} ${w.description.split('\n')[0]}`);
+    return 0;
+  },
+
+  async submit(client, io, [workflow], flags) {
+    if (!workflow) throw new UsageError('wfs submit <workflow> [options]');
+    const created = await client.request('POST', `/api/v1/workflows/${encodeURIComponent(workflow)}/runs`, {
+      subject: str(flags, 'subject'),
+      parameters: params(flags),
+      correlationId: str(flags, 'correlation-id'),
+      resultsDir: str(flags, 'results-dir') ? path.resolve(str(flags, 'results-dir') as string) : undefined,
+    });
+    for (const f of list(flags, 'file')) await client.upload(created.id, path.basename(f), readFile(f));
+    const run = await client.request('POST', `/api/v1/runs/${created.id}/submit`);
+    return maybeWatch(client, io, flags, run);
+  },
+
+  async status(client, io, [id]) {
+    showRun(io, await client.request('GET', `/api/v1/runs/${runId(id)}`));
+    return 0;
+  },
+
+  async list(client, io, _args, flags) {
+    const q = new URLSearchParams();
+    for (const [flag, param] of [['state', 'state'], ['workflow', 'workflow'], ['subject', 'subject'], ['qa', 'qaState'], ['limit', 'limit']] as const) {
+      const v = str(flags, flag);
+      if (v) q.set(param, v);
+    }
+    const page = await client.request('GET', `/api/v1/runs?${q.toString()}`);
+    if (io.json) io.out(JSON.stringify(page.items));
+    else for (const r of page.items) io.out(runLine(r));
+    return 0;
+  },
+
+  async watch(client, io, [id]) {
+    const final = await watchRun(client, runId(id), io);
+    if (!io.json) io.out(runLine(final));
+    return final.state === 'complete' ? 0 : 1;
+  },
+
+  async rerun(client, io, [target], flags) {
+    if (!target) throw new UsageError('wfs rerun <runId | subject> [--ppr f] [--flagtemplate f] [--flux f] [--flagtargetstemplate f] [--param k=v] [--watch]');
+    const id = /^[1-9][0-9]*$/.test(target) ? Number(target) : await latestRun(client, target);
+    const form = new FormData();
+    attach(form, flags, ['ppr', 'flagtemplate', 'flux', 'flagtargetstemplate']);
+    const p = params(flags);
+    if (Object.keys(p).length > 0) form.append('parameters', JSON.stringify(p));
+    const run = await client.request('POST', `/api/v1/runs/${id}/rerun`, form);
+    return maybeWatch(client, io, flags, run);
+  },
+
+  async qa(client, io, [id, status], flags) {
+    if (!['pass', 'fail', 'null'].includes(status ?? '')) throw new UsageError('wfs qa <runId> pass|fail|null --analyst NAME [--comments TEXT]');
+    const analyst = str(flags, 'analyst');
+    if (!analyst) throw new UsageError('--analyst NAME is required');
+    showRun(io, await client.request('POST', `/api/v1/runs/${runId(id)}/qa`, { status, analyst, comments: str(flags, 'comments') }));
+    return 0;
+  },
+
+  async ingest(client, io, [id], flags) {
+    const qa = str(flags, 'qa');
+    const analyst = str(flags, 'analyst');
+    if (!['pass', 'fail', 'null'].includes(qa ?? '') || !analyst) throw new UsageError('wfs ingest <runId> --qa pass|fail|null --analyst NAME [--report f] [--flagtemplate f] [--flagtargetstemplate f] [--watch]');
+    const form = new FormData();
+    form.append('qa', qa as string);
+    form.append('analyst', analyst);
+    if (str(flags, 'comments')) form.append('comments', str(flags, 'comments') as string);
+    attach(form, flags, ['report', 'flagtemplate', 'flagtargetstemplate']);
+    const { ingestionRun } = await client.request('POST', `/api/v1/runs/${runId(id)}/ingest`, form);
+    return maybeWatch(client, io, flags, ingestionRun);
+  },
+
+  async reject(client, io, [id], flags) {
+    const analyst = str(flags, 'analyst');
+    if (!analyst) throw new UsageError('wfs reject <runId> --analyst NAME [--comments TEXT]');
+    showRun(io, await client.request('POST', `/api/v1/runs/${runId(id)}/reject`, { analyst, comments: str(flags, 'comments') }));
+    return 0;
+  },
+
+  async cleanup(client, io, [id], flags) {
+    const result = await client.request('POST', `/api/v1/runs/${runId(id)}/cleanup?dryRun=${flags['dry-run'] ? 'true' : 'false'}`);
+    if (io.json) io.out(JSON.stringify(result));
+    else for (const p of result.deleted) io.out(`${result.dryRun ? 'would delete' : 'deleted'} ${p}`);
+    return 0;
+  },
+
+  async cancel(client, io, [id]) {
+    showRun(io, await client.request('POST', `/api/v1/runs/${runId(id)}/cancel`));
+    return 0;
+  },
+};
