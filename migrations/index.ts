@@ -1,5 +1,8 @@
 import { CreateCoreTables1763700000000 } from './1763700000000-CreateCoreTables';
 import { AddWorkerLiveness1763800000000 } from './1763800000000-AddWorkerLiveness';
+import { AddQaDecisionsAndRunProducts1763850000000 } from './1763850000000-AddQaDecisionsAndRunProducts';
+import { CreateLocalArchive1763900000000 } from './1763900000000-CreateLocalArchive';
+import { AddEventNotifications1763950000000 } from './1763950000000-AddEventNotifications';
 
 /** Every migration, registered explicitly, in order. */
-export const MIGRATIONS = [CreateCoreTables1763700000000, AddWorkerLiveness1763800000000];
+export const MIGRATIONS = [CreateCoreTables1763700000000, AddWorkerLiveness1763800000000, AddQaDecisionsAndRunProducts1763850000000, CreateLocalArchive1763900000000, AddEventNotifications1763950000000];

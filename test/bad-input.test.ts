@@ -347,6 +347,29 @@ describe('JSON bodies', () => {
       } as RequestInit);
       const text = await r.text();
       expectError({ status: r.status, text, body: JSON.parse(text), headers: r.headers }, 413);
+
+      // a body that never ends: only a count kept while reading can answer at all
+      let endlessSent = 0;
+      const endless = new ReadableStream({
+        async pull(ctrl) {
+          await new Promise((res) => setTimeout(res, 1));
+          endlessSent += 16 * 1024;
+          ctrl.enqueue(new Uint8Array(16 * 1024).fill(0x20));
+        },
+      });
+      const e = await fetch(stack.url + createUrl(), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKENS.admin}`, 'content-type': 'application/json' },
+        body: endless,
+        duplex: 'half',
+        signal: AbortSignal.timeout(10_000),
+      } as RequestInit);
+      const endlessText = await e.text();
+      expectError(
+        { status: e.status, text: endlessText, body: JSON.parse(endlessText), headers: e.headers },
+        413,
+      );
+      expect(endlessSent).toBeLessThan(16 * 1024 * 1024);
     });
   });
 

@@ -21,10 +21,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const FIXTURE_WORKFLOWS = path.join(__dirname, '..', 'fixtures', 'workflows');
 export const SPANTOOL = path.join(__dirname, '..', 'fixtures', 'tools', 'spantool');
 
-/** Env for a deployment with the shipped workflows and t_fault, spantool, and a consumer queue bound to all run events. */
+/** Env for a deployment with the t_fault workflow only, spantool, and a consumer queue bound to all run events. */
 export function faultEnv(workflowsDir: string, queue: string, extra: Record<string, string> = {}): Record<string, string> {
-  const shipped = path.join(__dirname, '..', '..', 'workflows');
-  for (const f of fs.readdirSync(shipped).filter((n) => n.endsWith('.yaml'))) fs.copyFileSync(path.join(shipped, f), path.join(workflowsDir, f));
   fs.copyFileSync(path.join(FIXTURE_WORKFLOWS, 't_fault.yaml'), path.join(workflowsDir, 't_fault.yaml'));
   return {
     WFS_WORKFLOWS_DIR: workflowsDir,
@@ -58,6 +56,9 @@ export async function withDeployment<T>(opts: { workers?: number; env?: Record<s
     if (d) (e as Error).message += `\n\nlast log lines:\n${d.logTail(30)}`;
     throw e;
   } finally {
+    // WFS_FAULT_LOGS=<dir> keeps the processes' logs of each test there.
+    const keep = process.env.WFS_FAULT_LOGS;
+    if (d && keep) fs.cpSync(path.join(d.dataRoot, 'logs'), path.join(keep, path.basename(d.dataRoot)), { recursive: true });
     await d?.stop();
     fs.rmSync(workflowsDir, { recursive: true, force: true });
   }

@@ -2,3 +2,4 @@ export * from './stack';
 export * from './amqp';
 export * from './processes';
 export * from './faults';
+export * from './cli';

@@ -1,16 +1,21 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import { MulterModule } from '@nestjs/platform-express';
+import { ArchiveModule } from '@wfs/archive';
 import { AuthModule } from '@wfs/auth';
 import { ConfigModule, WfsConfig } from '@wfs/config';
 import { DispatchModule } from '@wfs/dispatch';
+import { OperationsModule } from '@wfs/operations';
 import { PersistenceModule } from '@wfs/persistence';
 import { RunsModule } from '@wfs/runs';
 import { StorageModule } from '@wfs/storage';
 import { WorkflowsModule } from '@wfs/workflows';
+import { ArchiveController } from './http/archive.controller';
 import { EventsController } from './http/events.controller';
 import { EventsHub } from './http/events-hub';
 import { FilesController } from './http/files.controller';
 import { HealthController } from './http/health.controller';
 import { MetricsController } from './http/metrics.controller';
+import { OperationsController } from './http/operations.controller';
 import { RunsController } from './http/runs.controller';
 import { TokensController } from './http/tokens.controller';
 import { WorkflowsController } from './http/workflows.controller';
@@ -21,10 +26,24 @@ export class ApiModule {
   static forRoot(config: WfsConfig): DynamicModule {
     return {
       module: ApiModule,
-      imports: [ConfigModule.forRoot(config), PersistenceModule, StorageModule, WorkflowsModule, DispatchModule, RunsModule, AuthModule],
+      imports: [
+        ConfigModule.forRoot(config),
+        PersistenceModule,
+        StorageModule,
+        WorkflowsModule,
+        DispatchModule,
+        RunsModule,
+        ArchiveModule,
+        OperationsModule,
+        AuthModule,
+        // Multipart DA operations: files held in memory, each under the upload limit.
+        MulterModule.register({ limits: { fileSize: config.maxUploadBytes, files: 10, fields: 20, fieldSize: 1024 * 1024 } }),
+      ],
       controllers: [
         WorkflowsController,
         RunsController,
+        OperationsController,
+        ArchiveController,
         FilesController,
         EventsController,
         TokensController,

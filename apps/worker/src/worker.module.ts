@@ -1,13 +1,16 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import { ArchiveModule } from '@wfs/archive';
 import { ConfigModule, WfsConfig } from '@wfs/config';
 import { DispatchModule } from '@wfs/dispatch';
 import { ExecutionModule } from '@wfs/execution';
+import { NotificationsModule } from '@wfs/notifications';
 import { PersistenceModule } from '@wfs/persistence';
 import { RunsModule } from '@wfs/runs';
 import { StorageModule } from '@wfs/storage';
 import { WorkflowsModule } from '@wfs/workflows';
 import { JobConsumerService } from './job-consumer.service';
 import { MessagingService } from './messaging.service';
+import { SweeperService } from './sweeper.service';
 
 /** The worker role: runs queued jobs. Any number of them, on any host. */
 @Module({})
@@ -22,9 +25,11 @@ export class WorkerModule {
         WorkflowsModule,
         DispatchModule,
         RunsModule,
+        ArchiveModule,
         ExecutionModule,
+        NotificationsModule,
       ],
-      providers: [JobConsumerService, MessagingService],
+      providers: [JobConsumerService, MessagingService, SweeperService],
     };
   }
 }

@@ -21,6 +21,14 @@ export interface WfsConfig {
   archiveExchange: string;
   queuePrefix: string;
   smtpUrl: string | null;
+  /** Sender of run notices (WFS_MAIL_FROM). */
+  mailFrom: string;
+  /** Notification role (a workflow's `notify` entries) -> mail addresses (WFS_MAIL_ROLES). */
+  mailRoles: Record<string, string[]>;
+  /** Finished runs in the processing area are deleted this many days after they finished. */
+  processingRetentionDays: number;
+  /** How often a worker looks for expired run directories. */
+  sweepIntervalSeconds: number;
   maxUploadBytes: number;
   maxJobsPerRun: number;
   maxJobTimeoutSeconds: number;
@@ -148,6 +156,35 @@ function autoWorkflows(env: Env): Record<string, string> {
   return map;
 }
 
+const ADDRESS = /^[^\s@<>(),;:"]+@[^\s@<>(),;:"]+$/;
+
+function mailAddress(env: Env, variable: string, fallback: string): string {
+  const value = (env[variable] || fallback).trim();
+  if (!ADDRESS.test(value)) throw new ConfigError(variable, `must be a mail address like wfs@example.org, not "${value}"`);
+  return value;
+}
+
+/** `role=addr[,addr...];role=...`, e.g. `da=da-team@example.org;srdp_ops=srdp-ops@example.org`. */
+function mailRoles(env: Env): Record<string, string[]> {
+  const raw = env.WFS_MAIL_ROLES || 'da=data-analysts@localhost;srdp_ops=srdp-ops-manager@localhost';
+  const roles: Record<string, string[]> = {};
+  for (const entry of raw.split(';').map((s) => s.trim()).filter(Boolean)) {
+    const sep = entry.indexOf('=');
+    const role = entry.slice(0, sep).trim();
+    const addresses = entry.slice(sep + 1).split(',').map((a) => a.trim()).filter(Boolean);
+    if (sep < 1 || !/^[A-Za-z0-9_-]+$/.test(role) || addresses.length === 0 || addresses.some((a) => !ADDRESS.test(a))) {
+      throw new ConfigError('WFS_MAIL_ROLES', `entry "${entry}" must be role=address[,address...] (entries separated by ";")`);
+    }
+    roles[role] = addresses;
+  }
+  return roles;
+}
+
+function smtpUrl(env: Env): string | null {
+  if (!env.WFS_SMTP_URL) return null;
+  return url(env, 'WFS_SMTP_URL', '', ['smtp:', 'smtps:']);
+}
+
 export function loadConfig(env: Env = process.env): WfsConfig {
   const dataRoot = path.resolve(env.WFS_DATA_ROOT || './var');
   const dir = (variable: string, sub: string) => path.resolve(env[variable] || path.join(dataRoot, sub));
@@ -174,7 +211,11 @@ export function loadConfig(env: Env = process.env): WfsConfig {
     eventsExchange: name(env, 'WFS_EVENTS_EXCHANGE', 'wfs.events'),
     archiveExchange: name(env, 'WFS_ARCHIVE_EXCHANGE', 'archive.events'),
     queuePrefix: name(env, 'WFS_QUEUE_PREFIX', 'wfs'),
-    smtpUrl: env.WFS_SMTP_URL || null,
+    smtpUrl: smtpUrl(env),
+    mailFrom: mailAddress(env, 'WFS_MAIL_FROM', 'wfs@localhost'),
+    mailRoles: mailRoles(env),
+    processingRetentionDays: int(env, 'WFS_PROCESSING_RETENTION_DAYS', 21, 0, 36500),
+    sweepIntervalSeconds: int(env, 'WFS_SWEEP_INTERVAL_SECONDS', 3600, 1, 7 * 24 * 3600),
     maxUploadBytes: int(env, 'WFS_MAX_UPLOAD_BYTES', 64 * 1024 * 1024, 1),
     maxJobsPerRun: int(env, 'WFS_MAX_JOBS_PER_RUN', 100_000, 1),
     maxJobTimeoutSeconds: int(env, 'WFS_MAX_JOB_TIMEOUT_SECONDS', 7 * 24 * 3600, 1),

@@ -70,8 +70,11 @@ export function consumeJobs(connection: Redis, prefix: string, concurrency: numb
     connection,
     prefix,
     concurrency,
-    // A job runs as long as its own timeout says; the lock is renewed while it runs.
-    lockDuration: 30_000,
+    // A job runs as long as its own timeout says; the lock is renewed while it runs (every 10 s).
+    // A message a dead worker had taken but not claimed in Postgres yet goes back to the queue
+    // once its lock lapses, found by the stalled check: within ~30 s, as its claimed jobs are.
+    lockDuration: 20_000,
+    stalledInterval: 10_000,
     maxStalledCount: 1,
   });
 }

@@ -36,6 +36,12 @@ export interface WorkflowDefinition {
   subjectKind: SubjectKind;
   telescope: string | null;
   requiresQa: boolean;
+  /** `ingestion` runs ingest another run (their source) into the archive; see libs/operations. */
+  role: 'processing' | 'ingestion';
+  /** The ingestion workflow that ingests this workflow's runs (null: not ingestible). */
+  ingestWith: string | null;
+  /** `pass`: ingestion records QA pass whatever the DA gave (ALMA imaging); `as_given`: the DA's flag. */
+  ingestQa: 'as_given' | 'pass';
   parameters: Record<string, unknown>;
   inputs: InputDefinition[];
   notify: Partial<Record<'started' | 'complete' | 'failed', string[]>>;

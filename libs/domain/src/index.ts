@@ -6,3 +6,4 @@ export * from './template';
 export * from './casa';
 export * from './events';
 export * from './names';
+export * from './products';

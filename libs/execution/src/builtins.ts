@@ -2,6 +2,19 @@ import * as fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Roots, RunDirs } from '@wfs/storage';
 import type { RunEffects } from '@wfs/runs';
+import type { Archive } from '@wfs/archive';
+import type { WorkflowDefinition } from '@wfs/domain';
+import { INGESTION_BUILTINS } from './ingestion-builtins';
+
+/** The run a step belongs to, and for ingestion runs the run they ingest. */
+export interface BuiltinRun {
+  id: number;
+  workflow: string;
+  subject: string | null;
+  parameters: Record<string, unknown>;
+  definition: WorkflowDefinition;
+  dirs: RunDirs;
+}
 
 export interface BuiltinContext {
   dirs: RunDirs;
@@ -9,6 +22,10 @@ export interface BuiltinContext {
   roots: Roots;
   signal: AbortSignal;
   log: (line: string) => void;
+  run: BuiltinRun;
+  /** The source run of an ingestion run (its directory, its definition's product patterns), else null. */
+  source: BuiltinRun | null;
+  archive: Archive;
 }
 
 export interface BuiltinResult {
@@ -20,6 +37,7 @@ type Builtin = (ctx: BuiltinContext) => Promise<BuiltinResult>;
 
 /** Steps the service does itself, in the worker, without a process. */
 export const BUILTINS: Record<string, Builtin> = {
+  ...INGESTION_BUILTINS,
   'builtin:noop': async () => ({ exitCode: 0 }),
 
   /** Stands in for a task that computes for N seconds (RADPS skeleton, load tests). */

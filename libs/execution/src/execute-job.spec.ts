@@ -8,6 +8,10 @@ import { Roots } from '@wfs/storage';
 import { ExecuteJob } from './execute-job';
 import { LocalExecutor } from './local-executor';
 import { ToolMap } from './tools';
+import type { Archive } from '@wfs/archive';
+
+/** These steps never touch the archive. */
+const noArchive = {} as Archive;
 
 const TESTTOOL = path.resolve(__dirname, '../../../test/fixtures/tools/testtool');
 
@@ -83,7 +87,7 @@ describe('ExecuteJob', () => {
     new ExecuteJob(lifecycle, executor, tools, new Roots(root, root, [root]), {
       maxJobTimeoutSeconds: 3600,
       hostname: 'test',
-    });
+    }, noArchive);
 
   test('a process whose attempt was cancelled between claim and spawn is stopped at once', async () => {
     const def = jobDef({ arguments: ['sleep', '30'] });
@@ -135,6 +139,7 @@ describe('ExecuteJob', () => {
       tools,
       new Roots(root, root, [root]),
       { maxJobTimeoutSeconds: 50 * 24 * 3600, hostname: 'test' },
+      noArchive,
     );
     await job.handle(key);
     expect(finished).toEqual([{ verdict: { ok: true }, exitCode: 0 }]);

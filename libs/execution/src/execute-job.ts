@@ -1,14 +1,24 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { JobObservation, judgeJob, render, TemplateContext, WfsError } from '@wfs/domain';
+import { JobObservation, judgeJob, render, TemplateContext, WfsError, WorkflowDefinition } from '@wfs/domain';
 import { JobKey } from '@wfs/dispatch';
-import { ClaimedJob, JobLifecycle, RunEffects } from '@wfs/runs';
+import { ClaimedJob, JobLifecycle, RunEffects, RunRow } from '@wfs/runs';
 import { containedIn, jobLogPath, Roots, runDirs } from '@wfs/storage';
-import { BUILTINS } from './builtins';
+import type { Archive } from '@wfs/archive';
+import { BuiltinRun, BUILTINS } from './builtins';
 import { findSevereLine } from './casa-logs';
 import { Executor } from './executor';
 import { WORKER_ENV } from './orphans';
 import { ToolMap } from './tools';
+
+const builtinRun = (run: RunRow, definition: WorkflowDefinition): BuiltinRun => ({
+  id: Number(run.id),
+  workflow: run.workflow,
+  subject: run.subject,
+  parameters: run.parameters,
+  definition,
+  dirs: runDirs(run.processing_dir as string),
+});
 
 /** How long a worker keeps trying to record a finished job while the database is away. */
 const FINISH_PATIENCE_MS = 10 * 60_000;
@@ -44,6 +54,7 @@ export class ExecuteJob {
     private readonly tools: ToolMap,
     private readonly roots: Roots,
     private readonly limits: { maxJobTimeoutSeconds: number; hostname: string },
+    private readonly archive: Archive,
   ) {}
 
   async handle(key: JobKey): Promise<void> {
@@ -99,7 +110,16 @@ export class ExecuteJob {
         spawnError: null,
       });
       try {
-        const result = await builtin({ dirs, args, roots: this.roots, signal: aborter.signal, log: (l) => lines.push(l) });
+        const result = await builtin({
+          dirs,
+          args,
+          roots: this.roots,
+          signal: aborter.signal,
+          log: (l) => lines.push(l),
+          run: builtinRun(run, claimed.definition),
+          source: claimed.source ? builtinRun(claimed.source.run, claimed.source.definition) : null,
+          archive: this.archive,
+        });
         effects = result.effects ?? {};
         outcome = observed(result.exitCode);
       } catch (e) {

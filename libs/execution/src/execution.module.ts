@@ -1,6 +1,8 @@
 import { Global, Module } from '@nestjs/common';
 import { WFS_CONFIG } from '@wfs/config';
 import type { WfsConfig } from '@wfs/config';
+import { ARCHIVE } from '@wfs/archive';
+import type { Archive } from '@wfs/archive';
 import { JobLifecycle } from '@wfs/runs';
 import { Roots } from '@wfs/storage';
 import { WorkflowCatalog } from '@wfs/workflows';
@@ -26,9 +28,9 @@ export const EXECUTOR = Symbol('EXECUTOR');
     },
     {
       provide: ExecuteJob,
-      inject: [JobLifecycle, EXECUTOR, ToolMap, Roots, WFS_CONFIG],
-      useFactory: (l: JobLifecycle, e: LocalExecutor, t: ToolMap, r: Roots, c: WfsConfig) =>
-        new ExecuteJob(l, e, t, r, { maxJobTimeoutSeconds: c.maxJobTimeoutSeconds, hostname: c.hostname }),
+      inject: [JobLifecycle, EXECUTOR, ToolMap, Roots, WFS_CONFIG, ARCHIVE],
+      useFactory: (l: JobLifecycle, e: LocalExecutor, t: ToolMap, r: Roots, c: WfsConfig, a: Archive) =>
+        new ExecuteJob(l, e, t, r, { maxJobTimeoutSeconds: c.maxJobTimeoutSeconds, hostname: c.hostname }, a),
     },
   ],
   exports: [EXECUTOR, ToolMap, ExecuteJob],

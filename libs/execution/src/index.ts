@@ -5,3 +5,4 @@ export * from './builtins';
 export * from './execute-job';
 export * from './execution.module';
 export * from './recovery';
+export * from './sweeper';

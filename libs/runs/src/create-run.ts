@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import { Readable } from 'node:stream';
 import { conflict, invalid, SUBJECT, WorkflowDefinition } from '@wfs/domain';
 import { appendEvents } from '@wfs/events';
 import { Database, Tx } from '@wfs/persistence';
 import { Dispatcher } from '@wfs/dispatch';
-import { Roots } from '@wfs/storage';
+import { Roots, storeUpload } from '@wfs/storage';
 import { WorkflowCatalog } from '@wfs/workflows';
 import { RunRow, snapshotOf, updateRun } from './run-model';
 import { submitLocked } from './submit-run';
@@ -22,6 +24,19 @@ export interface CreateRunCommand {
 }
 
 const IDEMPOTENCY_WINDOW_HOURS = 24;
+
+export interface NewRun {
+  def: WorkflowDefinition;
+  requestId: number;
+  subject: string | null;
+  parameters: Record<string, unknown>;
+  correlationId: string | null;
+  resultsDir: string | null;
+  actor: string;
+  sourceRunId: number | null;
+  /** Input files: a path to copy from, or the bytes. */
+  files: Array<{ name: string; from: string | Buffer }>;
+}
 
 export class CreateRun {
   constructor(
@@ -52,21 +67,8 @@ export class CreateRun {
         if (existing !== null) return { runId: existing, created: false, ready: [] };
       }
       const requestId = await this.openRequest(tx, def.name, subject);
-      const [inserted] = await tx.query<RunRow>(
-        `INSERT INTO runs (request_id, version, workflow, workflow_version, workflow_digest, subject, correlation_id,
-                           parameters, state, qa_state, disk_state, results_dir, created_by)
-         VALUES ($1, (SELECT coalesce(max(version), 0) + 1 FROM runs WHERE request_id = $1), $2, $3, $4, $5, $6, $7,
-                 'created', $8, 'processing', $9, $10)
-         RETURNING *`,
-        [requestId, def.name, def.version, def.digest, subject, cmd.correlationId ?? null, parameters,
-         def.requiresQa ? 'pending' : 'not_required', resultsDir, cmd.actor],
-      );
-      let run = inserted as RunRow;
+      const run = await this.insertRun(tx, { def, requestId, subject, parameters, correlationId: cmd.correlationId ?? null, resultsDir, actor: cmd.actor, sourceRunId: null, files: [] });
       const runId = Number(run.id);
-      const root = this.roots.runRoot(runId, def.name, resultsDir);
-      this.roots.create(root);
-      run = await updateRun(tx, runId, { processing_dir: root });
-      await appendEvents(tx, snapshotOf(run), [{ type: 'created' }]);
       let ready: Awaited<ReturnType<typeof submitLocked>>['ready'] = [];
       if (cmd.submit) ({ ready } = await submitLocked(tx, run, def, this.maxJobsPerRun));
       if (cmd.idempotencyKey) {
@@ -80,7 +82,37 @@ export class CreateRun {
     return { runId: outcome.runId, created: outcome.created };
   }
 
-  private subjectFor(def: WorkflowDefinition, subject: string | null): string | null {
+  /**
+   * Inserts a run as the next version of a request, makes its directory, stores
+   * its input files, writes its `created` event. For DA operations that build a
+   * run inside their own transaction (rerun, ingest).
+   */
+  async insertRun(tx: Tx, spec: NewRun): Promise<RunRow> {
+    const { def } = spec;
+    const [inserted] = await tx.query<RunRow>(
+      `INSERT INTO runs (request_id, version, workflow, workflow_version, workflow_digest, subject, correlation_id,
+                         parameters, state, qa_state, disk_state, results_dir, created_by, source_run_id)
+       VALUES ($1, (SELECT coalesce(max(version), 0) + 1 FROM runs WHERE request_id = $1), $2, $3, $4, $5, $6, $7,
+               'created', $8, 'processing', $9, $10, $11)
+       RETURNING *`,
+      [spec.requestId, def.name, def.version, def.digest, spec.subject, spec.correlationId, spec.parameters,
+       def.requiresQa ? 'pending' : 'not_required', spec.resultsDir, spec.actor, spec.sourceRunId],
+    );
+    const runId = Number((inserted as RunRow).id);
+    const root = this.roots.runRoot(runId, def.name, spec.resultsDir);
+    const dirs = this.roots.create(root);
+    for (const file of spec.files) {
+      const source = typeof file.from === 'string' ? fs.createReadStream(file.from) : Readable.from([file.from]);
+      const stored = await storeUpload(source, dirs.inputs, file.name, Number.MAX_SAFE_INTEGER);
+      await tx.query('INSERT INTO run_files (run_id, name, size, sha256) VALUES ($1, $2, $3, $4)', [runId, file.name, stored.size, stored.sha256]);
+    }
+    const run = await updateRun(tx, runId, { processing_dir: root });
+    await appendEvents(tx, snapshotOf(run), [{ type: 'created' }]);
+    return run;
+  }
+
+  /** Validates a subject for a workflow (400 naming the field). */
+  subjectFor(def: WorkflowDefinition, subject: string | null): string | null {
     if (subject !== null && !SUBJECT.test(subject)) {
       throw invalid('INVALID_SUBJECT', 'The subject may hold letters, digits and . _ : + - only (at most 200).', {
         fields: { subject: 'has characters a subject may not hold' },
@@ -129,7 +161,7 @@ export class CreateRun {
   }
 
   /** The open request for this subject (runs add versions to it), or a new one. */
-  private async openRequest(tx: Tx, workflow: string, subject: string | null): Promise<number> {
+  async openRequest(tx: Tx, workflow: string, subject: string | null): Promise<number> {
     if (subject !== null) {
       await tx.query(
         `INSERT INTO requests (workflow, subject) VALUES ($1, $2)

@@ -5,3 +5,4 @@ export * from './create-run';
 export * from './run-commands';
 export * from './job-lifecycle';
 export * from './runs.module';
+export * from './ingestion-outcome';

@@ -1,5 +1,6 @@
 import {
   DiskState,
+  EventProduct,
   EventJob,
   JobDefinition,
   JobVerdict,
@@ -15,6 +16,7 @@ import { Dispatcher, JobKey } from '@wfs/dispatch';
 import { WorkflowCatalog } from '@wfs/workflows';
 import { JobRow, lockRun, RunRow, snapshotOf, updateRun } from './run-model';
 import { CANCEL_CHANNEL } from './run-commands';
+import { applySourceEffects, settleSource } from './ingestion-outcome';
 
 /** What a worker needs to run one claimed job instance. */
 export interface ClaimedJob {
@@ -22,12 +24,18 @@ export interface ClaimedJob {
   job: JobRow;
   definition: WorkflowDefinition;
   jobDefinition: JobDefinition;
+  /** For an ingestion run: the run it ingests, with the definition that run was made from. */
+  source: { run: RunRow; definition: WorkflowDefinition } | null;
 }
 
 /** Changes a builtin step made to the run itself (e.g. its directory moved to the QA area). */
 export interface RunEffects {
   processingDir?: string;
   diskState?: DiskState;
+  /** Products this step put in the archive: kept on the run, carried by its complete event. */
+  products?: EventProduct[];
+  /** Changes to the run an ingestion run ingests (e.g. its directory moved back to the processing area). */
+  source?: { processingDir?: string; diskState?: DiskState };
 }
 
 /** Attempts a job may lose to dying workers beyond its own retries. */
@@ -84,7 +92,12 @@ export class JobLifecycle {
       }
       events.push({ type: 'job-started', job: eventJob(started as JobRow, jobDefinition.stage) });
       await appendEvents(tx, snapshotOf(run), events);
-      return { run, job: started as JobRow, definition, jobDefinition };
+      let source: ClaimedJob['source'] = null;
+      if (run.source_run_id !== null) {
+        const [sourceRun] = await tx.query<RunRow>('SELECT * FROM runs WHERE id = $1', [run.source_run_id]);
+        if (sourceRun) source = { run: sourceRun, definition: await this.catalog.getByDigest(sourceRun.workflow_digest) };
+      }
+      return { run, job: started as JobRow, definition, jobDefinition, source };
     });
   }
 
@@ -178,12 +191,14 @@ export class JobLifecycle {
        WHERE run_id = $1 AND name = $2 AND idx = $3 RETURNING *`,
       [runId, job.name, job.idx, exitCode],
     );
-    if (effects.processingDir || effects.diskState) {
+    if (effects.processingDir || effects.diskState || effects.products) {
       run = await updateRun(tx, runId, {
         ...(effects.processingDir ? { processing_dir: effects.processingDir } : {}),
         ...(effects.diskState ? { disk_state: effects.diskState } : {}),
+        ...(effects.products ? { products: [...(run.products ?? []), ...effects.products] } : {}),
       });
     }
+    if (effects.source) await applySourceEffects(tx, run, effects.source);
     const events: PendingEvent[] = [{ type: 'job-completed', job: eventJob(done as JobRow, jobDef.stage) }];
     const [group] = await tx.query<{ completed: number; instances: number }>(
       'UPDATE job_groups SET completed = completed + 1 WHERE run_id = $1 AND name = $2 RETURNING completed, instances',
@@ -202,7 +217,8 @@ export class JobLifecycle {
           finished_at: new Date(),
           qa_state: definition.requiresQa ? 'awaiting' : run.qa_state,
         });
-        events.push({ type: 'complete' });
+        events.push({ type: 'complete', products: run.products });
+        await settleSource(tx, run, definition, 'ingested');
       } else {
         const release = groups.filter((g) => !g.released && g.needs.every((n) => complete.has(n))).map((g) => g.name);
         if (release.length > 0) {
@@ -248,6 +264,7 @@ export class JobLifecycle {
       { type: 'job-failed', job: eventJob(failed as JobRow, jobDef.stage) },
       { type: 'failed' },
     ]);
+    await settleSource(tx, updated, await this.catalog.getByDigest(run.workflow_digest), 'failed');
     if ((others[0]?.n ?? 0) > 0) await tx.query(`SELECT pg_notify('${CANCEL_CHANNEL}', $1)`, [String(runId)]);
   }
 }

@@ -9,6 +9,7 @@ import { WorkflowCatalog } from '@wfs/workflows';
 import { FileRow, fileView, FileView, lockRun, snapshotOf, updateRun } from './run-model';
 import { RunQueries } from './run-queries';
 import { submitLocked } from './submit-run';
+import { settleSource } from './ingestion-outcome';
 
 /** The Postgres channel told (on commit) which run was cancelled or failed: workers kill its processes. */
 export const CANCEL_CHANNEL = 'wfs_cancel';
@@ -102,6 +103,7 @@ export class RunCommands {
         })),
         { type: 'cancelled' },
       ]);
+      await settleSource(tx, updated, await this.catalog.getByDigest(run.workflow_digest), 'failed');
       await tx.query(`SELECT pg_notify('${CANCEL_CHANNEL}', $1)`, [String(runId)]);
     });
   }

@@ -1,5 +1,6 @@
 import {
   ArchiveState,
+  EventProduct,
   DiskState,
   JobState,
   notFound,
@@ -35,6 +36,7 @@ export interface RunRow {
   started_at: Date | null;
   finished_at: Date | null;
   error: RunError | null;
+  products: EventProduct[] | null;
 }
 
 export interface JobRow {
@@ -205,6 +207,8 @@ type RunPatch = Partial<
     | 'finished_at'
     | 'error'
     | 'ingestion_run_id'
+    | 'qa_state'
+    | 'products'
   >
 >;
 
@@ -212,7 +216,7 @@ type RunPatch = Partial<
 export async function updateRun(tx: Tx, runId: number, patch: RunPatch): Promise<RunRow> {
   const keys = Object.keys(patch) as Array<keyof RunPatch>;
   const sets = keys.map((k, i) => `${k} = $${i + 2}`);
-  const values = keys.map((k) => (k === 'error' && patch.error ? JSON.stringify(patch.error) : patch[k]));
+  const values = keys.map((k) => ((k === 'error' || k === 'products') && patch[k] ? JSON.stringify(patch[k]) : patch[k]));
   const [row] = await tx.query<RunRow>(
     `UPDATE runs SET ${[...sets, 'updated_at = now()'].join(', ')} WHERE id = $1 RETURNING *`,
     [runId, ...values],

@@ -12,6 +12,11 @@ export const DEFINITION_SCHEMA = {
     subjectKind: { enum: ['execution_block', 'mous', 'vlass_job', 'none'] },
     telescope: { type: ['string', 'null'], default: null },
     requiresQa: { type: 'boolean', default: false },
+    role: { enum: ['processing', 'ingestion'], default: 'processing' },
+    /** The ingestion workflow a DA's ingest of this workflow's runs starts (null: not ingestible). */
+    ingestWith: { type: ['string', 'null'], pattern: NAME, default: null },
+    /** `pass`: an ingest records QA pass whatever was asked (ALMA imaging); `as_given`: the DA's flag. */
+    ingestQa: { enum: ['as_given', 'pass'], default: 'as_given' },
     parameters: { type: 'object', default: { type: 'object', additionalProperties: false, properties: {} } },
     inputs: {
       type: 'array',

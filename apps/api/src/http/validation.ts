@@ -95,6 +95,8 @@ export const validationPipe: PipeTransform = {
     // Numeric path and query values reach their own strict pipes (PositiveInt, boundedInt) as sent:
     // ValidationPipe's `+value` would first turn "1e3" into 1000, "0x10" into 16 and "" into 0.
     if ((meta.type === 'param' || meta.type === 'query') && meta.metatype === Number) return value;
+    // A body typed as a plain record (JSON or multipart fields) is checked field by field by its route.
+    if (meta.type === 'body' && (meta.metatype === Object || meta.metatype === undefined)) return value;
     return dtoPipe.transform(value, meta);
   },
 };

@@ -1,0 +1,154 @@
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req, UploadedFiles, UseInterceptors } from '@nestjs/common';
+import { AnyFilesInterceptor } from '@nestjs/platform-express';
+import { ApiBearerAuth, ApiConsumes, ApiTags } from '@nestjs/swagger';
+import { AuthenticatedRequest, RequireRole } from '@wfs/auth';
+import { invalid } from '@wfs/domain';
+import { CleanupRun, IngestRun, QaStatus, RejectRun, RerunRun, SetQa } from '@wfs/operations';
+import { RunQueries } from '@wfs/runs';
+import { PositiveInt } from './validation';
+
+type Fields = Record<string, unknown>;
+type Part = { fieldname: string; originalname: string; buffer: Buffer };
+
+const actor = (req: AuthenticatedRequest): string => req.principal?.name ?? 'unknown';
+
+/** Reads a field that may come as JSON (typed) or as a multipart text part (a string). */
+function text(body: Fields, field: string, opts: { required?: boolean; max?: number } = {}): string | null {
+  const v = body[field];
+  if (v === undefined || v === null || v === '') {
+    if (opts.required) throw invalid('INVALID_REQUEST', `${field} is required.`, { fields: { [field]: 'is required' } });
+    return null;
+  }
+  if (typeof v !== 'string' || v.length > (opts.max ?? 200)) {
+    throw invalid('INVALID_REQUEST', `${field} must be a string of at most ${opts.max ?? 200} characters.`, { fields: { [field]: 'must be a string' } });
+  }
+  return v;
+}
+
+function qaStatus(body: Fields, field: string, required: boolean): QaStatus | null {
+  const v = text(body, field, { required });
+  if (v !== null && !['pass', 'fail', 'null'].includes(v)) {
+    throw invalid('INVALID_REQUEST', `${field} must be pass, fail or null.`, { fields: { [field]: 'must be pass, fail or null' } });
+  }
+  return v as QaStatus | null;
+}
+
+function only(body: Fields, allowed: string[]): void {
+  const unknown = Object.keys(body).filter((k) => !allowed.includes(k));
+  if (unknown.length > 0) {
+    throw invalid('INVALID_REQUEST', `Unknown field(s): ${unknown.join(', ')}.`, { fields: Object.fromEntries(unknown.map((u) => [u, 'is not a known field'])) });
+  }
+}
+
+const files = (parts: Part[] | undefined) => (parts ?? []).map((p) => ({ name: p.fieldname, data: p.buffer }));
+
+@ApiTags('operations')
+@ApiBearerAuth()
+@Controller('api/v1/runs/:id')
+export class OperationsController {
+  constructor(
+    @Inject(RunQueries) private readonly queries: RunQueries,
+    @Inject(RerunRun) private readonly rerunRun: RerunRun,
+    @Inject(SetQa) private readonly setQa: SetQa,
+    @Inject(IngestRun) private readonly ingestRun: IngestRun,
+    @Inject(RejectRun) private readonly rejectRun: RejectRun,
+    @Inject(CleanupRun) private readonly cleanupRun: CleanupRun,
+  ) {}
+
+  /** Multipart (file parts named by their file names, fields `parameters` and `submit`) or JSON `{parameters?, submit?}`. */
+  @Post('rerun')
+  @RequireRole('da')
+  @ApiConsumes('multipart/form-data', 'application/json')
+  @UseInterceptors(AnyFilesInterceptor())
+  async rerun(@Param('id', new PositiveInt('id')) id: number, @Body() body: Fields, @UploadedFiles() parts: Part[] | undefined, @Req() req: AuthenticatedRequest) {
+    only(body ?? {}, ['parameters', 'submit']);
+    let parameters = body?.parameters;
+    if (typeof parameters === 'string') {
+      try {
+        parameters = JSON.parse(parameters);
+      } catch {
+        throw invalid('INVALID_REQUEST', 'parameters must be a JSON object.', { fields: { parameters: 'is not JSON' } });
+      }
+    }
+    if (parameters !== undefined && (parameters === null || typeof parameters !== 'object' || Array.isArray(parameters))) {
+      throw invalid('INVALID_REQUEST', 'parameters must be a JSON object.', { fields: { parameters: 'must be an object' } });
+    }
+    const submit = body?.submit;
+    if (submit !== undefined && ![true, false, 'true', 'false'].includes(submit as string | boolean)) {
+      throw invalid('INVALID_REQUEST', 'submit must be true or false.', { fields: { submit: 'must be a boolean' } });
+    }
+    const runId = await this.rerunRun.execute({
+      runId: id,
+      files: files(parts),
+      parameters: parameters as Record<string, unknown> | undefined,
+      submit: submit === undefined ? true : submit === true || submit === 'true',
+      actor: actor(req),
+    });
+    return this.queries.get(runId);
+  }
+
+  @Post('qa')
+  @HttpCode(200)
+  @RequireRole('da')
+  async qa(@Param('id', new PositiveInt('id')) id: number, @Body() body: Fields) {
+    only(body, ['status', 'analyst', 'comments', 'score', 'standard']);
+    const score = body.score;
+    if (score !== undefined && score !== null && (typeof score !== 'number' || !Number.isFinite(score))) {
+      throw invalid('INVALID_REQUEST', 'score must be a number.', { fields: { score: 'must be a number' } });
+    }
+    await this.setQa.execute(id, {
+      status: qaStatus(body, 'status', true) as QaStatus,
+      analyst: text(body, 'analyst', { required: true }) as string,
+      comments: text(body, 'comments', { max: 10_000 }),
+      score: (score as number | undefined) ?? null,
+      standard: text(body, 'standard'),
+    });
+    return this.queries.get(id);
+  }
+
+  @Get('qa')
+  @RequireRole('viewer')
+  async qaHistory(@Param('id', new PositiveInt('id')) id: number) {
+    await this.queries.row(id);
+    return { items: await this.setQa.history(id) };
+  }
+
+  /** Multipart or JSON: `qa`, `analyst`, `comments`; files qa_report.txt, flagtemplate.txt, flagtargetstemplate.txt. */
+  @Post('ingest')
+  @HttpCode(202)
+  @RequireRole('da')
+  @ApiConsumes('multipart/form-data', 'application/json')
+  @UseInterceptors(AnyFilesInterceptor())
+  async ingest(@Param('id', new PositiveInt('id')) id: number, @Body() body: Fields, @UploadedFiles() parts: Part[] | undefined, @Req() req: AuthenticatedRequest) {
+    only(body ?? {}, ['qa', 'analyst', 'comments']);
+    const { runId, ingestionRunId } = await this.ingestRun.execute({
+      runId: id,
+      qa: qaStatus(body ?? {}, 'qa', false),
+      analyst: text(body ?? {}, 'analyst', { required: true }) as string,
+      comments: text(body ?? {}, 'comments', { max: 10_000 }),
+      files: files(parts),
+      actor: actor(req),
+    });
+    const [run, ingestionRun] = await Promise.all([this.queries.get(runId), this.queries.get(ingestionRunId)]);
+    return { run, ingestionRun };
+  }
+
+  @Post('reject')
+  @HttpCode(200)
+  @RequireRole('da')
+  async reject(@Param('id', new PositiveInt('id')) id: number, @Body() body: Fields) {
+    only(body, ['analyst', 'comments']);
+    await this.rejectRun.execute(id, text(body, 'analyst', { required: true }) as string, text(body, 'comments', { max: 10_000 }));
+    return this.queries.get(id);
+  }
+
+  @Post('cleanup')
+  @HttpCode(200)
+  @RequireRole('da')
+  cleanup(@Param('id', new PositiveInt('id')) id: number, @Query('dryRun') dryRun: string | undefined) {
+    if (dryRun !== undefined && dryRun !== 'true' && dryRun !== 'false') {
+      throw invalid('INVALID_REQUEST', 'dryRun must be true or false.', { fields: { dryRun: 'must be true or false' } });
+    }
+    return this.cleanupRun.execute(id, dryRun === 'true');
+  }
+}

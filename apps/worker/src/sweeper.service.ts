@@ -1,0 +1,71 @@
+import {
+  BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+} from '@nestjs/common';
+import { WFS_CONFIG } from '@wfs/config';
+import type { WfsConfig } from '@wfs/config';
+import { Sweeper } from '@wfs/execution';
+import { Database } from '@wfs/persistence';
+
+/**
+ * Sweeps expired run directories out of the processing area every
+ * WFS_SWEEP_INTERVAL_SECONDS (a timer in each worker; the Sweeper's advisory
+ * lock lets one sweep at a time, see libs/execution/src/sweeper.ts).
+ */
+@Injectable()
+export class SweeperService implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly log = new Logger('sweeper');
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<unknown> | null = null;
+  private stopped = false;
+  sweeper: Sweeper | null = null;
+
+  constructor(
+    @Inject(WFS_CONFIG) private readonly config: WfsConfig,
+    @Inject(Database) private readonly db: Database,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    const c = this.config;
+    this.sweeper = new Sweeper(
+      this.db,
+      { processingRoot: c.processingRoot, retentionDays: c.processingRetentionDays },
+      this.log,
+    );
+    // First sweep soon after start (spread over workers), then every interval.
+    this.schedule(
+      Math.min(c.sweepIntervalSeconds * 1000, 5_000 + Math.floor(Math.random() * 5_000)),
+    );
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.running = this.sweeper!.sweepOnce()
+        .then((r) => {
+          if (r && (r.expired.length > 0 || r.skipped.length > 0)) {
+            this.log.log(`swept: ${r.expired.length} run(s) expired, ${r.skipped.length} skipped`);
+          }
+        })
+        .catch((e: Error) =>
+          this.log.warn(
+            `sweep failed: ${e.message}; next try in ${this.config.sweepIntervalSeconds} s`,
+          ),
+        )
+        .finally(() => {
+          this.running = null;
+          this.schedule(this.config.sweepIntervalSeconds * 1000);
+        });
+    }, ms);
+    this.timer.unref();
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running;
+  }
+}

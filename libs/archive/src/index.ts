@@ -1,0 +1,3 @@
+export * from './archive';
+export * from './local-archive';
+export * from './archive.module';

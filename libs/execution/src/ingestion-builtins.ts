@@ -1,0 +1,453 @@
+/**
+ * The steps of ingestion runs (workflows with `role: ingestion`, e.g.
+ * calibration_ingestion and image_ingestion): they read the run being
+ * ingested (ctx.source: its directory and its definition's product globs),
+ * put a product into the archive port and move the source back to the
+ * processing area. Every step is idempotent: a retry after a crash rebuilds
+ * or re-checks what it finds and does no harm.
+ *
+ * The product is built in the ingestion run's `working/<kind>_product/`
+ * with a manifest `working/<kind>_product.json` (path, roles, size, sha256,
+ * origin of each file); the archive step ingests exactly what the manifest
+ * lists and checks the archive recorded the same checksums.
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { classifyProducts, ProductRole } from '@wfs/domain';
+import { containedIn, isInside, realDestination } from '@wfs/storage';
+import type { Roots, RunDirs } from '@wfs/storage';
+import type { EventProduct, WorkflowDefinition } from '@wfs/domain';
+import type { Archive, QaFlag } from '@wfs/archive';
+import type { RunEffects } from '@wfs/runs';
+
+/**
+ * What these steps use of the worker's BuiltinContext (builtins.ts), declared
+ * here so that builtins.ts can merge INGESTION_BUILTINS without an import cycle.
+ */
+export interface StepRun {
+  id: number;
+  workflow: string;
+  subject: string | null;
+  parameters: Record<string, unknown>;
+  definition: WorkflowDefinition;
+  dirs: RunDirs;
+}
+export interface StepContext {
+  dirs: RunDirs;
+  roots: Roots;
+  signal: AbortSignal;
+  log: (line: string) => void;
+  run: StepRun;
+  source: StepRun | null;
+  archive: Archive;
+}
+type Builtin = (ctx: StepContext) => Promise<{ exitCode: number; effects?: RunEffects }>;
+type ProductKind = 'calibration' | 'image';
+
+/** Files a DA may hand an ingestion (into the ingestion run's inputs/), and the role each has at least. */
+const DA_FILES: ReadonlyArray<[string, ProductRole]> = [
+  ['qa_report.txt', 'qa_report'],
+  ['flagtemplate.txt', 'flags'],
+  ['flagtargetstemplate.txt', 'flags'],
+];
+
+export interface ManifestEntry {
+  /** Path inside the product (and inside the staging directory). */
+  path: string;
+  roles: ProductRole[];
+  size: number;
+  sha256: string;
+  /** `products`: copied from the source's products/; `inputs`: a file the DA gave the ingestion; `rebuilt`: the weblog with the QA notes added. */
+  origin: 'products' | 'inputs' | 'rebuilt';
+  /** The file it came from (source products/ or ingestion inputs/). */
+  from: string;
+}
+
+export interface ProductManifest {
+  kind: ProductKind;
+  sourceRunId: number;
+  subject: string;
+  files: ManifestEntry[];
+}
+
+const QA_FLAGS: ReadonlySet<string> = new Set(['pass', 'fail', 'null']);
+
+export const productName = (kind: ProductKind, subject: string, sourceRunId: number): string =>
+  `${subject}.${kind === 'calibration' ? 'cal' : 'img'}.r${sourceRunId}`;
+
+const stagingDir = (ctx: StepContext, kind: ProductKind) =>
+  path.join(ctx.dirs.working, `${kind}_product`);
+const manifestPath = (ctx: StepContext, kind: ProductKind) =>
+  path.join(ctx.dirs.working, `${kind}_product.json`);
+
+function sourceOf(ctx: StepContext): StepRun & { subject: string } {
+  const source = ctx.source;
+  if (!source) throw new Error('this step belongs to an ingestion run: it has no source run');
+  const subject = source.subject ?? ctx.run.subject;
+  if (!subject)
+    throw new Error(`run ${source.id} has no subject: nothing to name its product after`);
+  return { ...source, subject };
+}
+
+/** Regular files under dir, as sorted relative POSIX paths; symlinks and specials are skipped (and logged). */
+async function listFiles(dir: string, log: (l: string) => void): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (rel: string) => {
+    for (const entry of await fs.promises.readdir(path.join(dir, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) await walk(r);
+      else if (entry.isFile()) out.push(r);
+      else log(`skipped ${r}: not a regular file`);
+    }
+  };
+  await walk('');
+  return out.sort();
+}
+
+async function sha256Of(file: string): Promise<{ sha256: string; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of fs.createReadStream(file)) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { sha256: hash.digest('hex'), size };
+}
+
+/** Runs a program with an argument array (no shell); rejects with its stderr unless it exits 0. */
+function run(program: string, args: string[], signal: AbortSignal): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'], signal });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    child.on('error', reject);
+    child.on('close', (code) =>
+      code === 0
+        ? resolve(stdout)
+        : reject(
+            new Error(
+              `${program} ${args.join(' ')} exited ${code}: ${stderr.trim().slice(0, 500)}`,
+            ),
+          ),
+    );
+  });
+}
+
+const escapeHtml = (s: string) =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+/**
+ * The DA's QA report as a section of qa_notes.html. The report is plain text
+ * (the DAs' template: qa_standard, qa_analyst, qa_status, qa_comments): it is
+ * escaped and kept verbatim in a <pre>, so nothing a report holds can run in
+ * the archive's weblog viewer.
+ */
+function qaNotesSection(report: string, ctx: StepContext): string {
+  const p = ctx.run.parameters;
+  const meta = [
+    `SRDP QA flag: ${String(p.qaFlag ?? 'null')}`,
+    p.analyst ? `analyst: ${String(p.analyst)}` : null,
+    `ingestion run ${ctx.run.id} of run ${ctx.source?.id ?? '?'}`,
+  ].filter((x): x is string => x !== null);
+  return `<div class="wfs-qa-report">\n<h2>QA report</h2>\n<p>${escapeHtml(meta.join('; '))}</p>\n<pre>${escapeHtml(report)}</pre>\n</div>\n`;
+}
+
+function withQaNotes(existing: string | null, section: string): string {
+  if (existing === null) {
+    return `<!DOCTYPE html>\n<html><head><title>QA notes</title></head><body>\n<h1>QA notes</h1>\n${section}</body></html>\n`;
+  }
+  const at = existing.lastIndexOf('</body>');
+  return at < 0 ? existing + section : existing.slice(0, at) + section + existing.slice(at);
+}
+
+/**
+ * A copy of the weblog tarball with the DA's report in the weblog's html
+ * directory as qa_notes.html (appended to one the pipeline wrote, if any).
+ * Uses the system's `tar` (argument arrays, no shell); members other than
+ * plain files and directories, absolute names and ".." are refused.
+ */
+async function weblogWithQaNotes(
+  ctx: StepContext,
+  tgz: string,
+  dest: string,
+  section: string,
+): Promise<string> {
+  const tree = path.join(ctx.dirs.working, 'weblog_with_qa_notes');
+  await fs.promises.rm(tree, { recursive: true, force: true });
+  await fs.promises.mkdir(tree, { recursive: true });
+  const names = (await run('tar', ['-tzf', tgz], ctx.signal)).split('\n').filter(Boolean);
+  const verbose = (await run('tar', ['-tvzf', tgz], ctx.signal)).split('\n').filter(Boolean);
+  if (names.length !== verbose.length) throw new Error(`cannot read the member list of ${tgz}`);
+  names.forEach((name, i) => {
+    const type = verbose[i][0];
+    if (
+      (type !== '-' && type !== 'd') ||
+      name.startsWith('/') ||
+      name.startsWith('-') ||
+      name.split('/').includes('..')
+    ) {
+      throw new Error(
+        `weblog ${tgz} holds a member wfs will not unpack: ${JSON.stringify(name)} (type ${type})`,
+      );
+    }
+  });
+  await run(
+    'tar',
+    ['-xzf', tgz, '-C', tree, '--no-same-owner', '--no-same-permissions'],
+    ctx.signal,
+  );
+
+  const files = await listFiles(tree, ctx.log);
+  const index = files.find((f) => /(^|\/)html\/index\.html$/.test(f));
+  const htmlDir = index ? path.posix.dirname(index) : (files[0]?.split('/')[0] ?? '');
+  if (!index)
+    ctx.log(
+      `weblog ${tgz} has no html/index.html: qa_notes.html goes to ${htmlDir || 'its top level'}`,
+    );
+  const notesRel = htmlDir ? `${htmlDir}/qa_notes.html` : 'qa_notes.html';
+  const notes = path.join(tree, ...notesRel.split('/'));
+  const existing = fs.existsSync(notes) ? await fs.promises.readFile(notes, 'utf8') : null;
+  await fs.promises.mkdir(path.dirname(notes), { recursive: true });
+  await fs.promises.writeFile(notes, withQaNotes(existing, section));
+
+  const top = (await fs.promises.readdir(tree)).sort();
+  if (top.some((t) => t.startsWith('-')))
+    throw new Error(`weblog ${tgz} has a top-level entry starting with "-"`);
+  const tmp = `${dest}.tmp`;
+  await run(
+    'tar',
+    ['-czf', tmp, '-C', tree, '--sort=name', '--owner=0', '--group=0', '--numeric-owner', ...top],
+    ctx.signal,
+  );
+  await fs.promises.rename(tmp, dest);
+  await fs.promises.rm(tree, { recursive: true, force: true });
+  return notesRel;
+}
+
+/**
+ * Builds the product of the source run in working/<kind>_product/: its
+ * products/ files classified by the source definition's globs, the DA's files
+ * from the ingestion run's inputs/ (they win over a products/ file of the same
+ * name), and the weblog re-packed with qa_notes.html when a qa_report.txt is given.
+ * Rebuilt from scratch on every attempt.
+ */
+async function prepareProduct(ctx: StepContext, kind: ProductKind): Promise<ProductManifest> {
+  const source = sourceOf(ctx);
+  const patterns = source.definition.products ?? {};
+  if (Object.keys(patterns).length === 0)
+    throw new Error(`workflow ${source.workflow} declares no products to ingest`);
+  if (!fs.existsSync(source.dirs.products))
+    throw new Error(`run ${source.id} has no products directory at ${source.dirs.products}`);
+
+  const staging = stagingDir(ctx, kind);
+  await fs.promises.rm(staging, { recursive: true, force: true });
+  await fs.promises.rm(manifestPath(ctx, kind), { force: true });
+  await fs.promises.mkdir(staging, { recursive: true });
+
+  const entries = new Map<string, Omit<ManifestEntry, 'size' | 'sha256'>>();
+  for (const f of classifyProducts(await listFiles(source.dirs.products, ctx.log), patterns)) {
+    entries.set(f.path, {
+      path: f.path,
+      roles: f.roles,
+      origin: 'products',
+      from: path.join(source.dirs.products, ...f.path.split('/')),
+    });
+  }
+  for (const [name, role] of DA_FILES) {
+    const given = path.join(ctx.dirs.inputs, name);
+    if (!fs.existsSync(given) || !(await fs.promises.lstat(given)).isFile()) continue;
+    const byPattern = classifyProducts([name], patterns)[0]?.roles ?? [];
+    const roles = [...new Set<ProductRole>([...byPattern, role])];
+    if (entries.has(name)) ctx.log(`${name} given to the ingestion replaces products/${name}`);
+    entries.set(name, { path: name, roles, origin: 'inputs', from: given });
+  }
+  if (entries.size === 0)
+    throw new Error(
+      `no file of ${source.dirs.products} is a product of workflow ${source.workflow}`,
+    );
+
+  const report = path.join(ctx.dirs.inputs, 'qa_report.txt');
+  const section = fs.existsSync(report)
+    ? qaNotesSection(await fs.promises.readFile(report, 'utf8'), ctx)
+    : null;
+  const weblogs = [...entries.values()].filter(
+    (e) => e.roles.includes('weblog') && /\.(tgz|tar\.gz)$/.test(e.path),
+  );
+  if (section && weblogs.length === 0)
+    ctx.log(
+      'a QA report was given but the run has no weblog tarball: archived as qa_report.txt only',
+    );
+
+  const files: ManifestEntry[] = [];
+  for (const e of entries.values()) {
+    if (ctx.signal.aborted) throw new Error('cancelled');
+    const dest = path.join(staging, ...e.path.split('/'));
+    await fs.promises.mkdir(path.dirname(dest), { recursive: true });
+    let origin = e.origin;
+    if (section && weblogs.includes(e)) {
+      const notes = await weblogWithQaNotes(ctx, e.from, dest, section);
+      ctx.log(`added the QA report to ${e.path} as ${notes}`);
+      origin = 'rebuilt';
+    } else {
+      await fs.promises.copyFile(e.from, dest, fs.constants.COPYFILE_FICLONE);
+    }
+    files.push({ ...e, origin, ...(await sha256Of(dest)) });
+  }
+
+  const manifest: ProductManifest = {
+    kind,
+    sourceRunId: source.id,
+    subject: source.subject,
+    files,
+  };
+  const tmp = `${manifestPath(ctx, kind)}.tmp`;
+  await fs.promises.writeFile(tmp, `${JSON.stringify(manifest, null, 2)}\n`);
+  await fs.promises.rename(tmp, manifestPath(ctx, kind));
+  ctx.log(`${kind} product of run ${source.id}: ${files.length} files in ${staging}`);
+  return manifest;
+}
+
+async function readManifest(ctx: StepContext, kind: ProductKind): Promise<ProductManifest> {
+  const file = manifestPath(ctx, kind);
+  if (!fs.existsSync(file)) throw new Error(`${file} is missing: the prepare step has not run`);
+  const manifest = JSON.parse(await fs.promises.readFile(file, 'utf8')) as ProductManifest;
+  if (manifest.sourceRunId !== ctx.source?.id)
+    throw new Error(`${file} describes run ${manifest.sourceRunId}, not ${ctx.source?.id}`);
+  return manifest;
+}
+
+/** Ingests the prepared product and checks the archive recorded exactly the manifest's bytes. */
+async function archiveProduct(
+  ctx: StepContext,
+  kind: ProductKind,
+  qaFlag: QaFlag,
+): Promise<EventProduct> {
+  const source = sourceOf(ctx);
+  const manifest = await readManifest(ctx, kind);
+  const staging = stagingDir(ctx, kind);
+  const name = productName(kind, source.subject, source.id);
+  const product = await ctx.archive.ingest({
+    name,
+    kind,
+    subject: source.subject,
+    qaFlag,
+    sourceRunId: source.id,
+    ingestionRunId: ctx.run.id,
+    files: manifest.files.flatMap((f) =>
+      f.roles.map((role) => ({
+        source: path.join(staging, ...f.path.split('/')),
+        path: f.path,
+        role,
+      })),
+    ),
+  });
+  for (const f of manifest.files) {
+    const stored = product.files.filter((a) => a.path === f.path);
+    if (
+      stored.length !== f.roles.length ||
+      stored.some((a) => a.sha256 !== f.sha256 || a.size !== f.size)
+    ) {
+      throw new Error(
+        `the archive's copy of ${name}/${f.path} does not match the prepared file (changed since prepare?)`,
+      );
+    }
+  }
+  await ctx.archive.setQaFlag(source.id, qaFlag);
+  ctx.log(`archived ${name}: ${product.files.length} file roles, QA flag ${qaFlag}`);
+  return { name, kind, files: product.files.map((f) => ({ path: f.path, role: f.role })) };
+}
+
+export const INGESTION_BUILTINS: Record<string, Builtin> = {
+  /** Stage "preparing products": the calibration product (the old qaPass tar's contents) plus the weblog with QA notes. */
+  'builtin:prepare_calibration_product': async (ctx) => {
+    await prepareProduct(ctx, 'calibration');
+    return { exitCode: 0 };
+  },
+
+  /**
+   * Stage "archiving": ingests `<subject>.cal.r<source run id>` with the DA's
+   * QA flag, registers the flag, and marks the execution block Calibrated.
+   * Calibrated is set whatever the SRDP QA flag: an ingestion is the old
+   * qaPass ("upon successful completion, the EB is marked 'Calibrated'"), and
+   * the DAs want caltables ingested even when the data fail SRDP QA (too much
+   * flagged), the flag recording that on the product. Do Not Calibrate is the
+   * reject operation's (the old qaFail).
+   */
+  'builtin:archive_calibration_product': async (ctx) => {
+    const qaFlag = String(ctx.run.parameters.qaFlag ?? 'null');
+    if (!QA_FLAGS.has(qaFlag))
+      throw new Error(`qaFlag must be pass, fail or null, not ${JSON.stringify(qaFlag)}`);
+    const product = await archiveProduct(ctx, 'calibration', qaFlag as QaFlag);
+    const subject = sourceOf(ctx).subject;
+    await ctx.archive.setCalibrationStatus(subject, 'Calibrated');
+    ctx.log(`${subject} marked Calibrated`);
+    return { exitCode: 0, effects: { products: [product] } };
+  },
+
+  /** Stage "preparing products" of an ALMA image ingestion: primary and ancillary products, weblog with QA notes. */
+  'builtin:prepare_image_product': async (ctx) => {
+    await prepareProduct(ctx, 'image');
+    return { exitCode: 0 };
+  },
+
+  /**
+   * Stage "archiving" of an ALMA image ingestion: one product
+   * `<subject>.img.r<source run id>` of kind `image` whose files are primary
+   * (science images) or ancillary, plus weblog/flags/qa_report roles; QA is
+   * recorded as pass (the ALMA workflow's rule), whatever the parameters say.
+   * If the prepare step has not run, it prepares first.
+   */
+  'builtin:archive_image_products': async (ctx) => {
+    if (!fs.existsSync(manifestPath(ctx, 'image'))) await prepareProduct(ctx, 'image');
+    const asked = ctx.run.parameters.qaFlag;
+    if (asked !== undefined && asked !== 'pass')
+      ctx.log(`QA flag ${String(asked)} asked: image ingestions record pass`);
+    const product = await archiveProduct(ctx, 'image', 'pass');
+    return { exitCode: 0, effects: { products: [product] } };
+  },
+
+  /**
+   * Stage "post ingestion": moves the source run's directory from the QA area
+   * back to the processing area, where the sweep expires it. Idempotent: a
+   * repeat finds it moved. A directory elsewhere (a caller's results dir, or
+   * already in processing) stays where it is.
+   */
+  'builtin:return_to_processing': async (ctx) => {
+    const source = sourceOf(ctx);
+    const root = path.resolve(source.dirs.root);
+    const qa = realDestination(ctx.roots.qa);
+    const processing = realDestination(ctx.roots.processing);
+    const target = path.join(ctx.roots.processing, path.basename(root));
+    const inQa = isInside(path.resolve(ctx.roots.qa), root) && root !== path.resolve(ctx.roots.qa);
+    if (!inQa) {
+      if (isInside(path.resolve(ctx.roots.processing), root)) {
+        ctx.log(`${root} is already in the processing area`);
+        return {
+          exitCode: 0,
+          effects: { source: { processingDir: root, diskState: 'processing' } },
+        };
+      }
+      ctx.log(`${root} is not in the QA area: left where it is`);
+      return { exitCode: 0 };
+    }
+    if (fs.existsSync(root)) {
+      const real = containedIn([qa], root);
+      if (!real || real === qa || path.dirname(real) !== qa)
+        throw new Error(`refusing to move ${root}: it is not a run directory of the QA area`);
+      if (!containedIn([processing], target))
+        throw new Error(`refusing to move to ${target}: outside the processing area`);
+      if (fs.existsSync(target)) throw new Error(`the processing area already holds ${target}`);
+      await fs.promises.rename(real, target);
+      ctx.log(`moved ${root} to ${target}`);
+    } else if (fs.existsSync(target)) {
+      ctx.log(`${root} was already moved to ${target}`);
+    } else {
+      throw new Error(`run directory ${root} is gone`);
+    }
+    return { exitCode: 0, effects: { source: { processingDir: target, diskState: 'processing' } } };
+  },
+};

@@ -1,0 +1,80 @@
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Archive } from '@wfs/archive';
+import { classifyProducts, conflict } from '@wfs/domain';
+import { appendEvents } from '@wfs/events';
+import { Database } from '@wfs/persistence';
+import { lockRun, RunQueries, snapshotOf, updateRun } from '@wfs/runs';
+import { containedIn, removeInside, Roots, runDirs } from '@wfs/storage';
+import { WorkflowCatalog } from '@wfs/workflows';
+import { directoryGone, notArchived, runStates } from './operation-errors';
+
+/** Roles whose archived copy ingestion may have changed from the run's file. */
+const DA_CHANGED_ROLES: ReadonlySet<string> = new Set(['weblog', 'flags', 'qa_report']);
+
+async function sha256(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+function walk(dir: string, base = dir): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) return walk(p, base);
+    return e.isFile() ? [path.relative(base, p).split(path.sep).join('/')] : [];
+  });
+}
+
+/**
+ * Deletes a run's directory once, and only once, its products are safely
+ * archived: verified file by file by checksum against the archive, not
+ * assumed from a flag. Otherwise the analysts' exact NOT_ARCHIVED message.
+ */
+export class CleanupRun {
+  constructor(
+    private readonly db: Database,
+    private readonly archive: Archive,
+    private readonly roots: Roots,
+    private readonly catalog: WorkflowCatalog,
+    private readonly queries: RunQueries,
+  ) {}
+
+  async execute(runId: number, dryRun: boolean): Promise<{ deleted: string[]; dryRun: boolean }> {
+    const run = await this.queries.row(runId);
+    const dir = run.processing_dir;
+    if (!dir || run.disk_state === 'removed' || run.disk_state === 'expired' || !fs.existsSync(dir)) throw directoryGone(run);
+    if (run.archive_state !== 'ingested') throw notArchived(run);
+    const def = await this.catalog.getByDigest(run.workflow_digest);
+    const products = runDirs(dir).products;
+    const classified = fs.existsSync(products) ? classifyProducts(walk(products), def.products) : [];
+    const files = await Promise.all(
+      classified.map(async ({ path: rel }) => {
+        const file = path.join(products, rel);
+        return { path: rel, sha256: await sha256(file), size: fs.statSync(file).size };
+      }),
+    );
+    // Each product file must be in the archive under its path with its checksum; files that
+    // ingestion changes on purpose (the weblog gets the QA notes, the DA's flag files replace
+    // the pipeline's) are matched by path, and their archived bytes re-checked all the same.
+    const archived = (await this.archive.productsOfRun(runId)).flatMap((p) => p.files);
+    const matches = files.map((f) => archived.find((a) => a.path === f.path && (a.sha256 === f.sha256 || DA_CHANGED_ROLES.has(a.role))));
+    if (files.length === 0 || matches.some((m) => !m)) throw notArchived(run);
+    const held = matches.map((m) => ({ sha256: m!.sha256, size: m!.size }));
+    if (!(await this.archive.holds(runId, held))) throw notArchived(run);
+    const managed = [this.roots.processing, this.roots.qa];
+    const real = containedIn(managed, dir);
+    if (!real) {
+      throw conflict('OUTSIDE_MANAGED_AREAS', `Run ${runId}'s directory ${dir} is not in the processing or QA area; wfs does not delete it.`, runStates(run));
+    }
+    if (dryRun) return { deleted: [real], dryRun };
+    await removeInside(managed, dir);
+    await this.db.transaction(async (tx) => {
+      await lockRun(tx, runId);
+      const updated = await updateRun(tx, runId, { disk_state: 'removed' });
+      await appendEvents(tx, snapshotOf(updated), [{ type: 'cleaned' }]);
+    });
+    return { deleted: [real], dryRun };
+  }
+}

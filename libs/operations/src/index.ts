@@ -1,0 +1,7 @@
+export * from './operation-errors';
+export * from './set-qa';
+export * from './rerun-run';
+export * from './ingest-run';
+export * from './reject-run';
+export * from './cleanup-run';
+export * from './operations.module';

@@ -1,0 +1,78 @@
+import { invalid, isSafeUploadName } from '@wfs/domain';
+import { appendEvents } from '@wfs/events';
+import { Dispatcher, JobKey } from '@wfs/dispatch';
+import { Database } from '@wfs/persistence';
+import { CreateRun, lockRun, snapshotOf, submitLocked, updateRun } from '@wfs/runs';
+import { WorkflowCatalog } from '@wfs/workflows';
+import { ingestionUnderway, requestSealed, runNotComplete } from './operation-errors';
+import { QaStatus, setQaLocked } from './set-qa';
+
+export interface IngestCommand {
+  runId: number;
+  qa: QaStatus | null;
+  analyst: string;
+  comments: string | null;
+  /** qa_report.txt, flagtemplate.txt, flagtargetstemplate.txt */
+  files: Array<{ name: string; data: Buffer }>;
+  actor: string;
+}
+
+/**
+ * Sets the QA flag (as /qa does; workflows that force QA record pass), then
+ * starts the ingestion run, a run of its own (`ingestWith` of the source's
+ * definition) linked to the source run, all in one transaction. The source
+ * becomes `ingesting`; the ingestion run's end settles it (see libs/runs
+ * ingestion-outcome.ts).
+ */
+export class IngestRun {
+  constructor(
+    private readonly db: Database,
+    private readonly catalog: WorkflowCatalog,
+    private readonly createRun: CreateRun,
+    private readonly dispatcher: Dispatcher,
+    private readonly maxJobsPerRun: number,
+  ) {}
+
+  async execute(cmd: IngestCommand): Promise<{ runId: number; ingestionRunId: number }> {
+    const outcome = await this.db.transaction(async (tx) => {
+      const source = await lockRun(tx, cmd.runId);
+      if (source.state !== 'complete') throw runNotComplete(source, 'ingested');
+      const [request] = await tx.query<{ sealed: boolean }>('SELECT sealed FROM requests WHERE id = $1 FOR UPDATE', [source.request_id]);
+      if (request?.sealed) throw requestSealed(source);
+      if (source.archive_state === 'ingesting' || source.archive_state === 'ingested') throw ingestionUnderway(source);
+      const sourceDef = await this.catalog.getByDigest(source.workflow_digest);
+      if (!sourceDef.ingestWith) {
+        throw invalid('NOT_INGESTIBLE', `Runs of ${source.workflow} have no ingestion workflow.`, { workflow: source.workflow });
+      }
+      const def = this.catalog.get(sourceDef.ingestWith);
+      const qa: QaStatus | null = sourceDef.ingestQa === 'pass' ? 'pass' : cmd.qa;
+      if (!qa) throw invalid('INVALID_REQUEST', 'qa (pass, fail or null) is required.', { fields: { qa: 'is required' } });
+      const allowed = new Set(def.inputs.map((i) => i.name));
+      for (const f of cmd.files) {
+        if (!isSafeUploadName(f.name) || !allowed.has(f.name)) {
+          throw invalid('UNKNOWN_INPUT', `${f.name} is not a file ingestion takes (${[...allowed].join(', ')}).`, { fields: { [f.name]: 'is not an input of the ingestion' } });
+        }
+      }
+      await setQaLocked(tx, source, { status: qa, analyst: cmd.analyst, comments: cmd.comments });
+      const parameters = this.catalog.validateParameters(def, { qaFlag: qa, analyst: cmd.analyst, ...(cmd.comments ? { comments: cmd.comments } : {}) });
+      const requestId = await this.createRun.openRequest(tx, def.name, source.subject);
+      const ingestion = await this.createRun.insertRun(tx, {
+        def,
+        requestId,
+        subject: source.subject,
+        parameters,
+        correlationId: source.correlation_id,
+        resultsDir: null,
+        actor: cmd.actor,
+        sourceRunId: Number(source.id),
+        files: cmd.files.map((f) => ({ name: f.name, from: f.data })),
+      });
+      const { ready } = await submitLocked(tx, ingestion, def, this.maxJobsPerRun);
+      const updated = await updateRun(tx, Number(source.id), { archive_state: 'ingesting', ingestion_run_id: ingestion.id });
+      await appendEvents(tx, snapshotOf(updated), [{ type: 'ingestion-started' }]);
+      return { runId: Number(source.id), ingestionRunId: Number(ingestion.id), ready: ready as JobKey[] };
+    });
+    await this.dispatcher.enqueue(outcome.ready);
+    return { runId: outcome.runId, ingestionRunId: outcome.ingestionRunId };
+  }
+}

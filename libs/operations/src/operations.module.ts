@@ -1,0 +1,45 @@
+import { Global, Module } from '@nestjs/common';
+import { ARCHIVE } from '@wfs/archive';
+import type { Archive } from '@wfs/archive';
+import { WFS_CONFIG } from '@wfs/config';
+import type { WfsConfig } from '@wfs/config';
+import { Dispatcher } from '@wfs/dispatch';
+import { Database } from '@wfs/persistence';
+import { CreateRun, RunQueries } from '@wfs/runs';
+import { Roots } from '@wfs/storage';
+import { WorkflowCatalog } from '@wfs/workflows';
+import { CleanupRun } from './cleanup-run';
+import { IngestRun } from './ingest-run';
+import { RejectRun } from './reject-run';
+import { RerunRun } from './rerun-run';
+import { SetQa } from './set-qa';
+
+/** The data analysts' operations: one use case each. */
+@Global()
+@Module({
+  providers: [
+    { provide: SetQa, inject: [Database], useFactory: (db: Database) => new SetQa(db) },
+    {
+      provide: RerunRun,
+      inject: [Database, WorkflowCatalog, CreateRun, Dispatcher, WFS_CONFIG],
+      useFactory: (db: Database, c: WorkflowCatalog, cr: CreateRun, d: Dispatcher, cfg: WfsConfig) => new RerunRun(db, c, cr, d, cfg.maxJobsPerRun),
+    },
+    {
+      provide: IngestRun,
+      inject: [Database, WorkflowCatalog, CreateRun, Dispatcher, WFS_CONFIG],
+      useFactory: (db: Database, c: WorkflowCatalog, cr: CreateRun, d: Dispatcher, cfg: WfsConfig) => new IngestRun(db, c, cr, d, cfg.maxJobsPerRun),
+    },
+    {
+      provide: RejectRun,
+      inject: [Database, ARCHIVE, Roots, RunQueries],
+      useFactory: (db: Database, a: Archive, r: Roots, q: RunQueries) => new RejectRun(db, a, r, q),
+    },
+    {
+      provide: CleanupRun,
+      inject: [Database, ARCHIVE, Roots, WorkflowCatalog, RunQueries],
+      useFactory: (db: Database, a: Archive, r: Roots, c: WorkflowCatalog, q: RunQueries) => new CleanupRun(db, a, r, c, q),
+    },
+  ],
+  exports: [SetQa, RerunRun, IngestRun, RejectRun, CleanupRun],
+})
+export class OperationsModule {}

@@ -1,0 +1,40 @@
+import * as fs from 'node:fs';
+import type { Archive } from '@wfs/archive';
+import { appendEvents } from '@wfs/events';
+import { Database } from '@wfs/persistence';
+import { lockRun, RunQueries, snapshotOf, updateRun } from '@wfs/runs';
+import { isInside, realDestination, removeInside, Roots } from '@wfs/storage';
+import { ingestionUnderway, runNotComplete } from './operation-errors';
+import { setQaLocked } from './set-qa';
+
+/**
+ * The old qaFail: QA fail, the subject marked `Do Not Calibrate` in the
+ * archive, the run's directory removed from the QA area. The archive and the
+ * disk come first (both idempotent), the record last, so a fault part-way
+ * leaves a run that can simply be rejected again.
+ */
+export class RejectRun {
+  constructor(
+    private readonly db: Database,
+    private readonly archive: Archive,
+    private readonly roots: Roots,
+    private readonly queries: RunQueries,
+  ) {}
+
+  async execute(runId: number, analyst: string, comments: string | null): Promise<void> {
+    const run = await this.queries.row(runId);
+    if (run.state !== 'complete') throw runNotComplete(run, 'rejected');
+    if (run.archive_state === 'ingesting' || run.archive_state === 'ingested') throw ingestionUnderway(run);
+    if (run.subject) await this.archive.setCalibrationStatus(run.subject, 'Do Not Calibrate');
+    const dir = run.processing_dir;
+    const inQa = dir !== null && isInside(realDestination(this.roots.qa), realDestination(dir));
+    if (inQa && fs.existsSync(dir)) await removeInside([this.roots.qa], dir);
+    await this.db.transaction(async (tx) => {
+      const locked = await lockRun(tx, runId);
+      if (locked.archive_state === 'ingesting' || locked.archive_state === 'ingested') throw ingestionUnderway(locked);
+      await setQaLocked(tx, locked, { status: 'fail', analyst, comments: comments ?? 'rejected' });
+      const updated = await updateRun(tx, runId, inQa ? { disk_state: 'removed' } : {});
+      await appendEvents(tx, snapshotOf(updated), [{ type: 'rejected' }]);
+    });
+  }
+}
