@@ -491,13 +491,9 @@ describe('scatter limit (WFS_MAX_JOBS_PER_RUN)', () => {
     expect(((await snapshot()) as { counts: unknown }).counts).toEqual(before.counts);
   });
 
-  // BUG (libs/runs/src/create-run.ts, CreateRun.execute): the run directory is
-  // made (roots.create) inside the transaction before submitLocked plans the
-  // jobs; when planning throws TOO_MANY_JOBS the rows roll back but
-  // <processing>/radps_skeleton_<id>/{rawdata,working,products,inputs,logs}
-  // stays on disk. Drop `.failing` once the plan is checked before the
-  // directory is made (or the directory is removed when the transaction fails).
-  test.failing('create with submit over the limit leaves no directory behind', async () => {
+  // A refused create leaves nothing behind: the plan is checked before anything is written,
+  // and a transaction that rolls back removes the run directories it made.
+  test('create with submit over the limit leaves no directory behind', async () => {
     await changesNothing(async () => {
       expectError(
         await stack.call('POST', createUrl(), { body: { parameters: BIG, submit: true } }),
@@ -866,13 +862,9 @@ describe('resultsDir', () => {
     expect(fs.existsSync(path.join(path.dirname(root), 'escaped'))).toBe(false);
   });
 
-  // BUG (libs/storage/src/run-directories.ts Roots.resolveResultsDir / libs/runs/src/create-run.ts):
-  // nothing stops a resultsDir from being another run's directory, or a
-  // directory inside one (e.g. <processing>/radps_skeleton_1/inputs), or the
-  // name a future run will get (<processing>/radps_skeleton_<next id>): two
-  // runs then share rawdata/working/products/logs, and a cleanup of one
-  // deletes the other's files. Drop `.failing` once such a resultsDir is a 409/400.
-  test.failing('a resultsDir that is, or is inside, another run directory is refused', async () => {
+  // Two runs never share a directory: a resultsDir that is, contains or lies inside another
+  // run's directory is refused (a cleanup of one would delete the other's files).
+  test('a resultsDir that is, or is inside, another run directory is refused', async () => {
     const first = await createRun();
     const shared = path.join(stack.config.resultsRoots[0] as string, `shared-${Date.now()}`);
     await createRun({ parameters: SMALL, resultsDir: shared });

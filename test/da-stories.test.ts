@@ -141,3 +141,34 @@ test('illegal DA transitions get a 409 with the state and change nothing', async
   expect(second.status).toBe(409);
   expect(['ingesting', 'ingested']).toContain(second.body.error.details.archiveState);
 }, 120_000);
+
+test('the ALMA story: imaging completes, the SRDP ops manager is mailed the run id, ingest records pass with primary and ancillary products', async () => {
+  const mous = `uid___A001_X${Date.now().toString(16)}_X2b5`;
+  const submitted = await wfs(stack, ['submit', 'std_imaging', '--subject', mous, '--watch', '--json']);
+  expect(submitted.stderr).toBe('');
+  expect(submitted.code).toBe(0);
+  const run = (await stack.call('GET', `/api/v1/runs?subject=${mous}`)).body.items[0];
+  expect(run).toMatchObject({ workflow: 'std_imaging', state: 'complete', qaState: 'awaiting', diskState: 'qa' });
+
+  // The operations manager's mail names the run, so QA can be assigned.
+  const mail = await until('the ops manager mail', () => {
+    const files = fs.existsSync(stack.config.mailDir) ? fs.readdirSync(stack.config.mailDir) : [];
+    const found = files.map((f) => fs.readFileSync(path.join(stack.config.mailDir, f), 'utf8')).find((m) => m.includes(`run ${run.id}`) && /complete/.test(m) && /srdp-ops/i.test(m));
+    return found ?? null;
+  });
+  expect(mail).toContain(mous);
+
+  const ingest = await wfs(stack, ['ingest', String(run.id), '--qa', 'pass', '--analyst', 'asmith', '--watch', '--json']);
+  expect(ingest.stderr).toBe('');
+  expect(ingest.code).toBe(0);
+  const after = (await stack.call('GET', `/api/v1/runs/${run.id}`)).body;
+  expect(after).toMatchObject({ qaState: 'pass', archiveState: 'ingested' });
+  const subject = (await stack.call('GET', `/api/v1/archive/subjects/${mous}`)).body;
+  const product = subject.products[0];
+  expect(product).toMatchObject({ qaFlag: 'pass', sourceRunId: run.id });
+  const roles = product.files.map((f: any) => f.role);
+  expect(roles).toEqual(expect.arrayContaining(['primary', 'ancillary']));
+  expect(product.files.filter((f: any) => f.role === 'primary').every((f: any) => /\.fits(\.gz)?$/.test(f.path))).toBe(true);
+  const byName = (await stack.call('GET', `/api/v1/archive/products/${encodeURIComponent(product.name)}`)).body;
+  expect(byName.files).toEqual(product.files);
+}, 120_000);

@@ -33,6 +33,7 @@ beforeAll(async () => {
     env: {
       WFS_WORKFLOWS_DIR: workflowsDir,
       WFS_TOOL_TESTTOOL: TESTTOOL,
+      WFS_TOOL_SPANTOOL: path.join(FIXTURES, 'tools', 'spantool'),
       WFS_WORKER_CONCURRENCY: String(CONCURRENCY),
     },
   });

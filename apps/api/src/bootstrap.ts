@@ -59,6 +59,8 @@ export async function createApi(config: WfsConfig): Promise<INestApplication> {
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), {
     bodyParser: false,
     logger: logLevels(config),
+    // A start-up error (bad definition, schema behind) is thrown to main, which names it and exits.
+    abortOnError: false,
   });
   app.disable('x-powered-by');
   app.use(requireJson);

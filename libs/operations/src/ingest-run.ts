@@ -1,7 +1,6 @@
 import { invalid, isSafeUploadName } from '@wfs/domain';
 import { appendEvents } from '@wfs/events';
 import { Dispatcher, JobKey } from '@wfs/dispatch';
-import { Database } from '@wfs/persistence';
 import { CreateRun, lockRun, snapshotOf, submitLocked, updateRun } from '@wfs/runs';
 import { WorkflowCatalog } from '@wfs/workflows';
 import { ingestionUnderway, requestSealed, runNotComplete } from './operation-errors';
@@ -26,7 +25,6 @@ export interface IngestCommand {
  */
 export class IngestRun {
   constructor(
-    private readonly db: Database,
     private readonly catalog: WorkflowCatalog,
     private readonly createRun: CreateRun,
     private readonly dispatcher: Dispatcher,
@@ -34,7 +32,7 @@ export class IngestRun {
   ) {}
 
   async execute(cmd: IngestCommand): Promise<{ runId: number; ingestionRunId: number }> {
-    const outcome = await this.db.transaction(async (tx) => {
+    const outcome = await this.createRun.transaction(async (tx, made) => {
       const source = await lockRun(tx, cmd.runId);
       if (source.state !== 'complete') throw runNotComplete(source, 'ingested');
       const [request] = await tx.query<{ sealed: boolean }>('SELECT sealed FROM requests WHERE id = $1 FOR UPDATE', [source.request_id]);
@@ -66,7 +64,7 @@ export class IngestRun {
         actor: cmd.actor,
         sourceRunId: Number(source.id),
         files: cmd.files.map((f) => ({ name: f.name, from: f.data })),
-      });
+      }, made);
       const { ready } = await submitLocked(tx, ingestion, def, this.maxJobsPerRun);
       const updated = await updateRun(tx, Number(source.id), { archive_state: 'ingesting', ingestion_run_id: ingestion.id });
       await appendEvents(tx, snapshotOf(updated), [{ type: 'ingestion-started' }]);

@@ -21,13 +21,13 @@ import { SetQa } from './set-qa';
     { provide: SetQa, inject: [Database], useFactory: (db: Database) => new SetQa(db) },
     {
       provide: RerunRun,
-      inject: [Database, WorkflowCatalog, CreateRun, Dispatcher, WFS_CONFIG],
-      useFactory: (db: Database, c: WorkflowCatalog, cr: CreateRun, d: Dispatcher, cfg: WfsConfig) => new RerunRun(db, c, cr, d, cfg.maxJobsPerRun),
+      inject: [WorkflowCatalog, CreateRun, Dispatcher, WFS_CONFIG],
+      useFactory: (c: WorkflowCatalog, cr: CreateRun, d: Dispatcher, cfg: WfsConfig) => new RerunRun(c, cr, d, cfg.maxJobsPerRun),
     },
     {
       provide: IngestRun,
-      inject: [Database, WorkflowCatalog, CreateRun, Dispatcher, WFS_CONFIG],
-      useFactory: (db: Database, c: WorkflowCatalog, cr: CreateRun, d: Dispatcher, cfg: WfsConfig) => new IngestRun(db, c, cr, d, cfg.maxJobsPerRun),
+      inject: [WorkflowCatalog, CreateRun, Dispatcher, WFS_CONFIG],
+      useFactory: (c: WorkflowCatalog, cr: CreateRun, d: Dispatcher, cfg: WfsConfig) => new IngestRun(c, cr, d, cfg.maxJobsPerRun),
     },
     {
       provide: RejectRun,

@@ -2,7 +2,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { conflict, invalid, isSafeUploadName } from '@wfs/domain';
 import { Dispatcher, JobKey } from '@wfs/dispatch';
-import { Database } from '@wfs/persistence';
 import { CreateRun, lockRun, submitLocked } from '@wfs/runs';
 import { runDirs } from '@wfs/storage';
 import { WorkflowCatalog } from '@wfs/workflows';
@@ -25,7 +24,6 @@ export interface RerunCommand {
  */
 export class RerunRun {
   constructor(
-    private readonly db: Database,
     private readonly catalog: WorkflowCatalog,
     private readonly createRun: CreateRun,
     private readonly dispatcher: Dispatcher,
@@ -33,7 +31,7 @@ export class RerunRun {
   ) {}
 
   async execute(cmd: RerunCommand): Promise<number> {
-    const outcome = await this.db.transaction(async (tx) => {
+    const outcome = await this.createRun.transaction(async (tx, made) => {
       const old = await lockRun(tx, cmd.runId);
       const [request] = await tx.query<{ sealed: boolean }>('SELECT sealed FROM requests WHERE id = $1 FOR UPDATE', [old.request_id]);
       if (request?.sealed) throw requestSealed(old);
@@ -75,7 +73,7 @@ export class RerunRun {
           ...carried.filter((f) => !replaced.has(f.name)).map((f) => ({ name: f.name, from: path.join(oldInputs, f.name) })),
           ...cmd.files.map((f) => ({ name: f.name, from: f.data })),
         ],
-      });
+      }, made);
       let ready: JobKey[] = [];
       if (cmd.submit) ({ ready } = await submitLocked(tx, run, def, this.maxJobsPerRun));
       return { runId: Number(run.id), ready };

@@ -1,11 +1,11 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { Readable } from 'node:stream';
-import { conflict, invalid, SUBJECT, WorkflowDefinition } from '@wfs/domain';
+import { conflict, invalid, planRun, SUBJECT, WorkflowDefinition } from '@wfs/domain';
 import { appendEvents } from '@wfs/events';
 import { Database, Tx } from '@wfs/persistence';
 import { Dispatcher } from '@wfs/dispatch';
-import { Roots, storeUpload } from '@wfs/storage';
+import { removeInside, Roots, storeUpload } from '@wfs/storage';
 import { WorkflowCatalog } from '@wfs/workflows';
 import { RunRow, snapshotOf, updateRun } from './run-model';
 import { submitLocked } from './submit-run';
@@ -57,7 +57,9 @@ export class CreateRun {
       .update(JSON.stringify([cmd.workflow, subject, cmd.parameters ?? {}, cmd.correlationId ?? null, cmd.resultsDir ?? null, cmd.submit ?? false]))
       .digest('hex');
 
-    const outcome = await this.db.transaction(async (tx) => {
+    // Refuse an oversized plan before anything is written or made on disk.
+    if (cmd.submit) planRun(def.jobs, parameters, this.maxJobsPerRun);
+    const outcome = await this.transaction(async (tx, made) => {
       if (cmd.idempotencyKey) {
         const earlier = await this.earlierRun(tx, cmd.actor, cmd.idempotencyKey, requestHash);
         if (earlier !== null) return { runId: earlier, created: false, ready: [] };
@@ -67,7 +69,8 @@ export class CreateRun {
         if (existing !== null) return { runId: existing, created: false, ready: [] };
       }
       const requestId = await this.openRequest(tx, def.name, subject);
-      const run = await this.insertRun(tx, { def, requestId, subject, parameters, correlationId: cmd.correlationId ?? null, resultsDir, actor: cmd.actor, sourceRunId: null, files: [] });
+      if (resultsDir) await this.assertResultsDirFree(tx, resultsDir);
+      const run = await this.insertRun(tx, { def, requestId, subject, parameters, correlationId: cmd.correlationId ?? null, resultsDir, actor: cmd.actor, sourceRunId: null, files: [] }, made);
       const runId = Number(run.id);
       let ready: Awaited<ReturnType<typeof submitLocked>>['ready'] = [];
       if (cmd.submit) ({ ready } = await submitLocked(tx, run, def, this.maxJobsPerRun));
@@ -87,7 +90,7 @@ export class CreateRun {
    * its input files, writes its `created` event. For DA operations that build a
    * run inside their own transaction (rerun, ingest).
    */
-  async insertRun(tx: Tx, spec: NewRun): Promise<RunRow> {
+  async insertRun(tx: Tx, spec: NewRun, made: string[]): Promise<RunRow> {
     const { def } = spec;
     const [inserted] = await tx.query<RunRow>(
       `INSERT INTO runs (request_id, version, workflow, workflow_version, workflow_digest, subject, correlation_id,
@@ -99,7 +102,10 @@ export class CreateRun {
        def.requiresQa ? 'pending' : 'not_required', spec.resultsDir, spec.actor, spec.sourceRunId],
     );
     const runId = Number((inserted as RunRow).id);
-    const root = this.roots.runRoot(runId, def.name, spec.resultsDir);
+    let root = this.roots.runRoot(runId, def.name, spec.resultsDir);
+    // A caller's resultsDir may have taken a default name first: never share a directory.
+    if (!spec.resultsDir && fs.existsSync(root)) root = `${root}_${randomBytes(3).toString('hex')}`;
+    if (!fs.existsSync(root)) made.push(root);
     const dirs = this.roots.create(root);
     for (const file of spec.files) {
       const source = typeof file.from === 'string' ? fs.createReadStream(file.from) : Readable.from([file.from]);
@@ -109,6 +115,37 @@ export class CreateRun {
     const run = await updateRun(tx, runId, { processing_dir: root });
     await appendEvents(tx, snapshotOf(run), [{ type: 'created' }]);
     return run;
+  }
+
+  /**
+   * A transaction that also undoes on disk what it made: the directories of
+   * runs it created are removed if it rolls back, so a refusal leaves nothing.
+   */
+  async transaction<T>(fn: (tx: Tx, made: string[]) => Promise<T>): Promise<T> {
+    const made: string[] = [];
+    try {
+      return await this.db.transaction((tx) => fn(tx, made));
+    } catch (e) {
+      for (const dir of made) await removeInside([this.roots.processing, ...this.roots.results], dir).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** A resultsDir may not be, contain, or lie inside another run's directory (a cleanup would take both). */
+  private async assertResultsDirFree(tx: Tx, dir: string): Promise<void> {
+    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', ['wfs/results-dirs']);
+    const [taken] = await tx.query<{ id: string; processing_dir: string }>(
+      `SELECT id, processing_dir FROM runs
+       WHERE processing_dir = $1 OR starts_with(processing_dir, $1 || '/') OR starts_with($1, processing_dir || '/')
+       LIMIT 1`,
+      [dir],
+    );
+    if (taken) {
+      throw conflict('RESULTS_DIR_IN_USE', `resultsDir ${dir} overlaps the directory of run ${taken.id} (${taken.processing_dir}).`, {
+        fields: { resultsDir: `overlaps run ${taken.id}` },
+        runId: Number(taken.id),
+      });
+    }
   }
 
   /** Validates a subject for a workflow (400 naming the field). */

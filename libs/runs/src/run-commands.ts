@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { conflict, invalid, isSafeUploadName, transitionRun } from '@wfs/domain';
+import { conflict, invalid, isSafeUploadName, notFound, transitionRun } from '@wfs/domain';
 import { appendEvents } from '@wfs/events';
 import { Database } from '@wfs/persistence';
 import { Dispatcher } from '@wfs/dispatch';
@@ -58,7 +58,7 @@ export class RunCommands {
     const run = await this.queries.row(runId);
     const files = await this.queries.files(runId);
     if (!isSafeUploadName(name) || !files.some((f) => f.name === name)) {
-      throw invalid('FILE_NOT_FOUND', `Run ${runId} has no file ${name}.`);
+      throw notFound('file', `${runId}/${name}`);
     }
     return path.join(runDirs(run.processing_dir as string).inputs, name);
   }
