@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -22,7 +23,7 @@ const write = (name: string, text: string) => {
   fs.writeFileSync(p, text);
   return p;
 };
-const sha256 = (text: string) => require('node:crypto').createHash('sha256').update(text).digest('hex');
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 const countRows = async (sql: string, params: unknown[] = []) => Number((await stack.db.query<{ n: string }>(sql, params))[0]!.n);
 
 test('the VLA story: automatic calibration, re-run with new files, QA, ingest, seal, cleanup; a reject on another EB', async () => {

@@ -12,6 +12,10 @@ export class ApiError extends Error {
 
 export class UsageError extends Error {}
 
+/** A JSON document from the server; commands read the fields they print (see documents.ts). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the server's JSON, narrowed where it is used
+export type Json = any;
+
 export class Client {
   constructor(
     readonly baseUrl: string,
@@ -22,7 +26,7 @@ export class Client {
     return { ...(this.token ? { authorization: `Bearer ${this.token}` } : {}), ...extra };
   }
 
-  async request<T = any>(method: string, path: string, body?: unknown): Promise<T> {
+  async request<T = Json>(method: string, path: string, body?: unknown): Promise<T> {
     let res: Response;
     const isForm = body instanceof FormData;
     try {
@@ -37,7 +41,7 @@ export class Client {
     return this.parse<T>(res);
   }
 
-  async upload(runId: number, name: string, bytes: Buffer): Promise<any> {
+  async upload(runId: number, name: string, bytes: Buffer): Promise<Json> {
     const res = await fetch(`${this.baseUrl}/api/v1/runs/${runId}/files/${encodeURIComponent(name)}`, {
       method: 'PUT',
       headers: this.headers({ 'content-type': 'application/octet-stream' }),
@@ -54,7 +58,7 @@ export class Client {
 
   private async parse<T>(res: Response): Promise<T> {
     const text = await res.text();
-    let json: any = null;
+    let json: Json = null;
     try {
       json = text ? JSON.parse(text) : null;
     } catch {

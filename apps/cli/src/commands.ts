@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Client, UsageError } from './client';
+import { RunDoc } from './documents';
 import { watchRun } from './watch';
 
 export interface Io {
@@ -61,12 +62,12 @@ function params(flags: Flags): Record<string, unknown> {
   return out;
 }
 
-export function runLine(r: any): string {
+export function runLine(r: RunDoc): string {
   const err = r.error ? `  ${r.error.code}: ${r.error.message}` : '';
   return `run ${r.id}  ${r.workflow} v${r.version}  ${r.subject ?? '-'}  ${r.state}  qa=${r.qaState}  archive=${r.archiveState}  disk=${r.diskState}${err}`;
 }
 
-function showRun(io: Io, r: any): void {
+function showRun(io: Io, r: RunDoc): void {
   if (io.json) return io.out(JSON.stringify(r));
   io.out(runLine(r));
   io.out(`  request ${r.requestId}  created ${r.createdAt} by ${r.createdBy}${r.finishedAt ? `  finished ${r.finishedAt}` : ''}`);
@@ -79,7 +80,7 @@ function showRun(io: Io, r: any): void {
 }
 
 /** Runs that ended badly exit 1 after --watch, as `wfs watch` does. */
-async function maybeWatch(client: Client, io: Io, flags: Flags, run: any): Promise<number> {
+async function maybeWatch(client: Client, io: Io, flags: Flags, run: RunDoc): Promise<number> {
   if (!flags.watch) {
     showRun(io, run);
     return 0;

@@ -1,9 +1,10 @@
 import { Client } from './client';
+import { EventDoc, RunDoc } from './documents';
 
 const TERMINAL = new Set(['complete', 'failed', 'cancelled']);
 
 /** Parses a Server-Sent Events body into event objects. */
-async function* sse(res: Response): AsyncGenerator<any> {
+async function* sse(res: Response): AsyncGenerator<EventDoc> {
   const decoder = new TextDecoder();
   let buffer = '';
   for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
@@ -13,7 +14,7 @@ async function* sse(res: Response): AsyncGenerator<any> {
       const frame = buffer.slice(0, cut);
       buffer = buffer.slice(cut + 2);
       const data = frame.split('\n').find((l) => l.startsWith('data: '));
-      if (data) yield JSON.parse(data.slice(6));
+      if (data) yield JSON.parse(data.slice(6)) as EventDoc;
     }
   }
 }
@@ -28,10 +29,10 @@ function bar(done: number, total: number, width = 30): string {
  * the connection drops). A progress bar on a terminal, plain lines otherwise,
  * JSON lines with --json. Returns the final run.
  */
-export async function watchRun(client: Client, runId: number, opts: { json: boolean; tty: boolean; out: (s: string) => void }): Promise<any> {
-  const run = await client.request('GET', `/api/v1/runs/${runId}`);
+export async function watchRun(client: Client, runId: number, opts: { json: boolean; tty: boolean; out: (s: string) => void }): Promise<RunDoc> {
+  const run = await client.request<RunDoc>('GET', `/api/v1/runs/${runId}`);
   const total: number = run.jobsTotal || 0;
-  let done = run.jobs.filter((j: any) => j.state === 'completed').length;
+  let done = run.jobs.filter((j) => j.state === 'completed').length;
   let last = 0;
   let finished = TERMINAL.has(run.state);
   while (!finished) {
@@ -61,10 +62,10 @@ export async function watchRun(client: Client, runId: number, opts: { json: bool
       /* connection dropped: resume after the last event seen */
     }
     if (!finished) {
-      const now = await client.request('GET', `/api/v1/runs/${runId}`);
+      const now = await client.request<RunDoc>('GET', `/api/v1/runs/${runId}`);
       finished = TERMINAL.has(now.state);
     }
   }
   if (opts.tty && !opts.json) process.stderr.write('\n');
-  return client.request('GET', `/api/v1/runs/${runId}`);
+  return client.request<RunDoc>('GET', `/api/v1/runs/${runId}`);
 }

@@ -21,6 +21,10 @@ export class Database implements Tx {
     // An idle client losing its connection (server restart, pg_terminate_backend) is
     // dropped from the pool; the next query opens a new one.
     this.pool.on('error', () => undefined);
+    // The pool listens for that only while a client is idle: one killed while checked out, between
+    // two queries of a transaction, would emit an unhandled 'error' and end the process. Swallowed
+    // here, its next query fails instead, and the caller releases it as broken.
+    this.pool.on('connect', (client) => client.on('error', () => undefined));
   }
 
   async open(): Promise<this> {

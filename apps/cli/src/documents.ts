@@ -1,0 +1,38 @@
+/** The parts of the service's JSON documents the CLI reads (see docs/api.md). */
+export interface JobDoc {
+  name: string;
+  index: number;
+  state: string;
+  attempts: number;
+  exitCode: number | null;
+  statusReason: string | null;
+  stage?: string;
+}
+
+export interface RunDoc {
+  id: number;
+  requestId: number;
+  version: number;
+  workflow: string;
+  subject: string | null;
+  state: string;
+  qaState: string;
+  archiveState: string;
+  diskState: string;
+  processingDir: string | null;
+  createdAt: string;
+  createdBy: string;
+  finishedAt: string | null;
+  error: { code: string; message: string } | null;
+  files: Array<{ name: string; size: number; sha256: string }>;
+  jobs: JobDoc[];
+  jobsTotal: number;
+}
+
+export interface EventDoc {
+  sequence: number;
+  type: string;
+  runId: number;
+  occurredAt: string;
+  job: JobDoc | null;
+}
