@@ -7,13 +7,20 @@ export interface Received {
 }
 
 /** Reads every message currently in a queue (and keeps reading as they come) into an array. */
-export async function collectQueue(url: string, queue: string): Promise<{ messages: Received[]; close(): Promise<void> }> {
+export async function collectQueue(
+  url: string,
+  queue: string,
+): Promise<{ messages: Received[]; close(): Promise<void> }> {
   const connection = await amqp.connect(url);
   const ch = await connection.createChannel();
   const messages: Received[] = [];
   await ch.consume(queue, (msg) => {
     if (!msg) return;
-    messages.push({ body: JSON.parse(msg.content.toString()), properties: msg.properties, routingKey: msg.fields.routingKey });
+    messages.push({
+      body: JSON.parse(msg.content.toString()),
+      properties: msg.properties,
+      routingKey: msg.fields.routingKey,
+    });
     ch.ack(msg);
   });
   return {
@@ -26,12 +33,21 @@ export async function collectQueue(url: string, queue: string): Promise<{ messag
 }
 
 /** Publishes raw bytes to an exchange with publisher confirms. */
-export async function publish(url: string, exchange: string, key: string, content: Buffer | string, options: amqp.Options.Publish = {}): Promise<void> {
+export async function publish(
+  url: string,
+  exchange: string,
+  key: string,
+  content: Buffer | string,
+  options: amqp.Options.Publish = {},
+): Promise<void> {
   const connection = await amqp.connect(url);
   try {
     const ch = await connection.createConfirmChannel();
     await ch.assertExchange(exchange, 'topic', { durable: true });
-    ch.publish(exchange, key, Buffer.isBuffer(content) ? content : Buffer.from(content), { persistent: true, ...options });
+    ch.publish(exchange, key, Buffer.isBuffer(content) ? content : Buffer.from(content), {
+      persistent: true,
+      ...options,
+    });
     await ch.waitForConfirms();
   } finally {
     await connection.close();
@@ -56,7 +72,11 @@ export function sequenceProblems(messages: Array<{ body: any }>): string[] {
   return problems;
 }
 
-export async function until<T>(what: string, fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 30_000): Promise<T> {
+export async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined | null | false> | T | undefined | null | false,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();

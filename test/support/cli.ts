@@ -12,11 +12,19 @@ export interface CliResult {
 }
 
 /** Runs the real `wfs` binary (compiled: run `npm run build` first) against a stack. */
-export function wfs(stack: Stack, args: string[], opts: { role?: keyof typeof TOKENS; cwd?: string } = {}): Promise<CliResult> {
+export function wfs(
+  stack: Stack,
+  args: string[],
+  opts: { role?: keyof typeof TOKENS; cwd?: string } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: opts.cwd,
-      env: { PATH: process.env.PATH ?? '', WFS_URL: stack.url, WFS_TOKEN: TOKENS[opts.role ?? 'da'] },
+      env: {
+        PATH: process.env.PATH ?? '',
+        WFS_URL: stack.url,
+        WFS_TOKEN: TOKENS[opts.role ?? 'da'],
+      },
     });
     let stdout = '';
     let stderr = '';

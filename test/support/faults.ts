@@ -22,8 +22,15 @@ export const FIXTURE_WORKFLOWS = path.join(__dirname, '..', 'fixtures', 'workflo
 export const SPANTOOL = path.join(__dirname, '..', 'fixtures', 'tools', 'spantool');
 
 /** Env for a deployment with the t_fault workflow only, spantool, and a consumer queue bound to all run events. */
-export function faultEnv(workflowsDir: string, queue: string, extra: Record<string, string> = {}): Record<string, string> {
-  fs.copyFileSync(path.join(FIXTURE_WORKFLOWS, 't_fault.yaml'), path.join(workflowsDir, 't_fault.yaml'));
+export function faultEnv(
+  workflowsDir: string,
+  queue: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  fs.copyFileSync(
+    path.join(FIXTURE_WORKFLOWS, 't_fault.yaml'),
+    path.join(workflowsDir, 't_fault.yaml'),
+  );
   return {
     WFS_WORKFLOWS_DIR: workflowsDir,
     WFS_TOOL_SPANTOOL: SPANTOOL,
@@ -45,12 +52,18 @@ export interface FaultContext {
  * Redis prefix, queue and exchange names), printing the processes' last log
  * lines if it fails, and taking everything down afterwards.
  */
-export async function withDeployment<T>(opts: { workers?: number; env?: Record<string, string> }, fn: (ctx: FaultContext) => Promise<T>): Promise<T> {
+export async function withDeployment<T>(
+  opts: { workers?: number; env?: Record<string, string> },
+  fn: (ctx: FaultContext) => Promise<T>,
+): Promise<T> {
   const workflowsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wfs-fault-workflows-'));
   const queue = `${uniqueName('fault-consumer')}.wfs-status`;
   let d: Deployment | null = null;
   try {
-    d = await startDeployment({ workers: opts.workers, env: faultEnv(workflowsDir, queue, opts.env) });
+    d = await startDeployment({
+      workers: opts.workers,
+      env: faultEnv(workflowsDir, queue, opts.env),
+    });
     return await fn({ d, queue, spanLog: path.join(d.dataRoot, 'spans.log') });
   } catch (e) {
     if (d) (e as Error).message += `\n\nlast log lines:\n${d.logTail(30)}`;
@@ -58,13 +71,17 @@ export async function withDeployment<T>(opts: { workers?: number; env?: Record<s
   } finally {
     // WFS_FAULT_LOGS=<dir> keeps the processes' logs of each test there.
     const keep = process.env.WFS_FAULT_LOGS;
-    if (d && keep) fs.cpSync(path.join(d.dataRoot, 'logs'), path.join(keep, path.basename(d.dataRoot)), { recursive: true });
+    if (d && keep)
+      fs.cpSync(path.join(d.dataRoot, 'logs'), path.join(keep, path.basename(d.dataRoot)), {
+        recursive: true,
+      });
     await d?.stop();
     fs.rmSync(workflowsDir, { recursive: true, force: true });
   }
 }
 
-export const uniqueName = (what: string) => `${what}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+export const uniqueName = (what: string) =>
+  `${what}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 
 /**
  * Creates and submits `count` runs through the API, `parallel` at a time.
@@ -96,7 +113,8 @@ export async function createRuns(
         ids[i] = res.body.id;
         return;
       }
-      if (!opts.patient || Date.now() > deadline) throw new Error(`creating run ${i}: ${res.status} ${res.text.slice(0, 500)}`);
+      if (!opts.patient || Date.now() > deadline)
+        throw new Error(`creating run ${i}: ${res.status} ${res.text.slice(0, 500)}`);
       await sleep(250);
     }
   };
@@ -109,25 +127,35 @@ export async function createRuns(
 }
 
 export async function stateCounts(db: Database): Promise<Record<string, number>> {
-  const rows = await db.query<{ state: string; n: number }>('SELECT state, count(*)::int AS n FROM runs GROUP BY state');
+  const rows = await db.query<{ state: string; n: number }>(
+    'SELECT state, count(*)::int AS n FROM runs GROUP BY state',
+  );
   return Object.fromEntries(rows.map((r) => [r.state, r.n]));
 }
 
 /** Runs not yet complete, failed or cancelled. */
 export async function inFlight(db: Database): Promise<number> {
-  const [row] = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM runs WHERE state NOT IN ('complete', 'failed', 'cancelled')`);
+  const [row] = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM runs WHERE state NOT IN ('complete', 'failed', 'cancelled')`,
+  );
   return row?.n ?? 0;
 }
 
 /** Waits until every run is terminal; returns the count per state. */
-export async function allTerminal(db: Database, timeoutMs: number): Promise<Record<string, number>> {
+export async function allTerminal(
+  db: Database,
+  timeoutMs: number,
+): Promise<Record<string, number>> {
   await until('every run to end', async () => (await inFlight(db)) === 0, timeoutMs);
   return stateCounts(db);
 }
 
 /** Jobs in a state right now. */
 export async function jobsIn(db: Database, state: string): Promise<number> {
-  const [row] = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM jobs WHERE state = $1', [state]);
+  const [row] = await db.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM jobs WHERE state = $1',
+    [state],
+  );
   return row?.n ?? 0;
 }
 
@@ -154,13 +182,16 @@ export function jobEventProblems(messages: Received[]): string[] {
     for (const e of events) {
       const attempt = e.job.attempts;
       if (e.type === 'job-started') {
-        if (running !== null) problems.push(`${k}: attempt ${attempt} started while attempt ${running} ran`);
-        if (attempt <= last) problems.push(`${k}: attempt ${attempt} started after attempt ${last}`);
+        if (running !== null)
+          problems.push(`${k}: attempt ${attempt} started while attempt ${running} ran`);
+        if (attempt <= last)
+          problems.push(`${k}: attempt ${attempt} started after attempt ${last}`);
         running = attempt;
         last = attempt;
       } else if (['job-completed', 'job-retrying', 'job-failed'].includes(e.type)) {
         if (e.type === 'job-completed') completed++;
-        if (running !== attempt && !(e.type === 'job-failed' && running === null)) problems.push(`${k}: ${e.type} for attempt ${attempt} while ${running ?? 'none'} ran`);
+        if (running !== attempt && !(e.type === 'job-failed' && running === null))
+          problems.push(`${k}: ${e.type} for attempt ${attempt} while ${running ?? 'none'} ran`);
         running = null;
       }
     }
@@ -175,8 +206,15 @@ export function jobEventProblems(messages: Received[]): string[] {
  * an instance overlap. Returns the problems, how many attempts it saw and
  * which of them never ended (killed), as "<run> <job>[<index>] attempt <n>".
  */
-export function spanProblems(logFile: string): { problems: string[]; attempts: number; instances: number; unfinished: string[] } {
-  const lines = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').trim().split('\n').filter(Boolean) : [];
+export function spanProblems(logFile: string): {
+  problems: string[];
+  attempts: number;
+  instances: number;
+  unfinished: string[];
+} {
+  const lines = fs.existsSync(logFile)
+    ? fs.readFileSync(logFile, 'utf8').trim().split('\n').filter(Boolean)
+    : [];
   const problems = lines.filter((l) => l.startsWith('overlap ')).map((l) => `spantool: ${l}`);
   const spans = new Map<string, Map<string, { start?: number; end?: number }>>();
   for (const l of lines) {
@@ -192,14 +230,20 @@ export function spanProblems(logFile: string): { problems: string[]; attempts: n
   let attempts = 0;
   const unfinished: string[] = [];
   for (const [k, byPid] of spans) {
-    const list = [...byPid.entries()].map(([a, s]) => ({ a, start: s.start ?? 0, end: s.end ?? Infinity })).sort((x, y) => x.start - y.start);
+    const list = [...byPid.entries()]
+      .map(([a, s]) => ({ a, start: s.start ?? 0, end: s.end ?? Infinity }))
+      .sort((x, y) => x.start - y.start);
     attempts += list.length;
-    for (const s of list) if (s.end === Infinity) unfinished.push(`${k} attempt ${s.a.split('/')[0]}`);
+    for (const s of list)
+      if (s.end === Infinity) unfinished.push(`${k} attempt ${s.a.split('/')[0]}`);
     for (let i = 1; i < list.length; i++) {
       const prev = list[i - 1]!;
       const cur = list[i]!;
       // An attempt with no end was killed: spantool's own check above covers it.
-      if (prev.end !== Infinity && cur.start < prev.end) problems.push(`${k}: attempt ${cur.a} began at ${cur.start}, before attempt ${prev.a} ended at ${prev.end}`);
+      if (prev.end !== Infinity && cur.start < prev.end)
+        problems.push(
+          `${k}: attempt ${cur.a} began at ${cur.start}, before attempt ${prev.a} ended at ${prev.end}`,
+        );
     }
   }
   return { problems, attempts, instances: spans.size, unfinished };
@@ -219,7 +263,11 @@ export interface Delivery {
  * Reads the consumer queue until it holds every event of the `events` table
  * (deduped on messageId) and none is left unpublished; then compares.
  */
-export async function drainAndCompare(d: Deployment, queue: string, timeoutMs = 60_000): Promise<Delivery> {
+export async function drainAndCompare(
+  d: Deployment,
+  queue: string,
+  timeoutMs = 60_000,
+): Promise<Delivery> {
   const consumer = await collectQueue(d.config.amqpUrl, queue);
   try {
     const ids = () => new Set(consumer.messages.map((m) => m.body.messageId));
@@ -227,9 +275,13 @@ export async function drainAndCompare(d: Deployment, queue: string, timeoutMs = 
     await until(
       'every event in the consumer queue',
       async () => {
-        const [{ n }] = (await d.db.query<{ n: number }>('SELECT count(*)::int AS n FROM events WHERE published_at IS NULL')) as [{ n: number }];
+        const [{ n }] = (await d.db.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM events WHERE published_at IS NULL',
+        )) as [{ n: number }];
         if (n > 0) return false;
-        expected = (await d.db.query<{ id: string }>(`SELECT body->>'messageId' AS id FROM events`)).map((r) => r.id);
+        expected = (
+          await d.db.query<{ id: string }>(`SELECT body->>'messageId' AS id FROM events`)
+        ).map((r) => r.id);
         return ids().size >= expected.length;
       },
       timeoutMs,
@@ -250,7 +302,12 @@ export async function drainAndCompare(d: Deployment, queue: string, timeoutMs = 
 }
 
 /** Fields of a Delivery worth printing. */
-export const summary = (x: Delivery) => ({ events: x.events, received: x.received, distinct: x.distinct, missing: x.missing.length });
+export const summary = (x: Delivery) => ({
+  events: x.events,
+  received: x.received,
+  distinct: x.distinct,
+  missing: x.missing.length,
+});
 
 // ------------------------------------------------------------ the services
 
@@ -305,7 +362,12 @@ export async function expectNothingLost(ctx: FaultContext, runIds: number[], tim
   expect(counts).toEqual({ complete: runIds.length });
   const delivery = await drainAndCompare(ctx.d, ctx.queue);
   const spans = spanProblems(ctx.spanLog);
-  expect(summary(delivery)).toEqual({ events: delivery.events, received: delivery.received, distinct: delivery.events, missing: 0 });
+  expect(summary(delivery)).toEqual({
+    events: delivery.events,
+    received: delivery.received,
+    distinct: delivery.events,
+    missing: 0,
+  });
   expect(delivery.sequenceProblems).toEqual([]);
   expect(delivery.jobProblems).toEqual([]);
   expect(spans.problems).toEqual([]);

@@ -27,7 +27,16 @@ export interface Stack {
   api: INestApplication;
   workers: INestApplicationContext[];
   /** fetch against the API with a role's token. */
-  call(method: string, path: string, opts?: { body?: unknown; role?: keyof typeof TOKENS | null; headers?: Record<string, string>; raw?: Buffer | string }): Promise<{ status: number; body: any; text: string; headers: Headers }>;
+  call(
+    method: string,
+    path: string,
+    opts?: {
+      body?: unknown;
+      role?: keyof typeof TOKENS | null;
+      headers?: Record<string, string>;
+      raw?: Buffer | string;
+    },
+  ): Promise<{ status: number; body: any; text: string; headers: Headers }>;
   waitForRun(runId: number, states?: string[], timeoutMs?: number): Promise<any>;
   startWorker(): Promise<INestApplicationContext>;
   stop(): Promise<void>;
@@ -39,7 +48,11 @@ export async function deleteBrokerObjects(config: WfsConfig): Promise<void> {
   try {
     const ch = await connection.createChannel();
     ch.on('error', () => undefined);
-    for (const q of [`${config.queuePrefix}.archive-ingestion`, `${config.queuePrefix}.dead-letter`, ...config.subscriberQueues.map((s) => s.queue)]) {
+    for (const q of [
+      `${config.queuePrefix}.archive-ingestion`,
+      `${config.queuePrefix}.dead-letter`,
+      ...config.subscriberQueues.map((s) => s.queue),
+    ]) {
       await ch.deleteQueue(q);
     }
     await ch.deleteExchange(config.eventsExchange);
@@ -55,7 +68,9 @@ export async function deleteBrokerObjects(config: WfsConfig): Promise<void> {
  * its own database, Redis/queue prefix, exchanges and data root, so test
  * files can run side by side.
  */
-export async function startStack(opts: { workers?: number; env?: Record<string, string> } = {}): Promise<Stack> {
+export async function startStack(
+  opts: { workers?: number; env?: Record<string, string> } = {},
+): Promise<Stack> {
   const id = `t${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
   const dataRoot = fs.mkdtempSync(path.join(os.tmpdir(), `wfs-${id}-`));
   const base = process.env.WFS_TEST_DATABASE_BASE ?? 'postgres://postgres@127.0.0.1:5432';
@@ -67,7 +82,9 @@ export async function startStack(opts: { workers?: number; env?: Record<string, 
     WFS_QUEUE_PREFIX: `wfs-${id}`,
     WFS_EVENTS_EXCHANGE: `wfs-${id}.events`,
     WFS_ARCHIVE_EXCHANGE: `wfs-${id}.archive`,
-    WFS_API_TOKENS: Object.entries(TOKENS).map(([role, token]) => `${role}:${token}`).join(','),
+    WFS_API_TOKENS: Object.entries(TOKENS)
+      .map(([role, token]) => `${role}:${token}`)
+      .join(','),
     WFS_LOG_LEVEL: 'warn',
     PORT: '0',
     ...opts.env,
@@ -110,12 +127,19 @@ export async function startStack(opts: { workers?: number; env?: Record<string, 
     return { status: res.status, body: parsed, text, headers: res.headers };
   };
 
-  const waitForRun: Stack['waitForRun'] = async (runId, states = ['complete', 'failed', 'cancelled'], timeoutMs = 60_000) => {
+  const waitForRun: Stack['waitForRun'] = async (
+    runId,
+    states = ['complete', 'failed', 'cancelled'],
+    timeoutMs = 60_000,
+  ) => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const r = await call('GET', `/api/v1/runs/${runId}`, { role: 'viewer' });
       if (states.includes(r.body?.state)) return r.body;
-      if (Date.now() > deadline) throw new Error(`run ${runId} still ${r.body?.state} after ${timeoutMs} ms: ${r.text.slice(0, 2000)}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `run ${runId} still ${r.body?.state} after ${timeoutMs} ms: ${r.text.slice(0, 2000)}`,
+        );
       await new Promise((res) => setTimeout(res, 100));
     }
   };

@@ -37,7 +37,14 @@ export class ApiModule {
         OperationsModule,
         AuthModule,
         // Multipart DA operations: files held in memory, each under the upload limit.
-        MulterModule.register({ limits: { fileSize: config.maxUploadBytes, files: 10, fields: 20, fieldSize: 1024 * 1024 } }),
+        MulterModule.register({
+          limits: {
+            fileSize: config.maxUploadBytes,
+            files: 10,
+            fields: 20,
+            fieldSize: 1024 * 1024,
+          },
+        }),
       ],
       controllers: [
         WorkflowsController,

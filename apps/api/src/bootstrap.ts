@@ -17,20 +17,33 @@ const JSON_BODY_LIMIT_BYTES = 1024 * 1024;
 const BODY_METHODS = ['POST', 'PUT', 'PATCH'];
 
 /** A raw file upload: its body is the file's bytes, never parsed here (the route streams it and checks the type). */
-const isUpload = (req: Request): boolean => req.method === 'PUT' && /^\/api\/v1\/runs\/[^/]+\/files\//.test(req.path);
+const isUpload = (req: Request): boolean =>
+  req.method === 'PUT' && /^\/api\/v1\/runs\/[^/]+\/files\//.test(req.path);
 
 /** DA operations that take files as multipart parts (read by their route, with the upload size limit). */
 const MULTIPART_ROUTES = /^\/api\/v1\/runs\/[^/]+\/(rerun|ingest)$/;
 const isMultipart = (req: Request): boolean =>
-  req.method === 'POST' && MULTIPART_ROUTES.test(req.path) && (req.headers['content-type'] ?? '').toLowerCase().startsWith('multipart/form-data');
+  req.method === 'POST' &&
+  MULTIPART_ROUTES.test(req.path) &&
+  (req.headers['content-type'] ?? '').toLowerCase().startsWith('multipart/form-data');
 
 /** Calls that carry a body must say it is JSON, except raw file uploads and the multipart DA operations. */
 function requireJson(req: Request, _res: Response, next: NextFunction): void {
-  const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
-  if (!hasBody || isUpload(req) || isMultipart(req) || !BODY_METHODS.includes(req.method)) return next();
+  const hasBody =
+    Number(req.headers['content-length'] ?? 0) > 0 ||
+    req.headers['transfer-encoding'] !== undefined;
+  if (!hasBody || isUpload(req) || isMultipart(req) || !BODY_METHODS.includes(req.method))
+    return next();
   const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
   if (type === 'application/json') return next();
-  next(new WfsError('unsupported_media', 'UNSUPPORTED_MEDIA_TYPE', 'Send the body as application/json.', { contentType: type || null }));
+  next(
+    new WfsError(
+      'unsupported_media',
+      'UNSUPPORTED_MEDIA_TYPE',
+      'Send the body as application/json.',
+      { contentType: type || null },
+    ),
+  );
 }
 
 /**
@@ -45,7 +58,15 @@ function answerTooLargeAtOnce(req: Request, res: Response): void {
     if (received <= JSON_BODY_LIMIT_BYTES) return;
     req.off('data', count);
     if (res.headersSent) return;
-    res.status(413).json(toErrorResponse(new WfsError('too_large', 'BODY_TOO_LARGE', 'The request body is too large.', { limit: JSON_BODY_LIMIT_BYTES })).body);
+    res
+      .status(413)
+      .json(
+        toErrorResponse(
+          new WfsError('too_large', 'BODY_TOO_LARGE', 'The request body is too large.', {
+            limit: JSON_BODY_LIMIT_BYTES,
+          }),
+        ).body,
+      );
     dropRest(req);
   };
   req.on('data', count);
@@ -53,7 +74,11 @@ function answerTooLargeAtOnce(req: Request, res: Response): void {
 }
 
 export const logLevels = (config: WfsConfig): LogLevel[] =>
-  config.logLevel === 'debug' ? ['debug', 'log', 'warn', 'error'] : config.logLevel === 'info' ? ['log', 'warn', 'error'] : ['warn', 'error'];
+  config.logLevel === 'debug'
+    ? ['debug', 'log', 'warn', 'error']
+    : config.logLevel === 'info'
+      ? ['log', 'warn', 'error']
+      : ['warn', 'error'];
 
 export async function createApi(config: WfsConfig): Promise<INestApplication> {
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), {

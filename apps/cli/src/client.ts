@@ -32,21 +32,30 @@ export class Client {
     try {
       res = await fetch(this.baseUrl + path, {
         method,
-        headers: this.headers(body === undefined || isForm ? {} : { 'content-type': 'application/json' }),
+        headers: this.headers(
+          body === undefined || isForm ? {} : { 'content-type': 'application/json' },
+        ),
         body: body === undefined ? undefined : isForm ? body : JSON.stringify(body),
       });
     } catch (e) {
-      throw new ApiError(0, 'UNREACHABLE', `cannot reach wfs at ${this.baseUrl}: ${(e as Error).cause ?? (e as Error).message}`);
+      throw new ApiError(
+        0,
+        'UNREACHABLE',
+        `cannot reach wfs at ${this.baseUrl}: ${(e as Error).cause ?? (e as Error).message}`,
+      );
     }
     return this.parse<T>(res);
   }
 
   async upload(runId: number, name: string, bytes: Buffer): Promise<Json> {
-    const res = await fetch(`${this.baseUrl}/api/v1/runs/${runId}/files/${encodeURIComponent(name)}`, {
-      method: 'PUT',
-      headers: this.headers({ 'content-type': 'application/octet-stream' }),
-      body: bytes,
-    });
+    const res = await fetch(
+      `${this.baseUrl}/api/v1/runs/${runId}/files/${encodeURIComponent(name)}`,
+      {
+        method: 'PUT',
+        headers: this.headers({ 'content-type': 'application/octet-stream' }),
+        body: bytes,
+      },
+    );
     return this.parse(res);
   }
 
@@ -66,7 +75,12 @@ export class Client {
     }
     if (!res.ok) {
       const e = json?.error;
-      throw new ApiError(res.status, e?.code ?? `HTTP_${res.status}`, e?.message ?? (text.slice(0, 200) || res.statusText), e?.details ?? {});
+      throw new ApiError(
+        res.status,
+        e?.code ?? `HTTP_${res.status}`,
+        e?.message ?? (text.slice(0, 200) || res.statusText),
+        e?.details ?? {},
+      );
     }
     return json as T;
   }

@@ -23,7 +23,8 @@ const list = (flags: Flags, name: string): string[] => {
 };
 
 function runId(arg: string | undefined): number {
-  if (!arg || !/^[1-9][0-9]*$/.test(arg)) throw new UsageError(`expected a run id (a positive integer), got ${arg ?? 'nothing'}`);
+  if (!arg || !/^[1-9][0-9]*$/.test(arg))
+    throw new UsageError(`expected a run id (a positive integer), got ${arg ?? 'nothing'}`);
   return Number(arg);
 }
 
@@ -31,7 +32,9 @@ function readFile(p: string): Buffer {
   try {
     return fs.readFileSync(p);
   } catch (e) {
-    throw new UsageError(`cannot read ${p}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new UsageError(
+      `cannot read ${p}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
 }
 
@@ -70,13 +73,18 @@ export function runLine(r: RunDoc): string {
 function showRun(io: Io, r: RunDoc): void {
   if (io.json) return io.out(JSON.stringify(r));
   io.out(runLine(r));
-  io.out(`  request ${r.requestId}  created ${r.createdAt} by ${r.createdBy}${r.finishedAt ? `  finished ${r.finishedAt}` : ''}`);
+  io.out(
+    `  request ${r.requestId}  created ${r.createdAt} by ${r.createdBy}${r.finishedAt ? `  finished ${r.finishedAt}` : ''}`,
+  );
   if (r.processingDir) io.out(`  directory ${r.processingDir}`);
   for (const f of r.files ?? []) io.out(`  file ${f.name}  ${f.size} bytes  sha256 ${f.sha256}`);
   for (const j of r.jobs ?? []) {
-    io.out(`  job ${j.name}[${j.index}]  ${j.state}  attempts=${j.attempts}${j.exitCode !== null ? `  exit=${j.exitCode}` : ''}${j.statusReason ? `  ${j.statusReason}` : ''}`);
+    io.out(
+      `  job ${j.name}[${j.index}]  ${j.state}  attempts=${j.attempts}${j.exitCode !== null ? `  exit=${j.exitCode}` : ''}${j.statusReason ? `  ${j.statusReason}` : ''}`,
+    );
   }
-  if (r.jobsTotal > (r.jobs?.length ?? 0)) io.out(`  ... ${r.jobsTotal - r.jobs.length} more job instances`);
+  if (r.jobsTotal > (r.jobs?.length ?? 0))
+    io.out(`  ... ${r.jobsTotal - r.jobs.length} more job instances`);
 }
 
 /** Runs that ended badly exit 1 after --watch, as `wfs watch` does. */
@@ -91,7 +99,10 @@ async function maybeWatch(client: Client, io: Io, flags: Flags, run: RunDoc): Pr
 }
 
 async function latestRun(client: Client, subject: string): Promise<number> {
-  const page = await client.request('GET', `/api/v1/runs?subject=${encodeURIComponent(subject)}&limit=1`);
+  const page = await client.request(
+    'GET',
+    `/api/v1/runs?subject=${encodeURIComponent(subject)}&limit=1`,
+  );
   const run = page.items[0];
   if (!run) throw new UsageError(`no run has the subject ${subject}`);
   return run.id;
@@ -112,23 +123,37 @@ function attach(form: FormData, flags: Flags, names: string[]): void {
   }
 }
 
-export const COMMANDS: Record<string, (client: Client, io: Io, args: string[], flags: Flags) => Promise<number>> = {
+export const COMMANDS: Record<
+  string,
+  (client: Client, io: Io, args: string[], flags: Flags) => Promise<number>
+> = {
   async workflows(client, io) {
     const { items } = await client.request('GET', '/api/v1/workflows');
     if (io.json) io.out(JSON.stringify(items));
-    else for (const w of items) io.out(`${w.name.padEnd(32)} v${w.version}  ${w.subjectKind.padEnd(16)} ${w.description.split('\n')[0]}`);
+    else
+      for (const w of items)
+        io.out(
+          `${w.name.padEnd(32)} v${w.version}  ${w.subjectKind.padEnd(16)} ${w.description.split('\n')[0]}`,
+        );
     return 0;
   },
 
   async submit(client, io, [workflow], flags) {
     if (!workflow) throw new UsageError('wfs submit <workflow> [options]');
-    const created = await client.request('POST', `/api/v1/workflows/${encodeURIComponent(workflow)}/runs`, {
-      subject: str(flags, 'subject'),
-      parameters: params(flags),
-      correlationId: str(flags, 'correlation-id'),
-      resultsDir: str(flags, 'results-dir') ? path.resolve(str(flags, 'results-dir') as string) : undefined,
-    });
-    for (const f of list(flags, 'file')) await client.upload(created.id, path.basename(f), readFile(f));
+    const created = await client.request(
+      'POST',
+      `/api/v1/workflows/${encodeURIComponent(workflow)}/runs`,
+      {
+        subject: str(flags, 'subject'),
+        parameters: params(flags),
+        correlationId: str(flags, 'correlation-id'),
+        resultsDir: str(flags, 'results-dir')
+          ? path.resolve(str(flags, 'results-dir') as string)
+          : undefined,
+      },
+    );
+    for (const f of list(flags, 'file'))
+      await client.upload(created.id, path.basename(f), readFile(f));
     const run = await client.request('POST', `/api/v1/runs/${created.id}/submit`);
     return maybeWatch(client, io, flags, run);
   },
@@ -140,7 +165,13 @@ export const COMMANDS: Record<string, (client: Client, io: Io, args: string[], f
 
   async list(client, io, _args, flags) {
     const q = new URLSearchParams();
-    for (const [flag, param] of [['state', 'state'], ['workflow', 'workflow'], ['subject', 'subject'], ['qa', 'qaState'], ['limit', 'limit']] as const) {
+    for (const [flag, param] of [
+      ['state', 'state'],
+      ['workflow', 'workflow'],
+      ['subject', 'subject'],
+      ['qa', 'qaState'],
+      ['limit', 'limit'],
+    ] as const) {
       const v = str(flags, flag);
       if (v) q.set(param, v);
     }
@@ -157,7 +188,10 @@ export const COMMANDS: Record<string, (client: Client, io: Io, args: string[], f
   },
 
   async rerun(client, io, [target], flags) {
-    if (!target) throw new UsageError('wfs rerun <runId | subject> [--ppr f] [--flagtemplate f] [--flux f] [--flagtargetstemplate f] [--param k=v] [--watch]');
+    if (!target)
+      throw new UsageError(
+        'wfs rerun <runId | subject> [--ppr f] [--flagtemplate f] [--flux f] [--flagtargetstemplate f] [--param k=v] [--watch]',
+      );
     const id = /^[1-9][0-9]*$/.test(target) ? Number(target) : await latestRun(client, target);
     const form = new FormData();
     attach(form, flags, ['ppr', 'flagtemplate', 'flux', 'flagtargetstemplate']);
@@ -168,17 +202,28 @@ export const COMMANDS: Record<string, (client: Client, io: Io, args: string[], f
   },
 
   async qa(client, io, [id, status], flags) {
-    if (!['pass', 'fail', 'null'].includes(status ?? '')) throw new UsageError('wfs qa <runId> pass|fail|null --analyst NAME [--comments TEXT]');
+    if (!['pass', 'fail', 'null'].includes(status ?? ''))
+      throw new UsageError('wfs qa <runId> pass|fail|null --analyst NAME [--comments TEXT]');
     const analyst = str(flags, 'analyst');
     if (!analyst) throw new UsageError('--analyst NAME is required');
-    showRun(io, await client.request('POST', `/api/v1/runs/${runId(id)}/qa`, { status, analyst, comments: str(flags, 'comments') }));
+    showRun(
+      io,
+      await client.request('POST', `/api/v1/runs/${runId(id)}/qa`, {
+        status,
+        analyst,
+        comments: str(flags, 'comments'),
+      }),
+    );
     return 0;
   },
 
   async ingest(client, io, [id], flags) {
     const qa = str(flags, 'qa');
     const analyst = str(flags, 'analyst');
-    if (!['pass', 'fail', 'null'].includes(qa ?? '') || !analyst) throw new UsageError('wfs ingest <runId> --qa pass|fail|null --analyst NAME [--report f] [--flagtemplate f] [--flagtargetstemplate f] [--watch]');
+    if (!['pass', 'fail', 'null'].includes(qa ?? '') || !analyst)
+      throw new UsageError(
+        'wfs ingest <runId> --qa pass|fail|null --analyst NAME [--report f] [--flagtemplate f] [--flagtargetstemplate f] [--watch]',
+      );
     const form = new FormData();
     form.append('qa', qa as string);
     form.append('analyst', analyst);
@@ -191,14 +236,24 @@ export const COMMANDS: Record<string, (client: Client, io: Io, args: string[], f
   async reject(client, io, [id], flags) {
     const analyst = str(flags, 'analyst');
     if (!analyst) throw new UsageError('wfs reject <runId> --analyst NAME [--comments TEXT]');
-    showRun(io, await client.request('POST', `/api/v1/runs/${runId(id)}/reject`, { analyst, comments: str(flags, 'comments') }));
+    showRun(
+      io,
+      await client.request('POST', `/api/v1/runs/${runId(id)}/reject`, {
+        analyst,
+        comments: str(flags, 'comments'),
+      }),
+    );
     return 0;
   },
 
   async cleanup(client, io, [id], flags) {
-    const result = await client.request('POST', `/api/v1/runs/${runId(id)}/cleanup?dryRun=${flags['dry-run'] ? 'true' : 'false'}`);
+    const result = await client.request(
+      'POST',
+      `/api/v1/runs/${runId(id)}/cleanup?dryRun=${flags['dry-run'] ? 'true' : 'false'}`,
+    );
     if (io.json) io.out(JSON.stringify(result));
-    else for (const p of result.deleted) io.out(`${result.dryRun ? 'would delete' : 'deleted'} ${p}`);
+    else
+      for (const p of result.deleted) io.out(`${result.dryRun ? 'would delete' : 'deleted'} ${p}`);
     return 0;
   },
 

@@ -45,7 +45,12 @@ const OPTIONS = {
 export async function main(argv: string[]): Promise<number> {
   let parsed: { values: Flags; positionals: string[] };
   try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true }) as unknown as typeof parsed;
+    parsed = parseArgs({
+      args: argv,
+      options: OPTIONS,
+      allowPositionals: true,
+      strict: true,
+    }) as unknown as typeof parsed;
   } catch (e) {
     process.stderr.write(`wfs: ${(e as Error).message}\n${USAGE}\n`);
     return 2;
@@ -61,8 +66,15 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const json = parsed.values.json === true;
-  const client = new Client((process.env.WFS_URL || 'http://127.0.0.1:3000').replace(/\/$/, ''), process.env.WFS_TOKEN);
-  const io = { json, tty: process.stderr.isTTY === true && !json, out: (s: string) => process.stdout.write(s + '\n') };
+  const client = new Client(
+    (process.env.WFS_URL || 'http://127.0.0.1:3000').replace(/\/$/, ''),
+    process.env.WFS_TOKEN,
+  );
+  const io = {
+    json,
+    tty: process.stderr.isTTY === true && !json,
+    out: (s: string) => process.stdout.write(s + '\n'),
+  };
   try {
     return await handler(client, io, args, parsed.values);
   } catch (e) {
@@ -71,9 +83,18 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     if (e instanceof ApiError) {
-      if (json) process.stdout.write(JSON.stringify({ error: { code: e.code, message: e.message, details: e.details } }) + '\n');
+      if (json)
+        process.stdout.write(
+          JSON.stringify({ error: { code: e.code, message: e.message, details: e.details } }) +
+            '\n',
+        );
       const state = typeof e.details.state === 'string' ? ` (state: ${e.details.state})` : '';
-      const fields = e.details.fields && typeof e.details.fields === 'object' ? Object.entries(e.details.fields as Record<string, string>).map(([k, v]) => `\n  ${k}: ${v}`).join('') : '';
+      const fields =
+        e.details.fields && typeof e.details.fields === 'object'
+          ? Object.entries(e.details.fields as Record<string, string>)
+              .map(([k, v]) => `\n  ${k}: ${v}`)
+              .join('')
+          : '';
       process.stderr.write(`wfs ${command}: ${e.message}${state}${fields}\n`);
       return 1;
     }

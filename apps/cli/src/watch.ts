@@ -29,7 +29,11 @@ function bar(done: number, total: number, width = 30): string {
  * the connection drops). A progress bar on a terminal, plain lines otherwise,
  * JSON lines with --json. Returns the final run.
  */
-export async function watchRun(client: Client, runId: number, opts: { json: boolean; tty: boolean; out: (s: string) => void }): Promise<RunDoc> {
+export async function watchRun(
+  client: Client,
+  runId: number,
+  opts: { json: boolean; tty: boolean; out: (s: string) => void },
+): Promise<RunDoc> {
   const run = await client.request<RunDoc>('GET', `/api/v1/runs/${runId}`);
   const total: number = run.jobsTotal || 0;
   let done = run.jobs.filter((j) => j.state === 'completed').length;
@@ -38,7 +42,10 @@ export async function watchRun(client: Client, runId: number, opts: { json: bool
   while (!finished) {
     let res: Response;
     try {
-      res = await client.stream(`/api/v1/runs/${runId}/events/stream`, last ? { 'last-event-id': String(last) } : {});
+      res = await client.stream(
+        `/api/v1/runs/${runId}/events/stream`,
+        last ? { 'last-event-id': String(last) } : {},
+      );
     } catch (e) {
       if ((e as { status?: number }).status) throw e;
       await new Promise((r) => setTimeout(r, 1000));
@@ -50,10 +57,14 @@ export async function watchRun(client: Client, runId: number, opts: { json: bool
         if (e.type === 'job-completed') done++;
         if (opts.json) opts.out(JSON.stringify(e));
         else if (opts.tty) {
-          const what = e.job ? `${e.job.stage || e.job.name}: ${e.job.name}[${e.job.index}] ${e.type.replace('job-', '')}` : e.type;
+          const what = e.job
+            ? `${e.job.stage || e.job.name}: ${e.job.name}[${e.job.index}] ${e.type.replace('job-', '')}`
+            : e.type;
           process.stderr.write(`\r\x1b[2K${bar(done, total)} ${what.slice(0, 60)}`);
         } else {
-          const job = e.job ? ` ${e.job.name}[${e.job.index}]${e.job.stage ? ` (${e.job.stage})` : ''}${e.job.statusReason ? `: ${e.job.statusReason}` : ''}` : '';
+          const job = e.job
+            ? ` ${e.job.name}[${e.job.index}]${e.job.stage ? ` (${e.job.stage})` : ''}${e.job.statusReason ? `: ${e.job.statusReason}` : ''}`
+            : '';
           opts.out(`${e.occurredAt} run ${e.runId} #${e.sequence} ${e.type}${job}`);
         }
         if (TERMINAL.has(e.type)) finished = true;

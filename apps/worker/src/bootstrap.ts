@@ -6,7 +6,12 @@ import { WorkerModule } from './worker.module';
 
 export async function createWorker(config: WfsConfig): Promise<INestApplicationContext> {
   const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config), {
-    logger: config.logLevel === 'debug' ? ['debug', 'log', 'warn', 'error'] : config.logLevel === 'info' ? ['log', 'warn', 'error'] : ['warn', 'error'],
+    logger:
+      config.logLevel === 'debug'
+        ? ['debug', 'log', 'warn', 'error']
+        : config.logLevel === 'info'
+          ? ['log', 'warn', 'error']
+          : ['warn', 'error'],
     abortOnError: false,
   });
   app.enableShutdownHooks();

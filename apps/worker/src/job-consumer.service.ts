@@ -1,4 +1,10 @@
-import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import {
+  BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+} from '@nestjs/common';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { WFS_CONFIG } from '@wfs/config';
@@ -32,7 +38,13 @@ export class JobConsumerService implements OnApplicationBootstrap, BeforeApplica
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    this.recovery = new Recovery(this.db, this.lifecycle, this.dispatcher, this.config.hostname, this.log);
+    this.recovery = new Recovery(
+      this.db,
+      this.lifecycle,
+      this.dispatcher,
+      this.config.hostname,
+      this.log,
+    );
     await this.recovery.start();
     this.listener = new PgListener(this.config.databaseUrl);
     await this.listener.listen(CANCEL_CHANNEL, (payload) => {
@@ -40,12 +52,19 @@ export class JobConsumerService implements OnApplicationBootstrap, BeforeApplica
       if (killed > 0) this.log.log(`run ${payload}: stopped ${killed} process group(s)`);
     });
     this.redis = redisConnection(this.config.redisUrl);
-    this.worker = consumeJobs(this.redis, this.config.queuePrefix, this.config.workerConcurrency, (key) =>
-      this.executeJob.handle(key),
+    this.worker = consumeJobs(
+      this.redis,
+      this.config.queuePrefix,
+      this.config.workerConcurrency,
+      (key) => this.executeJob.handle(key),
     );
-    this.worker.on('failed', (job, err) => this.log.warn(`job ${job?.id ?? '?'}: ${err.message} (the reconciler re-sends it if needed)`));
+    this.worker.on('failed', (job, err) =>
+      this.log.warn(`job ${job?.id ?? '?'}: ${err.message} (the reconciler re-sends it if needed)`),
+    );
     this.worker.on('error', (err) => this.log.warn(`queue: ${err.message}`));
-    this.log.log(`worker ${this.lifecycle.workerId}: consuming ${this.config.queuePrefix}:jobs, concurrency ${this.config.workerConcurrency}`);
+    this.log.log(
+      `worker ${this.lifecycle.workerId}: consuming ${this.config.queuePrefix}:jobs, concurrency ${this.config.workerConcurrency}`,
+    );
   }
 
   /** Stop taking work, let the jobs in hand finish and be recorded, then let go. */

@@ -1,4 +1,10 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+  OnApplicationShutdown,
+} from '@nestjs/common';
 import { WFS_CONFIG } from '@wfs/config';
 import type { WfsConfig } from '@wfs/config';
 import { AmqpConnection, declareTopology, OutboxRelay } from '@wfs/events';
@@ -30,7 +36,13 @@ export class MessagingService implements OnApplicationBootstrap, OnApplicationSh
     });
     this.relay = new OutboxRelay(this.db, this.amqp, c.eventsExchange, this.log);
     await this.relay.start();
-    this.ingestion = new IngestionConsumer(this.amqp, this.createRun, c.queuePrefix, c.autoWorkflows, this.log);
+    this.ingestion = new IngestionConsumer(
+      this.amqp,
+      this.createRun,
+      c.queuePrefix,
+      c.autoWorkflows,
+      this.log,
+    );
     await this.ingestion.start();
     this.amqp.start();
   }

@@ -4,7 +4,8 @@
  * store under WFS_ARCHIVE_ROOT plus tables in Postgres). A site plugs in its
  * real archive behind the same interface.
  */
-export type ProductRole = 'primary' | 'ancillary' | 'calibration' | 'weblog' | 'flags' | 'qa_report';
+export type ProductRole =
+  'primary' | 'ancillary' | 'calibration' | 'weblog' | 'flags' | 'qa_report';
 export type CalibrationStatus = 'Calibrating' | 'Calibrated' | 'Do Not Calibrate' | 'Unknown';
 export type QaFlag = 'pass' | 'fail' | 'null';
 
@@ -42,7 +43,9 @@ export interface Archive {
   ingest(product: ProductToIngest): Promise<Product>;
   product(name: string): Promise<Product | null>;
   /** Products of a subject, newest first, and its calibration status ('Unknown' if never set). */
-  subject(subject: string): Promise<{ subject: string; calibrationStatus: CalibrationStatus; products: Product[] }>;
+  subject(
+    subject: string,
+  ): Promise<{ subject: string; calibrationStatus: CalibrationStatus; products: Product[] }>;
   productsOfRun(sourceRunId: number): Promise<Product[]>;
   setCalibrationStatus(subject: string, status: CalibrationStatus): Promise<void>;
   /** Registers a QA flag for a subject's products of one source run. */

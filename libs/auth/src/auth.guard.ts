@@ -33,14 +33,23 @@ export class AuthGuard implements CanActivate {
     const match = typeof header === 'string' ? /^Bearer\s+(\S+)$/i.exec(header) : null;
     const principal = match ? await this.tokens.authenticate(match[1] as string) : null;
     if (!principal) {
-      throw new WfsError('unauthenticated', 'UNAUTHENTICATED', 'A valid bearer token is required (Authorization: Bearer <token>).');
+      throw new WfsError(
+        'unauthenticated',
+        'UNAUTHENTICATED',
+        'A valid bearer token is required (Authorization: Bearer <token>).',
+      );
     }
     req.principal = principal;
     if (!required || !roleAllows(principal.role, required)) {
-      throw new WfsError('forbidden', 'FORBIDDEN', `This call needs the ${required ?? 'admin'} role; the token has ${principal.role}.`, {
-        required: required ?? 'admin',
-        role: principal.role,
-      });
+      throw new WfsError(
+        'forbidden',
+        'FORBIDDEN',
+        `This call needs the ${required ?? 'admin'} role; the token has ${principal.role}.`,
+        {
+          required: required ?? 'admin',
+          role: principal.role,
+        },
+      );
     }
     return true;
   }

@@ -9,7 +9,11 @@ import { TokenService } from './tokens';
 @Global()
 @Module({
   providers: [
-    { provide: TokenService, inject: [Database, WFS_CONFIG], useFactory: (db: Database, c: WfsConfig) => new TokenService(db, c) },
+    {
+      provide: TokenService,
+      inject: [Database, WFS_CONFIG],
+      useFactory: (db: Database, c: WfsConfig) => new TokenService(db, c),
+    },
     { provide: APP_GUARD, useClass: AuthGuard },
   ],
   exports: [TokenService],

@@ -24,7 +24,10 @@ export class TokenService {
   private readonly configured: Array<{ hash: Buffer; role: Role }>;
   private readonly cache = new Map<string, { principal: Principal | null; at: number }>();
 
-  constructor(private readonly db: Database, config: Pick<WfsConfig, 'apiTokens'>) {
+  constructor(
+    private readonly db: Database,
+    config: Pick<WfsConfig, 'apiTokens'>,
+  ) {
     this.configured = config.apiTokens.map((t) => ({ hash: hash(t.token), role: t.role }));
   }
 
@@ -33,7 +36,8 @@ export class TokenService {
     const digest = hash(token);
     let found: Principal | null = null;
     for (const c of this.configured) {
-      if (timingSafeEqual(c.hash, digest) && !found) found = { name: `${c.role}-token`, role: c.role };
+      if (timingSafeEqual(c.hash, digest) && !found)
+        found = { name: `${c.role}-token`, role: c.role };
     }
     if (found) return found;
     const key = digest.toString('hex');
@@ -51,10 +55,22 @@ export class TokenService {
   }
 
   /** Creates a token; the clear text is returned once and never stored. */
-  async create(name: string, role: Role, by: Principal): Promise<{ id: number; name: string; role: Role; token: string }> {
-    if (!ROLES.includes(role)) throw invalid('INVALID_ROLE', `role must be one of ${ROLES.join(', ')}.`, { fields: { role: 'is not a role' } });
+  async create(
+    name: string,
+    role: Role,
+    by: Principal,
+  ): Promise<{ id: number; name: string; role: Role; token: string }> {
+    if (!ROLES.includes(role))
+      throw invalid('INVALID_ROLE', `role must be one of ${ROLES.join(', ')}.`, {
+        fields: { role: 'is not a role' },
+      });
     if (!roleAllows(by.role, role)) {
-      throw new WfsError('forbidden', 'ROLE_TOO_HIGH', `A ${by.role} token cannot create a ${role} token.`, { role });
+      throw new WfsError(
+        'forbidden',
+        'ROLE_TOO_HIGH',
+        `A ${by.role} token cannot create a ${role} token.`,
+        { role },
+      );
     }
     const token = `wfs_${randomBytes(24).toString('base64url')}`;
     const [row] = await this.db.query<{ id: string }>(
@@ -64,15 +80,30 @@ export class TokenService {
     return { id: Number(row?.id), name, role, token };
   }
 
-  async list(): Promise<Array<{ id: number; name: string; role: Role; createdAt: string; revokedAt: string | null }>> {
-    const rows = await this.db.query<{ id: string; name: string; role: Role; created_at: Date; revoked_at: Date | null }>(
-      'SELECT id, name, role, created_at, revoked_at FROM api_tokens ORDER BY id',
-    );
-    return rows.map((r) => ({ id: Number(r.id), name: r.name, role: r.role, createdAt: r.created_at.toISOString(), revokedAt: r.revoked_at?.toISOString() ?? null }));
+  async list(): Promise<
+    Array<{ id: number; name: string; role: Role; createdAt: string; revokedAt: string | null }>
+  > {
+    const rows = await this.db.query<{
+      id: string;
+      name: string;
+      role: Role;
+      created_at: Date;
+      revoked_at: Date | null;
+    }>('SELECT id, name, role, created_at, revoked_at FROM api_tokens ORDER BY id');
+    return rows.map((r) => ({
+      id: Number(r.id),
+      name: r.name,
+      role: r.role,
+      createdAt: r.created_at.toISOString(),
+      revokedAt: r.revoked_at?.toISOString() ?? null,
+    }));
   }
 
   async revoke(id: number): Promise<void> {
-    const rows = await this.db.query('UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id', [id]);
+    const rows = await this.db.query(
+      'UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id',
+      [id],
+    );
     if (rows.length === 0) throw notFound('token', id);
     this.cache.clear();
   }

@@ -8,6 +8,10 @@ export const WFS_CONFIG = Symbol('WFS_CONFIG');
 @Module({})
 export class ConfigModule {
   static forRoot(config: WfsConfig): DynamicModule {
-    return { module: ConfigModule, providers: [{ provide: WFS_CONFIG, useValue: config }], exports: [WFS_CONFIG] };
+    return {
+      module: ConfigModule,
+      providers: [{ provide: WFS_CONFIG, useValue: config }],
+      exports: [WFS_CONFIG],
+    };
   }
 }

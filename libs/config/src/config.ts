@@ -79,7 +79,13 @@ function url(env: Env, name: string, fallback: string, protocols: string[]): str
   return value;
 }
 
-function int(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+function int(
+  env: Env,
+  name: string,
+  fallback: number,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
@@ -109,7 +115,10 @@ function tokens(env: Env): WfsConfig['apiTokens'] {
       const token = pair.slice(sep + 1);
       if (sep < 1 || !ROLES.includes(role) || token.length < 8) {
         // Never echo the token itself.
-        throw new ConfigError('WFS_API_TOKENS', `entry ${i + 1} must be role:token with a role of ${ROLES.join('/')} and a token of 8+ characters`);
+        throw new ConfigError(
+          'WFS_API_TOKENS',
+          `entry ${i + 1} must be role:token with a role of ${ROLES.join('/')} and a token of 8+ characters`,
+        );
       }
       return { role, token };
     });
@@ -120,7 +129,8 @@ function toolsFromEnv(env: Env): Record<string, string> {
   for (const [key, value] of Object.entries(env)) {
     const m = /^WFS_TOOL_([A-Z0-9_]+)$/.exec(key);
     if (m && value) {
-      if (!path.isAbsolute(value)) throw new ConfigError(key, `must be an absolute path, not "${value}"`);
+      if (!path.isAbsolute(value))
+        throw new ConfigError(key, `must be an absolute path, not "${value}"`);
       tools[(m[1] as string).toLowerCase()] = value;
     }
   }
@@ -134,10 +144,20 @@ function subscriberQueues(env: Env): WfsConfig['subscriberQueues'] {
     .filter(Boolean)
     .map((entry) => {
       const [queue, keys] = entry.split('=');
-      const bindings = (keys ?? '').split('|').map((k) => k.trim()).filter(Boolean);
-      if (!queue || !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,200}$/.test(queue.trim()) || bindings.length === 0 ||
-          bindings.some((b) => !/^([A-Za-z0-9_-]+|\*|#)(\.([A-Za-z0-9_-]+|\*|#))*$/.test(b))) {
-        throw new ConfigError('WFS_SUBSCRIBER_QUEUES', `entry "${entry}" must be queue=bindingKey[|bindingKey...] (topic syntax)`);
+      const bindings = (keys ?? '')
+        .split('|')
+        .map((k) => k.trim())
+        .filter(Boolean);
+      if (
+        !queue ||
+        !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,200}$/.test(queue.trim()) ||
+        bindings.length === 0 ||
+        bindings.some((b) => !/^([A-Za-z0-9_-]+|\*|#)(\.([A-Za-z0-9_-]+|\*|#))*$/.test(b))
+      ) {
+        throw new ConfigError(
+          'WFS_SUBSCRIBER_QUEUES',
+          `entry "${entry}" must be queue=bindingKey[|bindingKey...] (topic syntax)`,
+        );
       }
       return { queue: queue.trim(), bindings };
     });
@@ -146,10 +166,16 @@ function subscriberQueues(env: Env): WfsConfig['subscriberQueues'] {
 function autoWorkflows(env: Env): Record<string, string> {
   const raw = env.WFS_AUTO_WORKFLOWS ?? 'VLA=std_calibration,EVLA=std_calibration';
   const map: Record<string, string> = {};
-  for (const entry of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const entry of raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const [telescope, workflow] = entry.split('=');
     if (!telescope || !workflow || !/^[a-z][a-z0-9_]*$/.test(workflow)) {
-      throw new ConfigError('WFS_AUTO_WORKFLOWS', `entry "${entry}" must be TELESCOPE=workflow_name`);
+      throw new ConfigError(
+        'WFS_AUTO_WORKFLOWS',
+        `entry "${entry}" must be TELESCOPE=workflow_name`,
+      );
     }
     map[telescope.trim().toUpperCase()] = workflow;
   }
@@ -160,20 +186,37 @@ const ADDRESS = /^[^\s@<>(),;:"]+@[^\s@<>(),;:"]+$/;
 
 function mailAddress(env: Env, variable: string, fallback: string): string {
   const value = (env[variable] || fallback).trim();
-  if (!ADDRESS.test(value)) throw new ConfigError(variable, `must be a mail address like wfs@example.org, not "${value}"`);
+  if (!ADDRESS.test(value))
+    throw new ConfigError(variable, `must be a mail address like wfs@example.org, not "${value}"`);
   return value;
 }
 
 /** `role=addr[,addr...];role=...`, e.g. `da=da-team@example.org;srdp_ops=srdp-ops@example.org`. */
 function mailRoles(env: Env): Record<string, string[]> {
-  const raw = env.WFS_MAIL_ROLES || 'da=data-analysts@localhost;srdp_ops=srdp-ops-manager@localhost';
+  const raw =
+    env.WFS_MAIL_ROLES || 'da=data-analysts@localhost;srdp_ops=srdp-ops-manager@localhost';
   const roles: Record<string, string[]> = {};
-  for (const entry of raw.split(';').map((s) => s.trim()).filter(Boolean)) {
+  for (const entry of raw
+    .split(';')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const sep = entry.indexOf('=');
     const role = entry.slice(0, sep).trim();
-    const addresses = entry.slice(sep + 1).split(',').map((a) => a.trim()).filter(Boolean);
-    if (sep < 1 || !/^[A-Za-z0-9_-]+$/.test(role) || addresses.length === 0 || addresses.some((a) => !ADDRESS.test(a))) {
-      throw new ConfigError('WFS_MAIL_ROLES', `entry "${entry}" must be role=address[,address...] (entries separated by ";")`);
+    const addresses = entry
+      .slice(sep + 1)
+      .split(',')
+      .map((a) => a.trim())
+      .filter(Boolean);
+    if (
+      sep < 1 ||
+      !/^[A-Za-z0-9_-]+$/.test(role) ||
+      addresses.length === 0 ||
+      addresses.some((a) => !ADDRESS.test(a))
+    ) {
+      throw new ConfigError(
+        'WFS_MAIL_ROLES',
+        `entry "${entry}" must be role=address[,address...] (entries separated by ";")`,
+      );
     }
     roles[role] = addresses;
   }
@@ -187,7 +230,8 @@ function smtpUrl(env: Env): string | null {
 
 export function loadConfig(env: Env = process.env): WfsConfig {
   const dataRoot = path.resolve(env.WFS_DATA_ROOT || './var');
-  const dir = (variable: string, sub: string) => path.resolve(env[variable] || path.join(dataRoot, sub));
+  const dir = (variable: string, sub: string) =>
+    path.resolve(env[variable] || path.join(dataRoot, sub));
   const processingRoot = dir('WFS_PROCESSING_ROOT', 'processing');
   const resultsRoots = (env.WFS_RESULTS_ROOTS || processingRoot)
     .split(':')
@@ -198,7 +242,10 @@ export function loadConfig(env: Env = process.env): WfsConfig {
     throw new ConfigError('WFS_LOG_LEVEL', 'must be debug, info, warn or error');
   }
   return {
-    databaseUrl: url(env, 'DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/wfs', ['postgres:', 'postgresql:']),
+    databaseUrl: url(env, 'DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/wfs', [
+      'postgres:',
+      'postgresql:',
+    ]),
     redisUrl: url(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
     amqpUrl: url(env, 'AMQP_URL', 'amqp://guest:guest@127.0.0.1:5672', ['amqp:', 'amqps:']),
     port: int(env, 'PORT', 3000, 0, 65535),

@@ -9,8 +9,16 @@ export const REDIS = Symbol('REDIS');
 @Global()
 @Module({
   providers: [
-    { provide: REDIS, inject: [WFS_CONFIG], useFactory: (c: WfsConfig) => redisConnection(c.redisUrl) },
-    { provide: Dispatcher, inject: [REDIS, WFS_CONFIG], useFactory: (r: Redis, c: WfsConfig) => new Dispatcher(r, c.queuePrefix) },
+    {
+      provide: REDIS,
+      inject: [WFS_CONFIG],
+      useFactory: (c: WfsConfig) => redisConnection(c.redisUrl),
+    },
+    {
+      provide: Dispatcher,
+      inject: [REDIS, WFS_CONFIG],
+      useFactory: (r: Redis, c: WfsConfig) => new Dispatcher(r, c.queuePrefix),
+    },
   ],
   exports: [REDIS, Dispatcher],
 })

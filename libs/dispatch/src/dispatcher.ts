@@ -14,7 +14,11 @@ export const JOBS_QUEUE = 'jobs';
 
 export function redisConnection(url: string): Redis {
   // BullMQ workers block on Redis: they need unlimited retries per request.
-  return new IORedis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, lazyConnect: false });
+  return new IORedis(url, {
+    maxRetriesPerRequest: null,
+    enableReadyCheck: true,
+    lazyConnect: false,
+  });
 }
 
 /** BullMQ job id: one per (job instance, attempt), so a repeated enqueue is a no-op. */
@@ -65,7 +69,12 @@ export class Dispatcher {
 export type JobHandler = (key: JobKey, job: Job<JobKey>) => Promise<void>;
 
 /** A BullMQ worker on the jobs queue; the handler must be idempotent. */
-export function consumeJobs(connection: Redis, prefix: string, concurrency: number, handler: JobHandler): Worker<JobKey> {
+export function consumeJobs(
+  connection: Redis,
+  prefix: string,
+  concurrency: number,
+  handler: JobHandler,
+): Worker<JobKey> {
   return new Worker<JobKey>(JOBS_QUEUE, (job) => handler(job.data, job), {
     connection,
     prefix,

@@ -1,30 +1,66 @@
 import { judgeJob, JobObservation, retryDelayMs, shouldRetry } from './casa';
 
-const ok: JobObservation = { exitCode: 0, signal: null, timedOut: false, cancelled: false, spawnError: null, firstSevereLine: null, missingOutputs: [] };
+const ok: JobObservation = {
+  exitCode: 0,
+  signal: null,
+  timedOut: false,
+  cancelled: false,
+  spawnError: null,
+  firstSevereLine: null,
+  missingOutputs: [],
+};
 
 describe('the CASA completion standard', () => {
   test('exit 0, no SEVERE, outputs present: success', () => {
     expect(judgeJob('casa', ok)).toEqual({ ok: true });
   });
   test('a SEVERE line with exit 0 fails a casa job, naming the line', () => {
-    const v = judgeJob('casa', { ...ok, firstSevereLine: '2026-01-01 00:00:00 SEVERE flagdata boom' });
-    expect(v).toMatchObject({ ok: false, reason: 'severe_in_log', message: expect.stringContaining('SEVERE flagdata boom') });
+    const v = judgeJob('casa', {
+      ...ok,
+      firstSevereLine: '2026-01-01 00:00:00 SEVERE flagdata boom',
+    });
+    expect(v).toMatchObject({
+      ok: false,
+      reason: 'severe_in_log',
+      message: expect.stringContaining('SEVERE flagdata boom'),
+    });
   });
   test('the SEVERE rule does not apply to exit_code jobs', () => {
     expect(judgeJob('exit_code', { ...ok, firstSevereLine: 'x SEVERE y' })).toEqual({ ok: true });
   });
   test('non-zero exit, missing outputs, timeout, cancel and spawn errors each have their reason', () => {
-    expect(judgeJob('casa', { ...ok, exitCode: 3 })).toMatchObject({ reason: 'exit_code', exitCode: 3, message: 'exited with status 3' });
-    expect(judgeJob('casa', { ...ok, missingOutputs: ['products/weblog.tgz'] })).toMatchObject({ reason: 'missing_output', message: expect.stringContaining('products/weblog.tgz') });
-    expect(judgeJob('casa', { ...ok, exitCode: null, signal: 'SIGKILL', timedOut: true })).toMatchObject({ reason: 'timeout' });
-    expect(judgeJob('casa', { ...ok, exitCode: null, signal: 'SIGTERM', cancelled: true })).toMatchObject({ reason: 'cancelled' });
-    expect(judgeJob('casa', { ...ok, exitCode: null, spawnError: 'ENOENT' })).toMatchObject({ reason: 'spawn_error' });
-    expect(judgeJob('casa', { ...ok, exitCode: null, signal: 'SIGSEGV' })).toMatchObject({ reason: 'exit_code', message: 'was killed by SIGSEGV' });
+    expect(judgeJob('casa', { ...ok, exitCode: 3 })).toMatchObject({
+      reason: 'exit_code',
+      exitCode: 3,
+      message: 'exited with status 3',
+    });
+    expect(judgeJob('casa', { ...ok, missingOutputs: ['products/weblog.tgz'] })).toMatchObject({
+      reason: 'missing_output',
+      message: expect.stringContaining('products/weblog.tgz'),
+    });
+    expect(
+      judgeJob('casa', { ...ok, exitCode: null, signal: 'SIGKILL', timedOut: true }),
+    ).toMatchObject({ reason: 'timeout' });
+    expect(
+      judgeJob('casa', { ...ok, exitCode: null, signal: 'SIGTERM', cancelled: true }),
+    ).toMatchObject({ reason: 'cancelled' });
+    expect(judgeJob('casa', { ...ok, exitCode: null, spawnError: 'ENOENT' })).toMatchObject({
+      reason: 'spawn_error',
+    });
+    expect(judgeJob('casa', { ...ok, exitCode: null, signal: 'SIGSEGV' })).toMatchObject({
+      reason: 'exit_code',
+      message: 'was killed by SIGSEGV',
+    });
   });
 });
 
 describe('retries (RETRY n UNLESS-EXIT v)', () => {
-  const failure = { ok: false as const, reason: 'exit_code' as const, message: 'exited with status 1', exitCode: 1 };
+  const failure = {
+    ok: false as const,
+    reason: 'exit_code' as const,
+    message: 'exited with status 1',
+    exitCode: 1,
+  };
   test('retries while attempts <= retries', () => {
     expect(shouldRetry(failure, 1, 2, null)).toBe(true);
     expect(shouldRetry(failure, 2, 2, null)).toBe(true);

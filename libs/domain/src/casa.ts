@@ -14,8 +14,7 @@ export interface JobObservation {
 }
 
 export type JobVerdict =
-  | { ok: true }
-  | { ok: false; reason: FailureReason; message: string; exitCode: number | null };
+  { ok: true } | { ok: false; reason: FailureReason; message: string; exitCode: number | null };
 
 /**
  * The one standard for "did the job succeed". For `casa` jobs it is the CASA
@@ -23,18 +22,44 @@ export type JobVerdict =
  * For `exit_code` jobs the SEVERE rule does not apply; outputs still must exist.
  */
 export function judgeJob(rule: 'exit_code' | 'casa', o: JobObservation): JobVerdict {
-  if (o.cancelled) return { ok: false, reason: 'cancelled', message: 'cancelled', exitCode: o.exitCode };
-  if (o.timedOut) return { ok: false, reason: 'timeout', message: 'exceeded its timeout and was killed', exitCode: o.exitCode };
-  if (o.spawnError !== null) return { ok: false, reason: 'spawn_error', message: `could not start: ${o.spawnError}`, exitCode: null };
+  if (o.cancelled)
+    return { ok: false, reason: 'cancelled', message: 'cancelled', exitCode: o.exitCode };
+  if (o.timedOut)
+    return {
+      ok: false,
+      reason: 'timeout',
+      message: 'exceeded its timeout and was killed',
+      exitCode: o.exitCode,
+    };
+  if (o.spawnError !== null)
+    return {
+      ok: false,
+      reason: 'spawn_error',
+      message: `could not start: ${o.spawnError}`,
+      exitCode: null,
+    };
   if (o.exitCode !== 0) {
-    const how = o.exitCode === null ? `was killed by ${o.signal ?? 'a signal'}` : `exited with status ${o.exitCode}`;
+    const how =
+      o.exitCode === null
+        ? `was killed by ${o.signal ?? 'a signal'}`
+        : `exited with status ${o.exitCode}`;
     return { ok: false, reason: 'exit_code', message: how, exitCode: o.exitCode };
   }
   if (rule === 'casa' && o.firstSevereLine !== null) {
-    return { ok: false, reason: 'severe_in_log', message: `SEVERE in the CASA log: ${o.firstSevereLine}`, exitCode: 0 };
+    return {
+      ok: false,
+      reason: 'severe_in_log',
+      message: `SEVERE in the CASA log: ${o.firstSevereLine}`,
+      exitCode: 0,
+    };
   }
   if (o.missingOutputs.length > 0) {
-    return { ok: false, reason: 'missing_output', message: `missing output: ${o.missingOutputs.join(', ')}`, exitCode: 0 };
+    return {
+      ok: false,
+      reason: 'missing_output',
+      message: `missing output: ${o.missingOutputs.join(', ')}`,
+      exitCode: 0,
+    };
   }
   return { ok: true };
 }

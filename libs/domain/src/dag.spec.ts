@@ -1,7 +1,18 @@
 import { JobDefinition } from './definition';
-import { dagProblems, expandScatter, planRun, readyGroups, scatterCount, topologicalOrder } from './dag';
+import {
+  dagProblems,
+  expandScatter,
+  planRun,
+  readyGroups,
+  scatterCount,
+  topologicalOrder,
+} from './dag';
 
-const job = (name: string, needs: string[] = [], scatter: JobDefinition['scatter'] = null): JobDefinition => ({
+const job = (
+  name: string,
+  needs: string[] = [],
+  scatter: JobDefinition['scatter'] = null,
+): JobDefinition => ({
   name,
   stage: '',
   executable: 'builtin:noop',
@@ -27,7 +38,9 @@ describe('DAG checks', () => {
   });
 
   test('cycles, unknown needs, self needs and duplicates are named', () => {
-    expect(dagProblems([job('a', ['b']), job('b', ['a'])])).toEqual(['the jobs form a cycle through their "needs"']);
+    expect(dagProblems([job('a', ['b']), job('b', ['a'])])).toEqual([
+      'the jobs form a cycle through their "needs"',
+    ]);
     expect(dagProblems([job('a', ['zz'])])).toEqual(['job "a" needs unknown job "zz"']);
     expect(dagProblems([job('a', ['a'])])).toContain('job "a" needs itself');
     expect(dagProblems([job('a'), job('a')])).toContain('job "a" is defined twice');
@@ -36,12 +49,20 @@ describe('DAG checks', () => {
 
 describe('scatter', () => {
   test('integer parameters give ranges; arrays give their items; literals stay; product is row-major', () => {
-    const items = expandScatter({ field: 'nField', spw: 'spws', pol: ['RR', 'LL'] }, { nField: 2, spws: [5, 7] });
+    const items = expandScatter(
+      { field: 'nField', spw: 'spws', pol: ['RR', 'LL'] },
+      { nField: 2, spws: [5, 7] },
+    );
     expect(items).toHaveLength(8);
     expect(items[0]).toEqual({ field: 0, spw: 5, pol: 'RR' });
     expect(items[1]).toEqual({ field: 0, spw: 5, pol: 'LL' });
     expect(items[7]).toEqual({ field: 1, spw: 7, pol: 'LL' });
-    expect(scatterCount({ field: 'nField', spw: 'spws', pol: ['RR', 'LL'] }, { nField: 2, spws: [5, 7] })).toBe(8);
+    expect(
+      scatterCount(
+        { field: 'nField', spw: 'spws', pol: ['RR', 'LL'] },
+        { nField: 2, spws: [5, 7] },
+      ),
+    ).toBe(8);
   });
 
   test('a dimension over a parameter that is not a count or list is refused', () => {
@@ -51,7 +72,11 @@ describe('scatter', () => {
 });
 
 describe('planRun', () => {
-  const jobs = [job('fetch'), job('image', ['fetch'], { spw: 'nSpw', scan: 'nScan' }), job('gather', ['image'])];
+  const jobs = [
+    job('fetch'),
+    job('image', ['fetch'], { spw: 'nSpw', scan: 'nScan' }),
+    job('gather', ['image']),
+  ];
 
   test('plans groups in order with their instances', () => {
     const plan = planRun(jobs, { nSpw: 3, nScan: 4 }, 1000);
@@ -63,17 +88,23 @@ describe('planRun', () => {
   });
 
   test('refuses more instances than the limit, naming both numbers', () => {
-    expect(() => planRun(jobs, { nSpw: 30, nScan: 40 }, 1000)).toThrow(expect.objectContaining({ code: 'TOO_MANY_JOBS', details: { instances: 1202, limit: 1000 } }));
+    expect(() => planRun(jobs, { nSpw: 30, nScan: 40 }, 1000)).toThrow(
+      expect.objectContaining({ code: 'TOO_MANY_JOBS', details: { instances: 1202, limit: 1000 } }),
+    );
   });
 
   test('refuses a scatter over nothing', () => {
-    expect(() => planRun(jobs, { nSpw: 0, nScan: 4 }, 1000)).toThrow(expect.objectContaining({ code: 'EMPTY_SCATTER' }));
+    expect(() => planRun(jobs, { nSpw: 0, nScan: 4 }, 1000)).toThrow(
+      expect.objectContaining({ code: 'EMPTY_SCATTER' }),
+    );
   });
 
   test('gather waits for every need; released groups are not released again', () => {
     const groups = planRun(jobs, { nSpw: 1, nScan: 1 }, 10);
     expect(readyGroups(groups, new Set(), new Set())).toEqual(['fetch']);
     expect(readyGroups(groups, new Set(['fetch']), new Set(['fetch']))).toEqual(['image']);
-    expect(readyGroups(groups, new Set(['fetch', 'image']), new Set(['fetch', 'image']))).toEqual(['gather']);
+    expect(readyGroups(groups, new Set(['fetch', 'image']), new Set(['fetch', 'image']))).toEqual([
+      'gather',
+    ]);
   });
 });

@@ -63,9 +63,13 @@ function dimensionValues(
   if (Array.isArray(value) && value.every((v) => typeof v === 'string' || typeof v === 'number')) {
     return value as Array<string | number>;
   }
-  throw invalid('INVALID_SCATTER', `Scatter dimension "${dim}" needs parameter "${String(source)}" to be a non-negative integer or a list.`, {
-    parameter: source,
-  });
+  throw invalid(
+    'INVALID_SCATTER',
+    `Scatter dimension "${dim}" needs parameter "${String(source)}" to be a non-negative integer or a list.`,
+    {
+      parameter: source,
+    },
+  );
 }
 
 /** Number of instances a scatter yields, computed without building them. */
@@ -109,9 +113,13 @@ export function planRun(
   for (const [i, job] of order.entries()) {
     const count = counts[i] ?? 1;
     if (count === 0) {
-      throw invalid('EMPTY_SCATTER', `Job "${job.name}" scatters over nothing with these parameters.`, {
-        job: job.name,
-      });
+      throw invalid(
+        'EMPTY_SCATTER',
+        `Job "${job.name}" scatters over nothing with these parameters.`,
+        {
+          job: job.name,
+        },
+      );
     }
     total += count;
   }

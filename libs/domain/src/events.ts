@@ -121,6 +121,11 @@ export function buildEvent(
 }
 
 /** The AMQP routing key of an event: run.<workflow>.<type>. */
-export const routingKey = (e: Pick<WfsEvent, 'workflow' | 'type'>): string => `run.${e.workflow}.${e.type}`;
+export const routingKey = (e: Pick<WfsEvent, 'workflow' | 'type'>): string =>
+  `run.${e.workflow}.${e.type}`;
 
-export const TERMINAL_EVENT_TYPES: ReadonlySet<EventType> = new Set(['complete', 'failed', 'cancelled']);
+export const TERMINAL_EVENT_TYPES: ReadonlySet<EventType> = new Set([
+  'complete',
+  'failed',
+  'cancelled',
+]);

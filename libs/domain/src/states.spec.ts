@@ -1,4 +1,12 @@
-import { isTerminal, nextRunState, RUN_ACTIONS, RUN_STATES, RunAction, RunState, transitionRun } from './states';
+import {
+  isTerminal,
+  nextRunState,
+  RUN_ACTIONS,
+  RUN_STATES,
+  RunAction,
+  RunState,
+  transitionRun,
+} from './states';
 import { WfsError } from './errors';
 
 /** The whole table, written out: every (state, action) pair is decided here. */
@@ -27,7 +35,11 @@ describe('run state machine', () => {
             error = e;
           }
           expect(error).toBeInstanceOf(WfsError);
-          expect(error).toMatchObject({ kind: 'conflict', code: 'ILLEGAL_TRANSITION', details: { runId: 7, state, action } });
+          expect(error).toMatchObject({
+            kind: 'conflict',
+            code: 'ILLEGAL_TRANSITION',
+            details: { runId: 7, state, action },
+          });
         }
       });
     }
@@ -44,7 +56,11 @@ describe('run state machine', () => {
     const seen = new Set<RunState>(['created']);
     let frontier: RunState[] = ['created'];
     while (frontier.length) {
-      frontier = frontier.flatMap((s) => RUN_ACTIONS.map((a) => nextRunState(s, a)).filter((n): n is RunState => !!n && !seen.has(n)));
+      frontier = frontier.flatMap((s) =>
+        RUN_ACTIONS.map((a) => nextRunState(s, a)).filter(
+          (n): n is RunState => !!n && !seen.has(n),
+        ),
+      );
       frontier.forEach((s) => seen.add(s));
     }
     expect([...seen].sort()).toEqual([...RUN_STATES].sort());

@@ -1,6 +1,13 @@
 import { conflict } from './errors';
 
-export const RUN_STATES = ['created', 'submitted', 'running', 'complete', 'failed', 'cancelled'] as const;
+export const RUN_STATES = [
+  'created',
+  'submitted',
+  'running',
+  'complete',
+  'failed',
+  'cancelled',
+] as const;
 export type RunState = (typeof RUN_STATES)[number];
 
 export const RUN_ACTIONS = ['submit', 'start', 'complete', 'fail', 'cancel'] as const;

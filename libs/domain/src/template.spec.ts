@@ -6,7 +6,13 @@ const ctx: TemplateContext = {
   workflow: 'std_calibration',
   subject: '19A-001.eb1',
   parameters: { recipe: 'hifv', spws: [1, 2], evil: '; rm -rf / $(whoami) `id`' },
-  dirs: { root: '/p/r', rawdata: '/p/r/rawdata', working: '/p/r/working', products: '/p/r/products', inputs: '/p/r/inputs' },
+  dirs: {
+    root: '/p/r',
+    rawdata: '/p/r/rawdata',
+    working: '/p/r/working',
+    products: '/p/r/products',
+    inputs: '/p/r/inputs',
+  },
   item: { spw: 3 },
   index: 5,
 };
@@ -22,6 +28,8 @@ test('renders placeholders into one literal argument', () => {
 test('names placeholders a definition may not use', () => {
   expect(templateProblems('{{secret}}', [])).toEqual(['unknown placeholder {{secret}}']);
   expect(templateProblems('{{dirs.home}}', [])).toEqual(['unknown directory {{dirs.home}}']);
-  expect(templateProblems('{{item.spw}}', ['scan'])).toEqual(['{{item.spw}} is not a scatter dimension of this job']);
+  expect(templateProblems('{{item.spw}}', ['scan'])).toEqual([
+    '{{item.spw}} is not a scatter dimension of this job',
+  ]);
   expect(templateProblems('{{item.spw}} {{runId}}', ['spw'])).toEqual([]);
 });

@@ -47,7 +47,16 @@ export function render(template: string, context: TemplateContext): string {
   });
 }
 
-const ROOTS = new Set(['runId', 'version', 'workflow', 'subject', 'parameters', 'dirs', 'item', 'index']);
+const ROOTS = new Set([
+  'runId',
+  'version',
+  'workflow',
+  'subject',
+  'parameters',
+  'dirs',
+  'item',
+  'index',
+]);
 const DIRS = new Set(['root', 'rawdata', 'working', 'products', 'inputs']);
 
 /** Placeholders a definition may not use (checked at load time), as messages. */
@@ -56,7 +65,8 @@ export function templateProblems(template: string, scatterDims: readonly string[
   for (const path of placeholders(template)) {
     const [root, child] = path.split('.');
     if (!root || !ROOTS.has(root)) problems.push(`unknown placeholder {{${path}}}`);
-    else if (root === 'dirs' && (!child || !DIRS.has(child))) problems.push(`unknown directory {{${path}}}`);
+    else if (root === 'dirs' && (!child || !DIRS.has(child)))
+      problems.push(`unknown directory {{${path}}}`);
     else if (root === 'item' && (!child || !scatterDims.includes(child)))
       problems.push(`{{${path}}} is not a scatter dimension of this job`);
   }

@@ -45,7 +45,9 @@ export class AmqpConnection {
     if (this.closed) return;
     let connection: amqp.ChannelModel;
     try {
-      connection = await amqp.connect(this.url, { clientProperties: { connection_name: this.name } });
+      connection = await amqp.connect(this.url, {
+        clientProperties: { connection_name: this.name },
+      });
     } catch (e) {
       this.retry(`cannot connect: ${(e as Error).message}`);
       return;
@@ -71,7 +73,8 @@ export class AmqpConnection {
   private retry(why: string): void {
     if (this.closed || this.timer) return;
     const delay = Math.min(5000, 200 * 2 ** this.attempt);
-    if (this.attempt === 0 || this.attempt % 10 === 0) this.log.warn(`${this.name}: ${why}; retrying`);
+    if (this.attempt === 0 || this.attempt % 10 === 0)
+      this.log.warn(`${this.name}: ${why}; retrying`);
     this.attempt++;
     this.timer = setTimeout(() => {
       this.timer = null;

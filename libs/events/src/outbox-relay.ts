@@ -113,7 +113,9 @@ export class OutboxRelay {
       if (!ok) await new Promise((resolve) => ch.once('drain', resolve));
     }
     await ch.waitForConfirms();
-    await this.db.query('UPDATE events SET published_at = now() WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
+    await this.db.query('UPDATE events SET published_at = now() WHERE id = ANY($1::bigint[])', [
+      rows.map((r) => r.id),
+    ]);
     this.published += rows.length;
     return rows.length;
   }
@@ -125,7 +127,11 @@ export class OutboxRelay {
     client.on('error', () => undefined);
     try {
       await client.connect();
-      const [row] = (await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [LEADER_LOCK])).rows;
+      const [row] = (
+        await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [
+          LEADER_LOCK,
+        ])
+      ).rows;
       if (!row?.ok) {
         await client.end();
         return false;

@@ -21,7 +21,11 @@ async function firstSevere(file: string): Promise<string | null> {
  * job's own stdout/stderr or in any casa-*.log written in `working` since the
  * attempt started.
  */
-export async function findSevereLine(workingDir: string, jobLogs: string[], since: Date): Promise<string | null> {
+export async function findSevereLine(
+  workingDir: string,
+  jobLogs: string[],
+  since: Date,
+): Promise<string | null> {
   const casaLogs = (await fs.promises.readdir(workingDir).catch(() => [] as string[]))
     .filter((f) => /^casa.*\.log$/.test(f))
     .map((f) => path.join(workingDir, f))

@@ -84,10 +84,17 @@ describe('ExecuteJob', () => {
   });
   afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
   const make = (lifecycle: JobLifecycle, executor = new LocalExecutor()) =>
-    new ExecuteJob(lifecycle, executor, tools, new Roots(root, root, [root]), {
-      maxJobTimeoutSeconds: 3600,
-      hostname: 'test',
-    }, noArchive);
+    new ExecuteJob(
+      lifecycle,
+      executor,
+      tools,
+      new Roots(root, root, [root]),
+      {
+        maxJobTimeoutSeconds: 3600,
+        hostname: 'test',
+      },
+      noArchive,
+    );
 
   test('a process whose attempt was cancelled between claim and spawn is stopped at once', async () => {
     const def = jobDef({ arguments: ['sleep', '30'] });

@@ -1,6 +1,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { JobObservation, judgeJob, render, TemplateContext, WfsError, WorkflowDefinition } from '@wfs/domain';
+import {
+  JobObservation,
+  judgeJob,
+  render,
+  TemplateContext,
+  WfsError,
+  WorkflowDefinition,
+} from '@wfs/domain';
 import { JobKey } from '@wfs/dispatch';
 import { ClaimedJob, JobLifecycle, RunEffects, RunRow } from '@wfs/runs';
 import { containedIn, jobLogPath, Roots, runDirs } from '@wfs/storage';
@@ -41,7 +48,6 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Environment a job sees: a clean one, never the service's own secrets. */
 const BASE_ENV_KEYS = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
 
-
 /**
  * The worker's handler for one queued job: claim it in Postgres, run it,
  * judge it, record the outcome. Safe to call twice with the same key: the
@@ -81,12 +87,19 @@ export class ExecuteJob {
     const args = def.arguments.map((a) => render(a, context));
     const started = new Date();
     const banner = `--- ${def.name}[${job.idx}] attempt ${job.attempts} on ${this.limits.hostname} at ${started.toISOString()}`;
-    const logs = { stdout: jobLogPath(dirs, job.name, job.idx, 'stdout'), stderr: jobLogPath(dirs, job.name, job.idx, 'stderr') };
+    const logs = {
+      stdout: jobLogPath(dirs, job.name, job.idx, 'stdout'),
+      stderr: jobLogPath(dirs, job.name, job.idx, 'stderr'),
+    };
     let outcome: Omit<JobObservation, 'firstSevereLine' | 'missingOutputs'>;
     let effects: RunEffects = {};
 
     // setTimeout fires at once beyond 2^31-1 ms (~24.8 days): clamp, never "time out" immediately.
-    const timeoutMs = Math.min(def.timeout * 1000, this.limits.maxJobTimeoutSeconds * 1000, MAX_TIMER_MS);
+    const timeoutMs = Math.min(
+      def.timeout * 1000,
+      this.limits.maxJobTimeoutSeconds * 1000,
+      MAX_TIMER_MS,
+    );
     const builtin = BUILTINS[def.executable];
     if (builtin) {
       const lines: string[] = [banner];
@@ -131,19 +144,38 @@ export class ExecuteJob {
       }
       if (lines.length > 1) {
         const finalLogs = runDirs(effects.processingDir ?? dirs.root);
-        await fs.promises.appendFile(jobLogPath(finalLogs, job.name, job.idx, 'stdout'), lines.join('\n') + '\n').catch(() => undefined);
+        await fs.promises
+          .appendFile(jobLogPath(finalLogs, job.name, job.idx, 'stdout'), lines.join('\n') + '\n')
+          .catch(() => undefined);
       }
     } else {
       let executable: string;
       try {
         executable = this.tools.resolve(def.executable);
       } catch (e) {
-        return { verdict: judgeJob(def.success, { exitCode: null, signal: null, timedOut: false, cancelled: false, spawnError: (e as Error).message, firstSevereLine: null, missingOutputs: [] }), exitCode: null, effects };
+        return {
+          verdict: judgeJob(def.success, {
+            exitCode: null,
+            signal: null,
+            timedOut: false,
+            cancelled: false,
+            spawnError: (e as Error).message,
+            firstSevereLine: null,
+            missingOutputs: [],
+          }),
+          exitCode: null,
+          effects,
+        };
       }
       const env: Record<string, string> = {};
       for (const k of BASE_ENV_KEYS) if (process.env[k]) env[k] = process.env[k] as string;
       for (const [k, v] of Object.entries(def.env)) env[k] = render(v, context);
-      Object.assign(env, { WFS_RUN_ID: String(run.id), WFS_JOB: job.name, WFS_JOB_INDEX: String(job.idx), WFS_ATTEMPT: String(job.attempts) });
+      Object.assign(env, {
+        WFS_RUN_ID: String(run.id),
+        WFS_JOB: job.name,
+        WFS_JOB_INDEX: String(job.idx),
+        WFS_ATTEMPT: String(job.attempts),
+      });
       // Marks the process (and what it starts) as this worker's: if the worker dies before the pid is
       // recorded, the recovery still finds and stops it before the job is tried again.
       env[WORKER_ENV] = this.lifecycle.workerId;
@@ -174,8 +206,13 @@ export class ExecuteJob {
     const ended = outcome.exitCode === 0 && !outcome.cancelled && !outcome.timedOut;
     const observation: JobObservation = {
       ...outcome,
-      firstSevereLine: ended && def.success === 'casa' ? await findSevereLine(runDirs(root).working, [logs.stdout, logs.stderr], started) : null,
-      missingOutputs: ended ? def.outputs.map((o) => render(o, context)).filter((o) => !this.outputExists(root, o)) : [],
+      firstSevereLine:
+        ended && def.success === 'casa'
+          ? await findSevereLine(runDirs(root).working, [logs.stdout, logs.stderr], started)
+          : null,
+      missingOutputs: ended
+        ? def.outputs.map((o) => render(o, context)).filter((o) => !this.outputExists(root, o))
+        : [],
     };
     return { verdict: judgeJob(def.success, observation), exitCode: outcome.exitCode, effects };
   }

@@ -29,8 +29,22 @@ export const EXECUTOR = Symbol('EXECUTOR');
     {
       provide: ExecuteJob,
       inject: [JobLifecycle, EXECUTOR, ToolMap, Roots, WFS_CONFIG, ARCHIVE],
-      useFactory: (l: JobLifecycle, e: LocalExecutor, t: ToolMap, r: Roots, c: WfsConfig, a: Archive) =>
-        new ExecuteJob(l, e, t, r, { maxJobTimeoutSeconds: c.maxJobTimeoutSeconds, hostname: c.hostname }, a),
+      useFactory: (
+        l: JobLifecycle,
+        e: LocalExecutor,
+        t: ToolMap,
+        r: Roots,
+        c: WfsConfig,
+        a: Archive,
+      ) =>
+        new ExecuteJob(
+          l,
+          e,
+          t,
+          r,
+          { maxJobTimeoutSeconds: c.maxJobTimeoutSeconds, hostname: c.hostname },
+          a,
+        ),
     },
   ],
   exports: [EXECUTOR, ToolMap, ExecuteJob],

@@ -31,14 +31,24 @@ export class LocalExecutor implements Executor {
       });
     } catch (e) {
       await Promise.all([closeStream(stdout), closeStream(stderr)]);
-      return { exitCode: null, signal: null, timedOut: false, cancelled: false, spawnError: (e as Error).message };
+      return {
+        exitCode: null,
+        signal: null,
+        timedOut: false,
+        cancelled: false,
+        spawnError: (e as Error).message,
+      };
     }
     child.stdout?.pipe(stdout);
     child.stderr?.pipe(stderr);
     let timedOut = false;
     let spawnError: string | null = null;
     let resolveDone!: () => void;
-    const entry: Running = { stop: () => killGroup(child), cancelled: false, done: new Promise((r) => (resolveDone = r)) };
+    const entry: Running = {
+      stop: () => killGroup(child),
+      cancelled: false,
+      done: new Promise((r) => (resolveDone = r)),
+    };
     this.track(spec.runId, entry);
     const timer = setTimeout(() => {
       timedOut = true;

@@ -62,7 +62,15 @@ export class Recovery {
   }
 
   private async recoverLostJobs(): Promise<void> {
-    const lost = await this.db.query<{ run_id: string; name: string; idx: number; attempts: number; host: string | null; pid: number | null; worker_id: string | null }>(
+    const lost = await this.db.query<{
+      run_id: string;
+      name: string;
+      idx: number;
+      attempts: number;
+      host: string | null;
+      pid: number | null;
+      worker_id: string | null;
+    }>(
       `SELECT j.run_id, j.name, j.idx, j.attempts, j.host, j.pid, j.worker_id
        FROM jobs j LEFT JOIN workers w ON w.id = j.worker_id
        WHERE j.state = 'running' AND (w.id IS NULL OR w.last_seen < now() - interval '${WORKER_DEAD_AFTER_S} seconds')
@@ -76,12 +84,22 @@ export class Recovery {
         if (j.worker_id && !orphansStopped.has(j.worker_id)) {
           orphansStopped.add(j.worker_id);
           const pids = killOrphansOf(j.worker_id);
-          if (pids.length > 0) this.log.warn(`recovery: stopped ${pids.length} process(es) left by worker ${j.worker_id}`);
+          if (pids.length > 0)
+            this.log.warn(
+              `recovery: stopped ${pids.length} process(es) left by worker ${j.worker_id}`,
+            );
         }
       }
-      const key: JobKey = { runId: Number(j.run_id), name: j.name, index: j.idx, attempt: j.attempts };
+      const key: JobKey = {
+        runId: Number(j.run_id),
+        name: j.name,
+        index: j.idx,
+        attempt: j.attempts,
+      };
       await this.lifecycle.lose(key, `worker ${j.worker_id ?? '?'} stopped answering`);
-      this.log.warn(`recovery: run ${key.runId} job ${key.name}[${key.index}] attempt ${key.attempt} lost with worker ${j.worker_id ?? '?'}`);
+      this.log.warn(
+        `recovery: run ${key.runId} job ${key.name}[${key.index}] attempt ${key.attempt} lost with worker ${j.worker_id ?? '?'}`,
+      );
     }
     if (lost.length > 0) {
       await this.db.query(`DELETE FROM workers WHERE last_seen < now() - interval '1 hour'`);
@@ -89,12 +107,22 @@ export class Recovery {
   }
 
   private async redispatchMissing(): Promise<void> {
-    const queued = await this.db.query<{ run_id: string; name: string; idx: number; attempts: number }>(
+    const queued = await this.db.query<{
+      run_id: string;
+      name: string;
+      idx: number;
+      attempts: number;
+    }>(
       `SELECT run_id, name, idx, attempts FROM jobs
        WHERE state = 'idle' AND dispatched_at IS NOT NULL AND dispatched_at < now() - interval '${QUEUED_GRACE_S} seconds'
        ORDER BY dispatched_at LIMIT 5000`,
     );
-    const keys = queued.map((q) => ({ runId: Number(q.run_id), name: q.name, index: q.idx, attempt: q.attempts + 1 }));
+    const keys = queued.map((q) => ({
+      runId: Number(q.run_id),
+      name: q.name,
+      index: q.idx,
+      attempt: q.attempts + 1,
+    }));
     const missing = await this.dispatcher.missing(keys);
     if (missing.length === 0) return;
     await this.dispatcher.enqueue(missing);
@@ -105,7 +133,9 @@ export class Recovery {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     await this.running;
-    await this.db.query('DELETE FROM workers WHERE id = $1', [this.lifecycle.workerId]).catch(() => undefined);
+    await this.db
+      .query('DELETE FROM workers WHERE id = $1', [this.lifecycle.workerId])
+      .catch(() => undefined);
   }
 }
 

@@ -23,7 +23,8 @@ export class ToolMap {
     }
     if (config.toolsFile) {
       const doc = parse(fs.readFileSync(config.toolsFile, 'utf8')) as unknown;
-      if (doc === null || typeof doc !== 'object') throw new Error(`Tools file ${config.toolsFile}: must map tool names to absolute paths`);
+      if (doc === null || typeof doc !== 'object')
+        throw new Error(`Tools file ${config.toolsFile}: must map tool names to absolute paths`);
       for (const [name, value] of Object.entries(doc as Record<string, unknown>)) {
         if (typeof value !== 'string' || !path.isAbsolute(value)) {
           throw new Error(`Tools file ${config.toolsFile}: ${name}: must be an absolute path`);
@@ -36,7 +37,10 @@ export class ToolMap {
 
   resolve(name: string): string {
     const found = this.tools.get(name);
-    if (!found) throw new Error(`no executable configured for tool "${name}" (set WFS_TOOL_${name.toUpperCase()})`);
+    if (!found)
+      throw new Error(
+        `no executable configured for tool "${name}" (set WFS_TOOL_${name.toUpperCase()})`,
+      );
     return found;
   }
 
@@ -45,7 +49,10 @@ export class ToolMap {
     for (const def of definitions) {
       for (const job of def.jobs) {
         if (job.executable.startsWith('builtin:')) {
-          if (!builtins.has(job.executable)) throw new Error(`Workflow ${def.name}: job ${job.name}: unknown builtin ${job.executable}`);
+          if (!builtins.has(job.executable))
+            throw new Error(
+              `Workflow ${def.name}: job ${job.name}: unknown builtin ${job.executable}`,
+            );
         } else {
           this.resolve(job.executable);
         }

@@ -44,11 +44,14 @@ export class CleanupRun {
   async execute(runId: number, dryRun: boolean): Promise<{ deleted: string[]; dryRun: boolean }> {
     const run = await this.queries.row(runId);
     const dir = run.processing_dir;
-    if (!dir || run.disk_state === 'removed' || run.disk_state === 'expired' || !fs.existsSync(dir)) throw directoryGone(run);
+    if (!dir || run.disk_state === 'removed' || run.disk_state === 'expired' || !fs.existsSync(dir))
+      throw directoryGone(run);
     if (run.archive_state !== 'ingested') throw notArchived(run);
     const def = await this.catalog.getByDigest(run.workflow_digest);
     const products = runDirs(dir).products;
-    const classified = fs.existsSync(products) ? classifyProducts(walk(products), def.products) : [];
+    const classified = fs.existsSync(products)
+      ? classifyProducts(walk(products), def.products)
+      : [];
     const files = await Promise.all(
       classified.map(async ({ path: rel }) => {
         const file = path.join(products, rel);
@@ -59,14 +62,22 @@ export class CleanupRun {
     // ingestion changes on purpose (the weblog gets the QA notes, the DA's flag files replace
     // the pipeline's) are matched by path, and their archived bytes re-checked all the same.
     const archived = (await this.archive.productsOfRun(runId)).flatMap((p) => p.files);
-    const matches = files.map((f) => archived.find((a) => a.path === f.path && (a.sha256 === f.sha256 || DA_CHANGED_ROLES.has(a.role))));
+    const matches = files.map((f) =>
+      archived.find(
+        (a) => a.path === f.path && (a.sha256 === f.sha256 || DA_CHANGED_ROLES.has(a.role)),
+      ),
+    );
     if (files.length === 0 || matches.some((m) => !m)) throw notArchived(run);
     const held = matches.map((m) => ({ sha256: m!.sha256, size: m!.size }));
     if (!(await this.archive.holds(runId, held))) throw notArchived(run);
     const managed = [this.roots.processing, this.roots.qa];
     const real = containedIn(managed, dir);
     if (!real) {
-      throw conflict('OUTSIDE_MANAGED_AREAS', `Run ${runId}'s directory ${dir} is not in the processing or QA area; wfs does not delete it.`, runStates(run));
+      throw conflict(
+        'OUTSIDE_MANAGED_AREAS',
+        `Run ${runId}'s directory ${dir} is not in the processing or QA area; wfs does not delete it.`,
+        runStates(run),
+      );
     }
     if (dryRun) return { deleted: [real], dryRun };
     await removeInside(managed, dir);

@@ -35,40 +35,68 @@ export class IngestRun {
     const outcome = await this.createRun.transaction(async (tx, made) => {
       const source = await lockRun(tx, cmd.runId);
       if (source.state !== 'complete') throw runNotComplete(source, 'ingested');
-      const [request] = await tx.query<{ sealed: boolean }>('SELECT sealed FROM requests WHERE id = $1 FOR UPDATE', [source.request_id]);
+      const [request] = await tx.query<{ sealed: boolean }>(
+        'SELECT sealed FROM requests WHERE id = $1 FOR UPDATE',
+        [source.request_id],
+      );
       if (request?.sealed) throw requestSealed(source);
-      if (source.archive_state === 'ingesting' || source.archive_state === 'ingested') throw ingestionUnderway(source);
+      if (source.archive_state === 'ingesting' || source.archive_state === 'ingested')
+        throw ingestionUnderway(source);
       const sourceDef = await this.catalog.getByDigest(source.workflow_digest);
       if (!sourceDef.ingestWith) {
-        throw invalid('NOT_INGESTIBLE', `Runs of ${source.workflow} have no ingestion workflow.`, { workflow: source.workflow });
+        throw invalid('NOT_INGESTIBLE', `Runs of ${source.workflow} have no ingestion workflow.`, {
+          workflow: source.workflow,
+        });
       }
       const def = this.catalog.get(sourceDef.ingestWith);
       const qa: QaStatus | null = sourceDef.ingestQa === 'pass' ? 'pass' : cmd.qa;
-      if (!qa) throw invalid('INVALID_REQUEST', 'qa (pass, fail or null) is required.', { fields: { qa: 'is required' } });
+      if (!qa)
+        throw invalid('INVALID_REQUEST', 'qa (pass, fail or null) is required.', {
+          fields: { qa: 'is required' },
+        });
       const allowed = new Set(def.inputs.map((i) => i.name));
       for (const f of cmd.files) {
         if (!isSafeUploadName(f.name) || !allowed.has(f.name)) {
-          throw invalid('UNKNOWN_INPUT', `${f.name} is not a file ingestion takes (${[...allowed].join(', ')}).`, { fields: { [f.name]: 'is not an input of the ingestion' } });
+          throw invalid(
+            'UNKNOWN_INPUT',
+            `${f.name} is not a file ingestion takes (${[...allowed].join(', ')}).`,
+            { fields: { [f.name]: 'is not an input of the ingestion' } },
+          );
         }
       }
       await setQaLocked(tx, source, { status: qa, analyst: cmd.analyst, comments: cmd.comments });
-      const parameters = this.catalog.validateParameters(def, { qaFlag: qa, analyst: cmd.analyst, ...(cmd.comments ? { comments: cmd.comments } : {}) });
+      const parameters = this.catalog.validateParameters(def, {
+        qaFlag: qa,
+        analyst: cmd.analyst,
+        ...(cmd.comments ? { comments: cmd.comments } : {}),
+      });
       const requestId = await this.createRun.openRequest(tx, def.name, source.subject);
-      const ingestion = await this.createRun.insertRun(tx, {
-        def,
-        requestId,
-        subject: source.subject,
-        parameters,
-        correlationId: source.correlation_id,
-        resultsDir: null,
-        actor: cmd.actor,
-        sourceRunId: Number(source.id),
-        files: cmd.files.map((f) => ({ name: f.name, from: f.data })),
-      }, made);
+      const ingestion = await this.createRun.insertRun(
+        tx,
+        {
+          def,
+          requestId,
+          subject: source.subject,
+          parameters,
+          correlationId: source.correlation_id,
+          resultsDir: null,
+          actor: cmd.actor,
+          sourceRunId: Number(source.id),
+          files: cmd.files.map((f) => ({ name: f.name, from: f.data })),
+        },
+        made,
+      );
       const { ready } = await submitLocked(tx, ingestion, def, this.maxJobsPerRun);
-      const updated = await updateRun(tx, Number(source.id), { archive_state: 'ingesting', ingestion_run_id: ingestion.id });
+      const updated = await updateRun(tx, Number(source.id), {
+        archive_state: 'ingesting',
+        ingestion_run_id: ingestion.id,
+      });
       await appendEvents(tx, snapshotOf(updated), [{ type: 'ingestion-started' }]);
-      return { runId: Number(source.id), ingestionRunId: Number(ingestion.id), ready: ready as JobKey[] };
+      return {
+        runId: Number(source.id),
+        ingestionRunId: Number(ingestion.id),
+        ready: ready as JobKey[],
+      };
     });
     await this.dispatcher.enqueue(outcome.ready);
     return { runId: outcome.runId, ingestionRunId: outcome.ingestionRunId };

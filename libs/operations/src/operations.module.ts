@@ -22,12 +22,14 @@ import { SetQa } from './set-qa';
     {
       provide: RerunRun,
       inject: [WorkflowCatalog, CreateRun, Dispatcher, WFS_CONFIG],
-      useFactory: (c: WorkflowCatalog, cr: CreateRun, d: Dispatcher, cfg: WfsConfig) => new RerunRun(c, cr, d, cfg.maxJobsPerRun),
+      useFactory: (c: WorkflowCatalog, cr: CreateRun, d: Dispatcher, cfg: WfsConfig) =>
+        new RerunRun(c, cr, d, cfg.maxJobsPerRun),
     },
     {
       provide: IngestRun,
       inject: [WorkflowCatalog, CreateRun, Dispatcher, WFS_CONFIG],
-      useFactory: (c: WorkflowCatalog, cr: CreateRun, d: Dispatcher, cfg: WfsConfig) => new IngestRun(c, cr, d, cfg.maxJobsPerRun),
+      useFactory: (c: WorkflowCatalog, cr: CreateRun, d: Dispatcher, cfg: WfsConfig) =>
+        new IngestRun(c, cr, d, cfg.maxJobsPerRun),
     },
     {
       provide: RejectRun,
@@ -37,7 +39,8 @@ import { SetQa } from './set-qa';
     {
       provide: CleanupRun,
       inject: [Database, ARCHIVE, Roots, WorkflowCatalog, RunQueries],
-      useFactory: (db: Database, a: Archive, r: Roots, c: WorkflowCatalog, q: RunQueries) => new CleanupRun(db, a, r, c, q),
+      useFactory: (db: Database, a: Archive, r: Roots, c: WorkflowCatalog, q: RunQueries) =>
+        new CleanupRun(db, a, r, c, q),
     },
   ],
   exports: [SetQa, RerunRun, IngestRun, RejectRun, CleanupRun],

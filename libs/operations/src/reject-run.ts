@@ -24,14 +24,16 @@ export class RejectRun {
   async execute(runId: number, analyst: string, comments: string | null): Promise<void> {
     const run = await this.queries.row(runId);
     if (run.state !== 'complete') throw runNotComplete(run, 'rejected');
-    if (run.archive_state === 'ingesting' || run.archive_state === 'ingested') throw ingestionUnderway(run);
+    if (run.archive_state === 'ingesting' || run.archive_state === 'ingested')
+      throw ingestionUnderway(run);
     if (run.subject) await this.archive.setCalibrationStatus(run.subject, 'Do Not Calibrate');
     const dir = run.processing_dir;
     const inQa = dir !== null && isInside(realDestination(this.roots.qa), realDestination(dir));
     if (inQa && fs.existsSync(dir)) await removeInside([this.roots.qa], dir);
     await this.db.transaction(async (tx) => {
       const locked = await lockRun(tx, runId);
-      if (locked.archive_state === 'ingesting' || locked.archive_state === 'ingested') throw ingestionUnderway(locked);
+      if (locked.archive_state === 'ingesting' || locked.archive_state === 'ingested')
+        throw ingestionUnderway(locked);
       await setQaLocked(tx, locked, { status: 'fail', analyst, comments: comments ?? 'rejected' });
       const updated = await updateRun(tx, runId, inQa ? { disk_state: 'removed' } : {});
       await appendEvents(tx, snapshotOf(updated), [{ type: 'rejected' }]);

@@ -33,7 +33,10 @@ export class RerunRun {
   async execute(cmd: RerunCommand): Promise<number> {
     const outcome = await this.createRun.transaction(async (tx, made) => {
       const old = await lockRun(tx, cmd.runId);
-      const [request] = await tx.query<{ sealed: boolean }>('SELECT sealed FROM requests WHERE id = $1 FOR UPDATE', [old.request_id]);
+      const [request] = await tx.query<{ sealed: boolean }>(
+        'SELECT sealed FROM requests WHERE id = $1 FOR UPDATE',
+        [old.request_id],
+      );
       if (request?.sealed) throw requestSealed(old);
       const [busy] = await tx.query<{ id: string }>(
         `SELECT id FROM runs WHERE request_id = $1 AND archive_state IN ('ingesting', 'ingested') LIMIT 1`,
@@ -45,35 +48,57 @@ export class RerunRun {
       const allowed = new Set(def.inputs.map((i) => i.name));
       for (const f of cmd.files) {
         if (!isSafeUploadName(f.name) || !allowed.has(f.name)) {
-          throw invalid('UNKNOWN_INPUT', `${f.name} is not an input of ${def.name} (${[...allowed].join(', ')}).`, { fields: { [f.name]: 'is not an input of this workflow' } });
+          throw invalid(
+            'UNKNOWN_INPUT',
+            `${f.name} is not an input of ${def.name} (${[...allowed].join(', ')}).`,
+            { fields: { [f.name]: 'is not an input of this workflow' } },
+          );
         }
       }
-      const parameters = this.catalog.validateParameters(def, { ...old.parameters, ...(cmd.parameters ?? {}) });
+      const parameters = this.catalog.validateParameters(def, {
+        ...old.parameters,
+        ...(cmd.parameters ?? {}),
+      });
       const replaced = new Set(cmd.files.map((f) => f.name));
-      const carried = await tx.query<{ name: string }>('SELECT name FROM run_files WHERE run_id = $1 ORDER BY name', [old.id]);
+      const carried = await tx.query<{ name: string }>(
+        'SELECT name FROM run_files WHERE run_id = $1 ORDER BY name',
+        [old.id],
+      );
       const oldInputs = runDirs(old.processing_dir as string).inputs;
-      const gone = carried.filter((f) => !replaced.has(f.name) && !fs.existsSync(path.join(oldInputs, f.name))).map((f) => f.name);
+      const gone = carried
+        .filter((f) => !replaced.has(f.name) && !fs.existsSync(path.join(oldInputs, f.name)))
+        .map((f) => f.name);
       if (gone.length > 0) {
-        throw conflict('INPUTS_GONE', `The files ${gone.join(', ')} of run ${old.id} went with its directory; give them again to re-run.`, {
-          state: old.state,
-          diskState: old.disk_state,
-          missing: gone,
-        });
+        throw conflict(
+          'INPUTS_GONE',
+          `The files ${gone.join(', ')} of run ${old.id} went with its directory; give them again to re-run.`,
+          {
+            state: old.state,
+            diskState: old.disk_state,
+            missing: gone,
+          },
+        );
       }
-      const run = await this.createRun.insertRun(tx, {
-        def,
-        requestId: Number(old.request_id),
-        subject: old.subject,
-        parameters,
-        correlationId: old.correlation_id,
-        resultsDir: null,
-        actor: cmd.actor,
-        sourceRunId: null,
-        files: [
-          ...carried.filter((f) => !replaced.has(f.name)).map((f) => ({ name: f.name, from: path.join(oldInputs, f.name) })),
-          ...cmd.files.map((f) => ({ name: f.name, from: f.data })),
-        ],
-      }, made);
+      const run = await this.createRun.insertRun(
+        tx,
+        {
+          def,
+          requestId: Number(old.request_id),
+          subject: old.subject,
+          parameters,
+          correlationId: old.correlation_id,
+          resultsDir: null,
+          actor: cmd.actor,
+          sourceRunId: null,
+          files: [
+            ...carried
+              .filter((f) => !replaced.has(f.name))
+              .map((f) => ({ name: f.name, from: path.join(oldInputs, f.name) })),
+            ...cmd.files.map((f) => ({ name: f.name, from: f.data })),
+          ],
+        },
+        made,
+      );
       let ready: JobKey[] = [];
       if (cmd.submit) ({ ready } = await submitLocked(tx, run, def, this.maxJobsPerRun));
       return { runId: Number(run.id), ready };

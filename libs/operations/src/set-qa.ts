@@ -23,7 +23,10 @@ export const DEFAULT_QA_STANDARD = 'SRDP Pilot';
  */
 export async function setQaLocked(tx: Tx, run: RunRow, d: QaDecision): Promise<RunRow> {
   if (run.state !== 'complete') throw runNotComplete(run, 'given a QA flag');
-  const [request] = await tx.query<{ sealed: boolean }>('SELECT sealed FROM requests WHERE id = $1 FOR UPDATE', [run.request_id]);
+  const [request] = await tx.query<{ sealed: boolean }>(
+    'SELECT sealed FROM requests WHERE id = $1 FOR UPDATE',
+    [run.request_id],
+  );
   if (request?.sealed) throw requestSealed(run);
   const score = d.score ?? (d.status === 'pass' ? 1 : d.status === 'fail' ? 0 : null);
   const standard = d.standard || DEFAULT_QA_STANDARD;
@@ -60,10 +63,26 @@ export class SetQa {
   }
 
   async history(runId: number) {
-    const rows = await this.db.query<{ status: string; analyst: string; standard: string; score: number | null; comments: string | null; reason: string; decided_at: Date }>(
+    const rows = await this.db.query<{
+      status: string;
+      analyst: string;
+      standard: string;
+      score: number | null;
+      comments: string | null;
+      reason: string;
+      decided_at: Date;
+    }>(
       'SELECT status, analyst, standard, score, comments, reason, decided_at FROM qa_decisions WHERE run_id = $1 ORDER BY id',
       [runId],
     );
-    return rows.map((r) => ({ status: r.status, analyst: r.analyst, standard: r.standard, score: r.score, comments: r.comments, reason: r.reason, decidedAt: r.decided_at.toISOString() }));
+    return rows.map((r) => ({
+      status: r.status,
+      analyst: r.analyst,
+      standard: r.standard,
+      score: r.score,
+      comments: r.comments,
+      reason: r.reason,
+      decidedAt: r.decided_at.toISOString(),
+    }));
   }
 }

@@ -11,7 +11,10 @@ export class PgListener {
   private readonly handlers = new Map<string, Set<(payload: string) => void>>();
   private retry: NodeJS.Timeout | null = null;
 
-  constructor(private readonly url: string, private readonly onReconnect: () => void = () => {}) {}
+  constructor(
+    private readonly url: string,
+    private readonly onReconnect: () => void = () => {},
+  ) {}
 
   async listen(channel: string, handler: (payload: string) => void): Promise<void> {
     let set = this.handlers.get(channel);

@@ -54,7 +54,16 @@ export class CreateRun {
     const parameters = this.catalog.validateParameters(def, cmd.parameters ?? {});
     const resultsDir = cmd.resultsDir ? this.roots.resolveResultsDir(cmd.resultsDir) : null;
     const requestHash = createHash('sha256')
-      .update(JSON.stringify([cmd.workflow, subject, cmd.parameters ?? {}, cmd.correlationId ?? null, cmd.resultsDir ?? null, cmd.submit ?? false]))
+      .update(
+        JSON.stringify([
+          cmd.workflow,
+          subject,
+          cmd.parameters ?? {},
+          cmd.correlationId ?? null,
+          cmd.resultsDir ?? null,
+          cmd.submit ?? false,
+        ]),
+      )
       .digest('hex');
 
     // Refuse an oversized plan before anything is written or made on disk.
@@ -70,14 +79,29 @@ export class CreateRun {
       }
       const requestId = await this.openRequest(tx, def.name, subject);
       if (resultsDir) await this.assertResultsDirFree(tx, resultsDir);
-      const run = await this.insertRun(tx, { def, requestId, subject, parameters, correlationId: cmd.correlationId ?? null, resultsDir, actor: cmd.actor, sourceRunId: null, files: [] }, made);
+      const run = await this.insertRun(
+        tx,
+        {
+          def,
+          requestId,
+          subject,
+          parameters,
+          correlationId: cmd.correlationId ?? null,
+          resultsDir,
+          actor: cmd.actor,
+          sourceRunId: null,
+          files: [],
+        },
+        made,
+      );
       const runId = Number(run.id);
       let ready: Awaited<ReturnType<typeof submitLocked>>['ready'] = [];
       if (cmd.submit) ({ ready } = await submitLocked(tx, run, def, this.maxJobsPerRun));
       if (cmd.idempotencyKey) {
-        await tx.query('INSERT INTO idempotency_keys (principal, key, request_hash, run_id) VALUES ($1, $2, $3, $4)', [
-          cmd.actor, cmd.idempotencyKey, requestHash, runId,
-        ]);
+        await tx.query(
+          'INSERT INTO idempotency_keys (principal, key, request_hash, run_id) VALUES ($1, $2, $3, $4)',
+          [cmd.actor, cmd.idempotencyKey, requestHash, runId],
+        );
       }
       return { runId, created: true, ready };
     });
@@ -98,8 +122,19 @@ export class CreateRun {
        VALUES ($1, (SELECT coalesce(max(version), 0) + 1 FROM runs WHERE request_id = $1), $2, $3, $4, $5, $6, $7,
                'created', $8, 'processing', $9, $10, $11)
        RETURNING *`,
-      [spec.requestId, def.name, def.version, def.digest, spec.subject, spec.correlationId, spec.parameters,
-       def.requiresQa ? 'pending' : 'not_required', spec.resultsDir, spec.actor, spec.sourceRunId],
+      [
+        spec.requestId,
+        def.name,
+        def.version,
+        def.digest,
+        spec.subject,
+        spec.correlationId,
+        spec.parameters,
+        def.requiresQa ? 'pending' : 'not_required',
+        spec.resultsDir,
+        spec.actor,
+        spec.sourceRunId,
+      ],
     );
     const runId = Number((inserted as RunRow).id);
     let root = this.roots.runRoot(runId, def.name, spec.resultsDir);
@@ -108,9 +143,15 @@ export class CreateRun {
     if (!fs.existsSync(root)) made.push(root);
     const dirs = this.roots.create(root);
     for (const file of spec.files) {
-      const source = typeof file.from === 'string' ? fs.createReadStream(file.from) : Readable.from([file.from]);
+      const source =
+        typeof file.from === 'string' ? fs.createReadStream(file.from) : Readable.from([file.from]);
       const stored = await storeUpload(source, dirs.inputs, file.name, Number.MAX_SAFE_INTEGER);
-      await tx.query('INSERT INTO run_files (run_id, name, size, sha256) VALUES ($1, $2, $3, $4)', [runId, file.name, stored.size, stored.sha256]);
+      await tx.query('INSERT INTO run_files (run_id, name, size, sha256) VALUES ($1, $2, $3, $4)', [
+        runId,
+        file.name,
+        stored.size,
+        stored.sha256,
+      ]);
     }
     const run = await updateRun(tx, runId, { processing_dir: root });
     await appendEvents(tx, snapshotOf(run), [{ type: 'created' }]);
@@ -126,7 +167,10 @@ export class CreateRun {
     try {
       return await this.db.transaction((tx) => fn(tx, made));
     } catch (e) {
-      for (const dir of made) await removeInside([this.roots.processing, ...this.roots.results], dir).catch(() => undefined);
+      for (const dir of made)
+        await removeInside([this.roots.processing, ...this.roots.results], dir).catch(
+          () => undefined,
+        );
       throw e;
     }
   }
@@ -141,30 +185,47 @@ export class CreateRun {
       [dir],
     );
     if (taken) {
-      throw conflict('RESULTS_DIR_IN_USE', `resultsDir ${dir} overlaps the directory of run ${taken.id} (${taken.processing_dir}).`, {
-        fields: { resultsDir: `overlaps run ${taken.id}` },
-        runId: Number(taken.id),
-      });
+      throw conflict(
+        'RESULTS_DIR_IN_USE',
+        `resultsDir ${dir} overlaps the directory of run ${taken.id} (${taken.processing_dir}).`,
+        {
+          fields: { resultsDir: `overlaps run ${taken.id}` },
+          runId: Number(taken.id),
+        },
+      );
     }
   }
 
   /** Validates a subject for a workflow (400 naming the field). */
   subjectFor(def: WorkflowDefinition, subject: string | null): string | null {
     if (subject !== null && !SUBJECT.test(subject)) {
-      throw invalid('INVALID_SUBJECT', 'The subject may hold letters, digits and . _ : + - only (at most 200).', {
-        fields: { subject: 'has characters a subject may not hold' },
-      });
+      throw invalid(
+        'INVALID_SUBJECT',
+        'The subject may hold letters, digits and . _ : + - only (at most 200).',
+        {
+          fields: { subject: 'has characters a subject may not hold' },
+        },
+      );
     }
     if (subject === null && def.subjectKind !== 'none') {
-      throw invalid('SUBJECT_REQUIRED', `Workflow ${def.name} needs a subject (${def.subjectKind}).`, {
-        fields: { subject: `is required (${def.subjectKind})` },
-      });
+      throw invalid(
+        'SUBJECT_REQUIRED',
+        `Workflow ${def.name} needs a subject (${def.subjectKind}).`,
+        {
+          fields: { subject: `is required (${def.subjectKind})` },
+        },
+      );
     }
     return subject;
   }
 
   /** The run an earlier call with this key created, or null; 409 if the key came with another body. */
-  private async earlierRun(tx: Tx, actor: string, key: string, requestHash: string): Promise<number | null> {
+  private async earlierRun(
+    tx: Tx,
+    actor: string,
+    key: string,
+    requestHash: string,
+  ): Promise<number | null> {
     await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`idempotency/${actor}/${key}`]);
     const [row] = await tx.query<{ request_hash: string; run_id: string; fresh: boolean }>(
       `SELECT request_hash, run_id, created_at > now() - interval '${IDEMPOTENCY_WINDOW_HOURS} hours' AS fresh
@@ -173,11 +234,18 @@ export class CreateRun {
     );
     if (!row) return null;
     if (!row.fresh) {
-      await tx.query('DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2', [actor, key]);
+      await tx.query('DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2', [
+        actor,
+        key,
+      ]);
       return null;
     }
     if (row.request_hash !== requestHash) {
-      throw conflict('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used with a different request body.', { runId: Number(row.run_id) });
+      throw conflict(
+        'IDEMPOTENCY_KEY_REUSED',
+        'This Idempotency-Key was used with a different request body.',
+        { runId: Number(row.run_id) },
+      );
     }
     return Number(row.run_id);
   }
@@ -188,7 +256,9 @@ export class CreateRun {
    * the same trigger cannot both find nothing and both start a run.
    */
   private async latestOpenRun(tx: Tx, workflow: string, subject: string): Promise<number | null> {
-    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`request/${workflow}/${subject}`]);
+    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [
+      `request/${workflow}/${subject}`,
+    ]);
     const [row] = await tx.query<{ id: string }>(
       `SELECT r.id FROM requests q JOIN runs r ON r.request_id = q.id
        WHERE q.workflow = $1 AND q.subject = $2 AND NOT q.sealed ORDER BY r.version DESC LIMIT 1`,
@@ -211,7 +281,10 @@ export class CreateRun {
       );
       if (open) return Number(open.id);
     }
-    const [created] = await tx.query<{ id: string }>('INSERT INTO requests (workflow, subject) VALUES ($1, $2) RETURNING id', [workflow, subject]);
+    const [created] = await tx.query<{ id: string }>(
+      'INSERT INTO requests (workflow, subject) VALUES ($1, $2) RETURNING id',
+      [workflow, subject],
+    );
     return Number((created as { id: string }).id);
   }
 }

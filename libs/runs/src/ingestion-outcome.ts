@@ -4,7 +4,11 @@ import type { Tx } from '@wfs/persistence';
 import { lockRun, RunRow, snapshotOf, updateRun } from './run-model';
 
 /** Changes a step made to the run an ingestion run ingests (its directory moved back, ...). */
-export async function applySourceEffects(tx: Tx, ingestion: RunRow, effects: { processingDir?: string; diskState?: DiskState }): Promise<void> {
+export async function applySourceEffects(
+  tx: Tx,
+  ingestion: RunRow,
+  effects: { processingDir?: string; diskState?: DiskState },
+): Promise<void> {
   if (ingestion.source_run_id === null) return;
   await lockRun(tx, Number(ingestion.source_run_id));
   await updateRun(tx, Number(ingestion.source_run_id), {
@@ -20,7 +24,12 @@ export async function applySourceEffects(tx: Tx, ingestion: RunRow, effects: { p
  * DA may ingest again). The caller holds the ingestion run's lock; the source
  * is locked after it (always in that order).
  */
-export async function settleSource(tx: Tx, ingestion: RunRow, definition: WorkflowDefinition, outcome: 'ingested' | 'failed'): Promise<void> {
+export async function settleSource(
+  tx: Tx,
+  ingestion: RunRow,
+  definition: WorkflowDefinition,
+  outcome: 'ingested' | 'failed',
+): Promise<void> {
   if (definition.role !== 'ingestion' || ingestion.source_run_id === null) return;
   const sourceId = Number(ingestion.source_run_id);
   const source = await lockRun(tx, sourceId);

@@ -75,7 +75,13 @@ export class JobLifecycle {
         'SELECT * FROM jobs WHERE run_id = $1 AND name = $2 AND idx = $3 FOR UPDATE',
         [key.runId, key.name, key.index],
       );
-      if (!job || job.state !== 'idle' || job.dispatched_at === null || job.attempts + 1 !== key.attempt) return null;
+      if (
+        !job ||
+        job.state !== 'idle' ||
+        job.dispatched_at === null ||
+        job.attempts + 1 !== key.attempt
+      )
+        return null;
       const definition = await this.catalog.getByDigest(run.workflow_digest);
       const jobDefinition = definition.jobs.find((j) => j.name === key.name);
       if (!jobDefinition) return null;
@@ -87,15 +93,24 @@ export class JobLifecycle {
       );
       const events: PendingEvent[] = [];
       if (run.state === 'submitted') {
-        run = await updateRun(tx, key.runId, { state: transitionRun(key.runId, run.state, 'start'), started_at: new Date() });
+        run = await updateRun(tx, key.runId, {
+          state: transitionRun(key.runId, run.state, 'start'),
+          started_at: new Date(),
+        });
         events.push({ type: 'running' });
       }
       events.push({ type: 'job-started', job: eventJob(started as JobRow, jobDefinition.stage) });
       await appendEvents(tx, snapshotOf(run), events);
       let source: ClaimedJob['source'] = null;
       if (run.source_run_id !== null) {
-        const [sourceRun] = await tx.query<RunRow>('SELECT * FROM runs WHERE id = $1', [run.source_run_id]);
-        if (sourceRun) source = { run: sourceRun, definition: await this.catalog.getByDigest(sourceRun.workflow_digest) };
+        const [sourceRun] = await tx.query<RunRow>('SELECT * FROM runs WHERE id = $1', [
+          run.source_run_id,
+        ]);
+        if (sourceRun)
+          source = {
+            run: sourceRun,
+            definition: await this.catalog.getByDigest(sourceRun.workflow_digest),
+          };
       }
       return { run, job: started as JobRow, definition, jobDefinition, source };
     });
@@ -116,7 +131,12 @@ export class JobLifecycle {
   }
 
   /** Applies a finished attempt's verdict; enqueues what became ready once committed. */
-  async finish(key: JobKey, verdict: JobVerdict, exitCode: number | null, effects: RunEffects = {}): Promise<void> {
+  async finish(
+    key: JobKey,
+    verdict: JobVerdict,
+    exitCode: number | null,
+    effects: RunEffects = {},
+  ): Promise<void> {
     const next = await this.db.transaction(async (tx) => {
       const run = await lockRun(tx, key.runId);
       const [job] = await tx.query<JobRow>(
@@ -124,14 +144,27 @@ export class JobLifecycle {
         [key.runId, key.name, key.index],
       );
       // Cancelled, failed with the run, or a stale attempt: nothing to record.
-      if (!job || job.state !== 'running' || job.attempts !== key.attempt || (run.state !== 'running' && run.state !== 'submitted')) {
+      if (
+        !job ||
+        job.state !== 'running' ||
+        job.attempts !== key.attempt ||
+        (run.state !== 'running' && run.state !== 'submitted')
+      ) {
         return { ready: [] as JobKey[], retry: null };
       }
       const definition = await this.catalog.getByDigest(run.workflow_digest);
       const jobDef = definition.jobs.find((j) => j.name === key.name) as JobDefinition;
       if (verdict.ok) return this.completed(tx, run, job, jobDef, definition, exitCode, effects);
       if (shouldRetry(verdict, job.attempts, jobDef.retries, jobDef.retryUnlessExit)) {
-        return this.retryLater(tx, run, job, jobDef, `${verdict.reason}: ${verdict.message}`, verdict.exitCode, retryDelayMs(jobDef.retryBackoff, job.attempts));
+        return this.retryLater(
+          tx,
+          run,
+          job,
+          jobDef,
+          `${verdict.reason}: ${verdict.message}`,
+          verdict.exitCode,
+          retryDelayMs(jobDef.retryBackoff, job.attempts),
+        );
       }
       await this.failRun(tx, run, job, jobDef, verdict);
       return { ready: [] as JobKey[], retry: null };
@@ -148,31 +181,58 @@ export class JobLifecycle {
   async lose(key: JobKey, why: string): Promise<void> {
     const next = await this.db.transaction(async (tx) => {
       const run = await lockRun(tx, key.runId);
-      const [job] = await tx.query<JobRow>('SELECT * FROM jobs WHERE run_id = $1 AND name = $2 AND idx = $3 FOR UPDATE', [key.runId, key.name, key.index]);
-      if (!job || job.state !== 'running' || job.attempts !== key.attempt || (run.state !== 'running' && run.state !== 'submitted')) {
+      const [job] = await tx.query<JobRow>(
+        'SELECT * FROM jobs WHERE run_id = $1 AND name = $2 AND idx = $3 FOR UPDATE',
+        [key.runId, key.name, key.index],
+      );
+      if (
+        !job ||
+        job.state !== 'running' ||
+        job.attempts !== key.attempt ||
+        (run.state !== 'running' && run.state !== 'submitted')
+      ) {
         return { ready: [] as JobKey[], retry: null };
       }
       const definition = await this.catalog.getByDigest(run.workflow_digest);
       const jobDef = definition.jobs.find((j) => j.name === key.name) as JobDefinition;
-      if (job.attempts <= jobDef.retries + LOST_ATTEMPTS_ALLOWED) return this.retryLater(tx, run, job, jobDef, `worker_lost: ${why}`, null, 0);
-      await this.failRun(tx, run, job, jobDef, { ok: false, reason: 'worker_lost', message: `was lost with its worker (${why})`, exitCode: null });
+      if (job.attempts <= jobDef.retries + LOST_ATTEMPTS_ALLOWED)
+        return this.retryLater(tx, run, job, jobDef, `worker_lost: ${why}`, null, 0);
+      await this.failRun(tx, run, job, jobDef, {
+        ok: false,
+        reason: 'worker_lost',
+        message: `was lost with its worker (${why})`,
+        exitCode: null,
+      });
       return { ready: [] as JobKey[], retry: null };
     });
     if (next.retry) await this.dispatcher.enqueue([next.retry.key], next.retry.delayMs);
   }
 
   /** Puts a failed attempt back to idle, due after the delay (so the reconciler does not hurry it). */
-  private async retryLater(tx: Tx, run: RunRow, job: JobRow, jobDef: JobDefinition, reason: string, exitCode: number | null, delayMs: number) {
+  private async retryLater(
+    tx: Tx,
+    run: RunRow,
+    job: JobRow,
+    jobDef: JobDefinition,
+    reason: string,
+    exitCode: number | null,
+    delayMs: number,
+  ) {
     const [idle] = await tx.query<JobRow>(
       `UPDATE jobs SET state = 'idle', exit_code = $4, status_reason = $5, finished_at = now(),
               dispatched_at = now() + $6 * interval '1 millisecond'
        WHERE run_id = $1 AND name = $2 AND idx = $3 RETURNING *`,
       [Number(run.id), job.name, job.idx, exitCode, reason, delayMs],
     );
-    await appendEvents(tx, snapshotOf(run), [{ type: 'job-retrying', job: eventJob(idle as JobRow, jobDef.stage) }]);
+    await appendEvents(tx, snapshotOf(run), [
+      { type: 'job-retrying', job: eventJob(idle as JobRow, jobDef.stage) },
+    ]);
     return {
       ready: [] as JobKey[],
-      retry: { key: { runId: Number(run.id), name: job.name, index: job.idx, attempt: job.attempts + 1 }, delayMs },
+      retry: {
+        key: { runId: Number(run.id), name: job.name, index: job.idx, attempt: job.attempts + 1 },
+        delayMs,
+      },
     };
   }
 
@@ -199,18 +259,27 @@ export class JobLifecycle {
       });
     }
     if (effects.source) await applySourceEffects(tx, run, effects.source);
-    const events: PendingEvent[] = [{ type: 'job-completed', job: eventJob(done as JobRow, jobDef.stage) }];
+    const events: PendingEvent[] = [
+      { type: 'job-completed', job: eventJob(done as JobRow, jobDef.stage) },
+    ];
     const [group] = await tx.query<{ completed: number; instances: number }>(
       'UPDATE job_groups SET completed = completed + 1 WHERE run_id = $1 AND name = $2 RETURNING completed, instances',
       [runId, job.name],
     );
     let ready: JobKey[] = [];
     if (group && group.completed === group.instances) {
-      const groups = await tx.query<{ name: string; needs: string[]; completed: number; instances: number; released: boolean }>(
-        'SELECT name, needs, completed, instances, released FROM job_groups WHERE run_id = $1',
-        [runId],
+      const groups = await tx.query<{
+        name: string;
+        needs: string[];
+        completed: number;
+        instances: number;
+        released: boolean;
+      }>('SELECT name, needs, completed, instances, released FROM job_groups WHERE run_id = $1', [
+        runId,
+      ]);
+      const complete = new Set(
+        groups.filter((g) => g.completed === g.instances).map((g) => g.name),
       );
-      const complete = new Set(groups.filter((g) => g.completed === g.instances).map((g) => g.name));
       if (complete.size === groups.length) {
         run = await updateRun(tx, runId, {
           state: transitionRun(runId, run.state, 'complete'),
@@ -220,9 +289,14 @@ export class JobLifecycle {
         events.push({ type: 'complete', products: run.products });
         await settleSource(tx, run, definition, 'ingested');
       } else {
-        const release = groups.filter((g) => !g.released && g.needs.every((n) => complete.has(n))).map((g) => g.name);
+        const release = groups
+          .filter((g) => !g.released && g.needs.every((n) => complete.has(n)))
+          .map((g) => g.name);
         if (release.length > 0) {
-          await tx.query('UPDATE job_groups SET released = true WHERE run_id = $1 AND name = ANY($2)', [runId, release]);
+          await tx.query(
+            'UPDATE job_groups SET released = true WHERE run_id = $1 AND name = ANY($2)',
+            [runId, release],
+          );
           const rows = await tx.query<{ name: string; idx: number }>(
             `UPDATE jobs SET dispatched_at = now() WHERE run_id = $1 AND name = ANY($2) AND state = 'idle' RETURNING name, idx`,
             [runId, release],
@@ -236,7 +310,13 @@ export class JobLifecycle {
   }
 
   /** A job failed for good: the run fails naming it; the rest of the run stops. */
-  private async failRun(tx: Tx, run: RunRow, job: JobRow, jobDef: JobDefinition, verdict: Exclude<JobVerdict, { ok: true }>): Promise<void> {
+  private async failRun(
+    tx: Tx,
+    run: RunRow,
+    job: JobRow,
+    jobDef: JobDefinition,
+    verdict: Exclude<JobVerdict, { ok: true }>,
+  ): Promise<void> {
     const runId = Number(run.id);
     const reason = `${verdict.reason}: ${verdict.message}`;
     const [failed] = await tx.query<JobRow>(
@@ -265,6 +345,7 @@ export class JobLifecycle {
       { type: 'failed' },
     ]);
     await settleSource(tx, updated, await this.catalog.getByDigest(run.workflow_digest), 'failed');
-    if ((others[0]?.n ?? 0) > 0) await tx.query(`SELECT pg_notify('${CANCEL_CHANNEL}', $1)`, [String(runId)]);
+    if ((others[0]?.n ?? 0) > 0)
+      await tx.query(`SELECT pg_notify('${CANCEL_CHANNEL}', $1)`, [String(runId)]);
   }
 }

@@ -27,13 +27,21 @@ export class RunCommands {
   /** Streams a file into the run's inputs; only while the run is `created`. */
   async upload(runId: number, name: string, body: Readable): Promise<FileView> {
     if (!isSafeUploadName(name)) {
-      throw invalid('INVALID_FILE_NAME', 'File names are 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit, without "..".', {
-        fields: { filename: 'is not an allowed file name' },
-      });
+      throw invalid(
+        'INVALID_FILE_NAME',
+        'File names are 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit, without "..".',
+        {
+          fields: { filename: 'is not an allowed file name' },
+        },
+      );
     }
     const run = await this.queries.row(runId);
     if (run.state !== 'created') {
-      throw conflict('RUN_NOT_CREATED', `Run ${runId} is ${run.state}: files can only be uploaded while it is created.`, { state: run.state });
+      throw conflict(
+        'RUN_NOT_CREATED',
+        `Run ${runId} is ${run.state}: files can only be uploaded while it is created.`,
+        { state: run.state },
+      );
     }
     const dirs = runDirs(run.processing_dir as string);
     const stored = await storeUpload(body, dirs.inputs, name, this.limits.maxUploadBytes);
@@ -41,7 +49,9 @@ export class RunCommands {
     return this.db.transaction(async (tx) => {
       const locked = await lockRun(tx, runId);
       if (locked.state !== 'created') {
-        throw conflict('RUN_NOT_CREATED', `Run ${runId} was submitted during the upload.`, { state: locked.state });
+        throw conflict('RUN_NOT_CREATED', `Run ${runId} was submitted during the upload.`, {
+          state: locked.state,
+        });
       }
       const [row] = await tx.query<FileRow>(
         `INSERT INTO run_files (run_id, name, size, sha256) VALUES ($1, $2, $3, $4)
@@ -80,7 +90,12 @@ export class RunCommands {
     await this.db.transaction(async (tx) => {
       const run = await lockRun(tx, runId);
       const next = transitionRun(runId, run.state, 'cancel');
-      const stopped = await tx.query<{ name: string; idx: number; attempts: number; exit_code: number | null }>(
+      const stopped = await tx.query<{
+        name: string;
+        idx: number;
+        attempts: number;
+        exit_code: number | null;
+      }>(
         `UPDATE jobs SET state = 'removed', status_reason = 'cancelled', finished_at = now()
          WHERE run_id = $1 AND state = 'running' RETURNING name, idx, attempts, exit_code`,
         [runId],
@@ -95,15 +110,30 @@ export class RunCommands {
         error: { code: 'cancelled', message: `cancelled by ${actor}` },
       });
       const snap = snapshotOf(updated);
-      const stages = new Map((await this.catalog.getByDigest(run.workflow_digest)).jobs.map((j) => [j.name, j.stage]));
+      const stages = new Map(
+        (await this.catalog.getByDigest(run.workflow_digest)).jobs.map((j) => [j.name, j.stage]),
+      );
       await appendEvents(tx, snap, [
         ...stopped.map((j) => ({
           type: 'job-failed' as const,
-          job: { name: j.name, index: j.idx, state: 'removed' as const, attempts: j.attempts, exitCode: j.exit_code, statusReason: 'cancelled', stage: stages.get(j.name) ?? '' },
+          job: {
+            name: j.name,
+            index: j.idx,
+            state: 'removed' as const,
+            attempts: j.attempts,
+            exitCode: j.exit_code,
+            statusReason: 'cancelled',
+            stage: stages.get(j.name) ?? '',
+          },
         })),
         { type: 'cancelled' },
       ]);
-      await settleSource(tx, updated, await this.catalog.getByDigest(run.workflow_digest), 'failed');
+      await settleSource(
+        tx,
+        updated,
+        await this.catalog.getByDigest(run.workflow_digest),
+        'failed',
+      );
       await tx.query(`SELECT pg_notify('${CANCEL_CHANNEL}', $1)`, [String(runId)]);
     });
   }

@@ -154,7 +154,12 @@ export function jobView(j: JobRow): JobView {
 }
 
 export function fileView(f: FileRow): FileView {
-  return { name: f.name, size: Number(f.size), sha256: f.sha256, uploadedAt: f.uploaded_at.toISOString() };
+  return {
+    name: f.name,
+    size: Number(f.size),
+    sha256: f.sha256,
+    uploadedAt: f.uploaded_at.toISOString(),
+  };
 }
 
 export function runView(r: RunRow, jobs: JobRow[], jobsTotal: number, files: FileRow[]): RunView {
@@ -216,7 +221,9 @@ type RunPatch = Partial<
 export async function updateRun(tx: Tx, runId: number, patch: RunPatch): Promise<RunRow> {
   const keys = Object.keys(patch) as Array<keyof RunPatch>;
   const sets = keys.map((k, i) => `${k} = $${i + 2}`);
-  const values = keys.map((k) => ((k === 'error' || k === 'products') && patch[k] ? JSON.stringify(patch[k]) : patch[k]));
+  const values = keys.map((k) =>
+    (k === 'error' || k === 'products') && patch[k] ? JSON.stringify(patch[k]) : patch[k],
+  );
   const [row] = await tx.query<RunRow>(
     `UPDATE runs SET ${[...sets, 'updated_at = now()'].join(', ')} WHERE id = $1 RETURNING *`,
     [runId, ...values],

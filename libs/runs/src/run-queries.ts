@@ -2,7 +2,18 @@ import * as fs from 'node:fs';
 import { notFound, invalid, WfsEvent } from '@wfs/domain';
 import { jobLogPath, runDirs } from '@wfs/storage';
 import { Database } from '@wfs/persistence';
-import { FileRow, fileView, FileView, JobRow, jobView, JobView, JOBS_INLINE_LIMIT, RunRow, runView, RunView } from './run-model';
+import {
+  FileRow,
+  fileView,
+  FileView,
+  JobRow,
+  jobView,
+  JobView,
+  JOBS_INLINE_LIMIT,
+  RunRow,
+  runView,
+  RunView,
+} from './run-model';
 
 /** Logs are read from their end: at most this many bytes. */
 const LOG_READ_LIMIT = 8 * 1024 * 1024;
@@ -31,7 +42,10 @@ const FILTER_COLUMNS: Record<keyof RunFilter, string> = {
 export const encodeCursor = (id: number): string => Buffer.from(`r:${id}`).toString('base64url');
 export function decodeCursor(cursor: string): number {
   const m = /^r:(\d{1,18})$/.exec(Buffer.from(cursor, 'base64url').toString());
-  if (!m) throw invalid('INVALID_CURSOR', 'The cursor is not one this service gave out.', { fields: { cursor: 'is not valid' } });
+  if (!m)
+    throw invalid('INVALID_CURSOR', 'The cursor is not one this service gave out.', {
+      fields: { cursor: 'is not valid' },
+    });
   return Number(m[1]);
 }
 
@@ -52,7 +66,10 @@ export class RunQueries {
         'SELECT run_id, sum(instances) AS total FROM job_groups WHERE run_id = ANY($1::bigint[]) GROUP BY run_id',
         [ids],
       ),
-      this.db.query<FileRow>('SELECT * FROM run_files WHERE run_id = ANY($1::bigint[]) ORDER BY name', [ids]),
+      this.db.query<FileRow>(
+        'SELECT * FROM run_files WHERE run_id = ANY($1::bigint[]) ORDER BY name',
+        [ids],
+      ),
     ]);
     const by = <T extends { run_id: string }>(list: T[]) => {
       const map = new Map<string, T[]>();
@@ -62,7 +79,9 @@ export class RunQueries {
     const jobsBy = by(jobs);
     const filesBy = by(files);
     const totalBy = new Map(totals.map((t) => [t.run_id, Number(t.total)]));
-    return rows.map((r) => runView(r, jobsBy.get(r.id) ?? [], totalBy.get(r.id) ?? 0, filesBy.get(r.id) ?? []));
+    return rows.map((r) =>
+      runView(r, jobsBy.get(r.id) ?? [], totalBy.get(r.id) ?? 0, filesBy.get(r.id) ?? []),
+    );
   }
 
   async row(id: number): Promise<RunRow> {
@@ -76,10 +95,16 @@ export class RunQueries {
     return view as RunView;
   }
 
-  async list(filter: RunFilter, limit: number, cursor?: string): Promise<{ items: RunView[]; nextCursor: string | null }> {
+  async list(
+    filter: RunFilter,
+    limit: number,
+    cursor?: string,
+  ): Promise<{ items: RunView[]; nextCursor: string | null }> {
     const where: string[] = [];
     const params: unknown[] = [];
-    for (const [key, column] of Object.entries(FILTER_COLUMNS) as Array<[keyof RunFilter, string]>) {
+    for (const [key, column] of Object.entries(FILTER_COLUMNS) as Array<
+      [keyof RunFilter, string]
+    >) {
       const value = filter[key];
       if (value !== undefined) {
         params.push(value);
@@ -97,7 +122,10 @@ export class RunQueries {
     );
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
-    return { items: await this.views(page), nextCursor: rows.length > limit && last ? encodeCursor(Number(last.id)) : null };
+    return {
+      items: await this.views(page),
+      nextCursor: rows.length > limit && last ? encodeCursor(Number(last.id)) : null,
+    };
   }
 
   async events(runId: number, after: number, limit: number): Promise<WfsEvent[]> {
@@ -110,7 +138,11 @@ export class RunQueries {
   }
 
   /** Job instances in DAG order, paginated by (position, index). */
-  async jobs(runId: number, after: { position: number; index: number } | null, limit: number): Promise<Array<JobView & { position: number }>> {
+  async jobs(
+    runId: number,
+    after: { position: number; index: number } | null,
+    limit: number,
+  ): Promise<Array<JobView & { position: number }>> {
     await this.row(runId);
     const rows = await this.db.query<JobRow>(
       `SELECT * FROM jobs WHERE run_id = $1 AND (position, idx) > ($2, $3) ORDER BY position, idx LIMIT $4`,
@@ -120,7 +152,13 @@ export class RunQueries {
   }
 
   /** The last `tail` lines (or all) of a job instance's stdout or stderr log; empty before it ran. */
-  async jobLog(runId: number, name: string, index: number, stream: 'stdout' | 'stderr', tail: number | null): Promise<string> {
+  async jobLog(
+    runId: number,
+    name: string,
+    index: number,
+    stream: 'stdout' | 'stderr',
+    tail: number | null,
+  ): Promise<string> {
     const job = await this.job(runId, name, index);
     const run = await this.row(runId);
     if (!run.processing_dir) return '';
@@ -143,24 +181,49 @@ export class RunQueries {
   }
 
   async job(runId: number, name: string, index: number): Promise<JobRow> {
-    const [row] = await this.db.query<JobRow>('SELECT * FROM jobs WHERE run_id = $1 AND name = $2 AND idx = $3', [runId, name, index]);
+    const [row] = await this.db.query<JobRow>(
+      'SELECT * FROM jobs WHERE run_id = $1 AND name = $2 AND idx = $3',
+      [runId, name, index],
+    );
     if (!row) throw notFound('job', `${runId}/${name}/${index}`);
     return row;
   }
 
   async files(runId: number): Promise<FileView[]> {
     await this.row(runId);
-    const rows = await this.db.query<FileRow>('SELECT * FROM run_files WHERE run_id = $1 ORDER BY name', [runId]);
+    const rows = await this.db.query<FileRow>(
+      'SELECT * FROM run_files WHERE run_id = $1 ORDER BY name',
+      [runId],
+    );
     return rows.map(fileView);
   }
 
-  async request(id: number): Promise<{ id: number; workflow: string; subject: string | null; sealed: boolean; runs: RunView[] }> {
-    const [req] = await this.db.query<{ id: string; workflow: string; subject: string | null; sealed: boolean }>(
-      'SELECT * FROM requests WHERE id = $1',
+  async request(
+    id: number,
+  ): Promise<{
+    id: number;
+    workflow: string;
+    subject: string | null;
+    sealed: boolean;
+    runs: RunView[];
+  }> {
+    const [req] = await this.db.query<{
+      id: string;
+      workflow: string;
+      subject: string | null;
+      sealed: boolean;
+    }>('SELECT * FROM requests WHERE id = $1', [id]);
+    if (!req) throw notFound('request', id);
+    const runs = await this.db.query<RunRow>(
+      'SELECT * FROM runs WHERE request_id = $1 ORDER BY version',
       [id],
     );
-    if (!req) throw notFound('request', id);
-    const runs = await this.db.query<RunRow>('SELECT * FROM runs WHERE request_id = $1 ORDER BY version', [id]);
-    return { id: Number(req.id), workflow: req.workflow, subject: req.subject, sealed: req.sealed, runs: await this.views(runs) };
+    return {
+      id: Number(req.id),
+      workflow: req.workflow,
+      subject: req.subject,
+      sealed: req.sealed,
+      runs: await this.views(runs),
+    };
   }
 }

@@ -24,14 +24,29 @@ import { RunQueries } from './run-queries';
     {
       provide: RunCommands,
       inject: [Database, WorkflowCatalog, Dispatcher, RunQueries, WFS_CONFIG],
-      useFactory: (db: Database, c: WorkflowCatalog, d: Dispatcher, q: RunQueries, cfg: WfsConfig) =>
-        new RunCommands(db, c, d, q, { maxUploadBytes: cfg.maxUploadBytes, maxJobsPerRun: cfg.maxJobsPerRun }),
+      useFactory: (
+        db: Database,
+        c: WorkflowCatalog,
+        d: Dispatcher,
+        q: RunQueries,
+        cfg: WfsConfig,
+      ) =>
+        new RunCommands(db, c, d, q, {
+          maxUploadBytes: cfg.maxUploadBytes,
+          maxJobsPerRun: cfg.maxJobsPerRun,
+        }),
     },
     {
       provide: JobLifecycle,
       inject: [Database, WorkflowCatalog, Dispatcher, WFS_CONFIG],
       useFactory: (db: Database, c: WorkflowCatalog, d: Dispatcher, cfg: WfsConfig) =>
-        new JobLifecycle(db, c, d, cfg.hostname, `${cfg.hostname}:${process.pid}:${randomBytes(3).toString('hex')}`),
+        new JobLifecycle(
+          db,
+          c,
+          d,
+          cfg.hostname,
+          `${cfg.hostname}:${process.pid}:${randomBytes(3).toString('hex')}`,
+        ),
     },
   ],
   exports: [RunQueries, CreateRun, RunCommands, JobLifecycle],

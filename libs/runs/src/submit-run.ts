@@ -17,13 +17,19 @@ export async function submitLocked(
 ): Promise<{ run: RunRow; ready: JobKey[] }> {
   const runId = Number(run.id);
   transitionRun(runId, run.state, 'submit');
-  const files = await tx.query<{ name: string }>('SELECT name FROM run_files WHERE run_id = $1', [runId]);
+  const files = await tx.query<{ name: string }>('SELECT name FROM run_files WHERE run_id = $1', [
+    runId,
+  ]);
   const have = new Set(files.map((f) => f.name));
   const missing = def.inputs.filter((i) => i.required && !have.has(i.name)).map((i) => i.name);
   if (missing.length > 0) {
-    throw invalid('MISSING_INPUT', `Run ${runId} needs the file(s) ${missing.join(', ')} before it can be submitted.`, {
-      fields: Object.fromEntries(missing.map((m) => [m, 'is required'])),
-    });
+    throw invalid(
+      'MISSING_INPUT',
+      `Run ${runId} needs the file(s) ${missing.join(', ')} before it can be submitted.`,
+      {
+        fields: Object.fromEntries(missing.map((m) => [m, 'is required'])),
+      },
+    );
   }
   const groups = planRun(def.jobs, run.parameters, maxJobsPerRun);
   await tx.query(

@@ -26,8 +26,12 @@ export function runDirs(root: string): RunDirs {
 }
 
 /** Where a job instance's stdout or stderr goes (appended across attempts). */
-export const jobLogPath = (dirs: RunDirs, name: string, index: number, stream: 'stdout' | 'stderr'): string =>
-  path.join(dirs.logs, `${name}.${index}.${stream}.log`);
+export const jobLogPath = (
+  dirs: RunDirs,
+  name: string,
+  index: number,
+  stream: 'stdout' | 'stderr',
+): string => path.join(dirs.logs, `${name}.${index}.${stream}.log`);
 
 /** The processing and QA areas and where callers may ask for results. */
 export class Roots {
@@ -38,19 +42,26 @@ export class Roots {
   ) {}
 
   ensure(): void {
-    for (const dir of [this.processing, this.qa, ...this.results]) fs.mkdirSync(dir, { recursive: true });
+    for (const dir of [this.processing, this.qa, ...this.results])
+      fs.mkdirSync(dir, { recursive: true });
   }
 
   /** A caller's resultsDir, resolved; 400 unless it stays inside an allowed root. */
   resolveResultsDir(requested: string): string {
     if (!path.isAbsolute(requested) || requested.includes('\0')) {
-      throw invalid('INVALID_RESULTS_DIR', 'resultsDir must be an absolute path.', { fields: { resultsDir: 'must be an absolute path' } });
+      throw invalid('INVALID_RESULTS_DIR', 'resultsDir must be an absolute path.', {
+        fields: { resultsDir: 'must be an absolute path' },
+      });
     }
     const real = containedIn(this.results, requested);
     if (!real || this.results.some((r) => path.resolve(r) === path.resolve(requested))) {
-      throw invalid('RESULTS_DIR_OUTSIDE_ROOTS', `resultsDir ${requested} is not inside an allowed results root.`, {
-        fields: { resultsDir: `must be inside one of: ${this.results.join(', ')}` },
-      });
+      throw invalid(
+        'RESULTS_DIR_OUTSIDE_ROOTS',
+        `resultsDir ${requested} is not inside an allowed results root.`,
+        {
+          fields: { resultsDir: `must be inside one of: ${this.results.join(', ')}` },
+        },
+      );
     }
     return real;
   }

@@ -41,7 +41,11 @@ export function containedIn(roots: readonly string[], target: string): string | 
 export async function removeInside(roots: readonly string[], target: string): Promise<string> {
   const real = containedIn(roots, target);
   if (!real || roots.some((r) => realDestination(r) === real)) {
-    throw invalid('PATH_OUTSIDE_ROOTS', `Refusing to delete ${target}: it is not inside the service's roots.`, { path: target });
+    throw invalid(
+      'PATH_OUTSIDE_ROOTS',
+      `Refusing to delete ${target}: it is not inside the service's roots.`,
+      { path: target },
+    );
   }
   // fs.rm does not follow symlinks inside the tree: links are removed, not their targets.
   await fs.promises.rm(real, { recursive: true, force: true });

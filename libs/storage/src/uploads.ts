@@ -16,7 +16,12 @@ export interface StoredFile {
  * reading with a 413 as soon as the limit is passed (the rest is never
  * buffered), and only a complete file ever appears under its name.
  */
-export async function storeUpload(source: Readable, dir: string, name: string, maxBytes: number): Promise<StoredFile> {
+export async function storeUpload(
+  source: Readable,
+  dir: string,
+  name: string,
+  maxBytes: number,
+): Promise<StoredFile> {
   const temp = path.join(dir, `.upload-${randomBytes(6).toString('hex')}`);
   const hash = createHash('sha256');
   let size = 0;
@@ -24,7 +29,14 @@ export async function storeUpload(source: Readable, dir: string, name: string, m
     transform(chunk: Buffer, _enc, done) {
       size += chunk.length;
       if (size > maxBytes) {
-        done(new WfsError('too_large', 'FILE_TOO_LARGE', `The file is larger than the limit of ${maxBytes} bytes.`, { limit: maxBytes }));
+        done(
+          new WfsError(
+            'too_large',
+            'FILE_TOO_LARGE',
+            `The file is larger than the limit of ${maxBytes} bytes.`,
+            { limit: maxBytes },
+          ),
+        );
         return;
       }
       hash.update(chunk);

@@ -53,7 +53,13 @@ export class IngestionConsumer {
       if (!parsed.ok) return await this.deadLetter(ch, msg, parsed.reason, content);
       const { telescope, executionBlockId } = parsed.message;
       const workflow = this.autoWorkflows[telescope];
-      if (!workflow) return await this.deadLetter(ch, msg, `no automatic workflow for telescope ${telescope}`, content);
+      if (!workflow)
+        return await this.deadLetter(
+          ch,
+          msg,
+          `no automatic workflow for telescope ${telescope}`,
+          content,
+        );
       const { runId, created } = await this.createRun.execute({
         workflow,
         subject: executionBlockId,
@@ -62,7 +68,11 @@ export class IngestionConsumer {
         actor: 'archive-ingestion',
         onlyIfNoOpenRequest: true,
       });
-      this.log.log(created ? `ingestion of ${executionBlockId} (${telescope}): started ${workflow} run ${runId}` : `ingestion of ${executionBlockId}: request already open (run ${runId}); nothing started`);
+      this.log.log(
+        created
+          ? `ingestion of ${executionBlockId} (${telescope}): started ${workflow} run ${runId}`
+          : `ingestion of ${executionBlockId}: request already open (run ${runId}); nothing started`,
+      );
       ch.ack(msg);
       this.handled++;
     } catch (e) {
@@ -75,11 +85,18 @@ export class IngestionConsumer {
       this.failures.set(key, failures);
       if (failures >= MAX_FAILURES) {
         this.failures.delete(key);
-        await this.deadLetter(ch, msg, `failed ${failures} times: ${(e as Error).message}`, content).catch(() => undefined);
+        await this.deadLetter(
+          ch,
+          msg,
+          `failed ${failures} times: ${(e as Error).message}`,
+          content,
+        ).catch(() => undefined);
         return;
       }
       if (this.failures.size > 10_000) this.failures.clear();
-      this.log.warn(`ingestion message not handled now (${(e as Error).message}); it will be retried`);
+      this.log.warn(
+        `ingestion message not handled now (${(e as Error).message}); it will be retried`,
+      );
       setTimeout(() => {
         try {
           ch.nack(msg, false, true);
@@ -90,13 +107,23 @@ export class IngestionConsumer {
     }
   }
 
-  private async deadLetter(ch: ConfirmChannel, msg: ConsumeMessage, reason: string, content: string): Promise<void> {
+  private async deadLetter(
+    ch: ConfirmChannel,
+    msg: ConsumeMessage,
+    reason: string,
+    content: string,
+  ): Promise<void> {
     this.log.error(`ingestion message dead-lettered (${reason}): ${content}`);
     ch.sendToQueue(deadLetterQueue(this.prefix), msg.content, {
       persistent: true,
       contentType: msg.properties.contentType,
       messageId: msg.properties.messageId,
-      headers: { ...(msg.properties.headers ?? {}), 'x-dead-letter-reason': reason, 'x-original-queue': ingestionQueue(this.prefix), 'x-original-routing-key': msg.fields.routingKey },
+      headers: {
+        ...(msg.properties.headers ?? {}),
+        'x-dead-letter-reason': reason,
+        'x-original-queue': ingestionQueue(this.prefix),
+        'x-original-routing-key': msg.fields.routingKey,
+      },
     });
     await ch.waitForConfirms();
     ch.ack(msg);

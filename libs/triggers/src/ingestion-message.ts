@@ -18,13 +18,19 @@ export function parseIngestionComplete(content: Buffer): Parsed {
   } catch {
     return { ok: false, reason: 'not JSON' };
   }
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) return { ok: false, reason: 'not a JSON object' };
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    return { ok: false, reason: 'not a JSON object' };
   const b = body as Record<string, unknown>;
-  if (typeof b.telescope !== 'string' || b.telescope.trim() === '') return { ok: false, reason: 'missing field: telescope' };
-  if (typeof b.executionBlockId !== 'string' || b.executionBlockId === '') return { ok: false, reason: 'missing field: executionBlockId' };
-  if (!SUBJECT.test(b.executionBlockId)) return { ok: false, reason: 'executionBlockId has characters an EB id may not hold' };
-  if (b.projectCode !== undefined && b.projectCode !== null && typeof b.projectCode !== 'string') return { ok: false, reason: 'projectCode must be a string' };
-  if (b.messageId !== undefined && b.messageId !== null && typeof b.messageId !== 'string') return { ok: false, reason: 'messageId must be a string' };
+  if (typeof b.telescope !== 'string' || b.telescope.trim() === '')
+    return { ok: false, reason: 'missing field: telescope' };
+  if (typeof b.executionBlockId !== 'string' || b.executionBlockId === '')
+    return { ok: false, reason: 'missing field: executionBlockId' };
+  if (!SUBJECT.test(b.executionBlockId))
+    return { ok: false, reason: 'executionBlockId has characters an EB id may not hold' };
+  if (b.projectCode !== undefined && b.projectCode !== null && typeof b.projectCode !== 'string')
+    return { ok: false, reason: 'projectCode must be a string' };
+  if (b.messageId !== undefined && b.messageId !== null && typeof b.messageId !== 'string')
+    return { ok: false, reason: 'messageId must be a string' };
   return {
     ok: true,
     message: {

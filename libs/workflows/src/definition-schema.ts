@@ -17,7 +17,10 @@ export const DEFINITION_SCHEMA = {
     ingestWith: { type: ['string', 'null'], pattern: NAME, default: null },
     /** `pass`: an ingest records QA pass whatever was asked (ALMA imaging); `as_given`: the DA's flag. */
     ingestQa: { enum: ['as_given', 'pass'], default: 'as_given' },
-    parameters: { type: 'object', default: { type: 'object', additionalProperties: false, properties: {} } },
+    parameters: {
+      type: 'object',
+      default: { type: 'object', additionalProperties: false, properties: {} },
+    },
     inputs: {
       type: 'array',
       default: [],
@@ -45,7 +48,9 @@ export const DEFINITION_SCHEMA = {
     products: {
       type: 'object',
       default: {},
-      propertyNames: { enum: ['primary', 'ancillary', 'calibration', 'weblog', 'flags', 'qa_report'] },
+      propertyNames: {
+        enum: ['primary', 'ancillary', 'calibration', 'weblog', 'flags', 'qa_report'],
+      },
       additionalProperties: { type: 'array', items: { type: 'string' } },
     },
     jobs: {

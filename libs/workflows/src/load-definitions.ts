@@ -8,7 +8,11 @@ import { DEFINITION_SCHEMA } from './definition-schema';
 
 /** A definition file that cannot be used: names the file and the field. */
 export class DefinitionError extends Error {
-  constructor(readonly file: string, readonly field: string, problem: string) {
+  constructor(
+    readonly file: string,
+    readonly field: string,
+    problem: string,
+  ) {
     super(`Workflow definition ${file}: ${field}: ${problem}`);
     this.name = 'DefinitionError';
   }
@@ -40,7 +44,11 @@ export function parseDefinition(file: string, text: string): WorkflowDefinition 
   try {
     doc = parse(text);
   } catch (e) {
-    throw new DefinitionError(file, '(yaml)', (e as Error).message.split('\n')[0] ?? 'unreadable YAML');
+    throw new DefinitionError(
+      file,
+      '(yaml)',
+      (e as Error).message.split('\n')[0] ?? 'unreadable YAML',
+    );
   }
   if (!validateShape(doc)) {
     const error = (validateShape.errors ?? [])[0] as ErrorObject;
@@ -48,11 +56,16 @@ export function parseDefinition(file: string, text: string): WorkflowDefinition 
   }
   const def = doc as Omit<WorkflowDefinition, 'digest'>;
   const expected = path.basename(file).replace(/\.ya?ml$/, '');
-  if (def.name !== expected) throw new DefinitionError(file, 'name', `must match the file name ("${expected}")`);
+  if (def.name !== expected)
+    throw new DefinitionError(file, 'name', `must match the file name ("${expected}")`);
   try {
     ajv.compile(def.parameters);
   } catch (e) {
-    throw new DefinitionError(file, 'parameters', `is not a valid JSON Schema: ${(e as Error).message}`);
+    throw new DefinitionError(
+      file,
+      'parameters',
+      `is not a valid JSON Schema: ${(e as Error).message}`,
+    );
   }
   const problems = dagProblems(def.jobs);
   if (problems.length > 0) throw new DefinitionError(file, 'jobs', problems.join('; '));
@@ -66,7 +79,8 @@ export function parseDefinition(file: string, text: string): WorkflowDefinition 
     for (const [field, templates] of fields) {
       for (const t of templates) {
         const found = templateProblems(t, dims);
-        if (found.length > 0) throw new DefinitionError(file, `jobs.${i}.${field}`, found.join('; '));
+        if (found.length > 0)
+          throw new DefinitionError(file, `jobs.${i}.${field}`, found.join('; '));
       }
     }
   });

@@ -17,7 +17,10 @@ export class WorkflowCatalog {
   private readonly byDigest = new Map<string, WorkflowDefinition>();
   private readonly validators = new Map<string, ValidateFunction>();
 
-  constructor(private readonly db: Database, definitions: WorkflowDefinition[]) {
+  constructor(
+    private readonly db: Database,
+    definitions: WorkflowDefinition[],
+  ) {
     for (const def of definitions) {
       this.current.set(def.name, def);
       this.byDigest.set(def.digest, def);
@@ -38,7 +41,12 @@ export class WorkflowCatalog {
       `INSERT INTO workflow_definitions (digest, name, version, definition)
        SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::jsonb[])
        ON CONFLICT (digest) DO NOTHING`,
-      [defs.map((d) => d.digest), defs.map((d) => d.name), defs.map((d) => d.version), defs.map((d) => JSON.stringify(d))],
+      [
+        defs.map((d) => d.digest),
+        defs.map((d) => d.name),
+        defs.map((d) => d.version),
+        defs.map((d) => JSON.stringify(d)),
+      ],
     );
   }
 
@@ -77,12 +85,23 @@ export class WorkflowCatalog {
       const fields: Record<string, string> = {};
       for (const e of validate.errors ?? []) {
         const base = e.instancePath.replace(/^\//, '').replace(/\//g, '.');
-        const extra = e.keyword === 'additionalProperties' ? String(e.params.additionalProperty) : e.keyword === 'required' ? String(e.params.missingProperty) : '';
+        const extra =
+          e.keyword === 'additionalProperties'
+            ? String(e.params.additionalProperty)
+            : e.keyword === 'required'
+              ? String(e.params.missingProperty)
+              : '';
         const field = ['parameters', base, extra].filter(Boolean).join('.');
         fields[field] =
-          e.keyword === 'additionalProperties' ? 'is not a parameter of this workflow' : e.keyword === 'required' ? 'is required' : (e.message ?? 'is invalid');
+          e.keyword === 'additionalProperties'
+            ? 'is not a parameter of this workflow'
+            : e.keyword === 'required'
+              ? 'is required'
+              : (e.message ?? 'is invalid');
       }
-      throw invalid('INVALID_PARAMETERS', `The parameters do not match the ${def.name} schema.`, { fields });
+      throw invalid('INVALID_PARAMETERS', `The parameters do not match the ${def.name} schema.`, {
+        fields,
+      });
     }
     return copy as Record<string, unknown>;
   }

@@ -10,7 +10,8 @@ import { WorkflowCatalog } from './workflow-catalog';
     {
       provide: WorkflowCatalog,
       inject: [Database, WFS_CONFIG],
-      useFactory: (db: Database, config: WfsConfig) => WorkflowCatalog.load(db, config.workflowsDir),
+      useFactory: (db: Database, config: WfsConfig) =>
+        WorkflowCatalog.load(db, config.workflowsDir),
     },
   ],
   exports: [WorkflowCatalog],

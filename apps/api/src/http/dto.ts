@@ -1,16 +1,32 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsIn, IsObject, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
+import {
+  IsBoolean,
+  IsIn,
+  IsObject,
+  IsOptional,
+  IsString,
+  Matches,
+  MaxLength,
+  MinLength,
+} from 'class-validator';
 import { ROLES } from '@wfs/config';
 import type { Role } from '@wfs/config';
 
 export class CreateRunBody {
-  @ApiPropertyOptional({ description: 'EB id, MOUS UID or survey job id (required unless the workflow has subjectKind none)' })
+  @ApiPropertyOptional({
+    description:
+      'EB id, MOUS UID or survey job id (required unless the workflow has subjectKind none)',
+  })
   @IsOptional()
   @IsString()
   @MaxLength(200)
   subject?: string;
 
-  @ApiPropertyOptional({ description: "Validated against the workflow's JSON Schema", type: 'object', additionalProperties: true })
+  @ApiPropertyOptional({
+    description: "Validated against the workflow's JSON Schema",
+    type: 'object',
+    additionalProperties: true,
+  })
   @IsOptional()
   @IsObject()
   parameters?: Record<string, unknown>;

@@ -20,32 +20,67 @@ export interface ErrorBody {
 /** The one place errors become HTTP: the contract's envelope, never a stack trace. */
 export function toErrorResponse(e: unknown): { status: number; body: ErrorBody } {
   if (e instanceof WfsError) {
-    return { status: STATUS[e.kind], body: { error: { code: e.code, message: e.message, details: e.details } } };
+    return {
+      status: STATUS[e.kind],
+      body: { error: { code: e.code, message: e.message, details: e.details } },
+    };
   }
   if (e instanceof HttpException) {
     const status = e.getStatus();
-    const code = status === 404 ? 'NOT_FOUND' : status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : status < 500 ? 'BAD_REQUEST' : 'INTERNAL';
-    return { status, body: { error: { code, message: status === 404 ? 'No such route.' : e.message, details: {} } } };
+    const code =
+      status === 404
+        ? 'NOT_FOUND'
+        : status === 413
+          ? 'PAYLOAD_TOO_LARGE'
+          : status === 415
+            ? 'UNSUPPORTED_MEDIA_TYPE'
+            : status < 500
+              ? 'BAD_REQUEST'
+              : 'INTERNAL';
+    return {
+      status,
+      body: {
+        error: { code, message: status === 404 ? 'No such route.' : e.message, details: {} },
+      },
+    };
   }
   // body-parser and other express middleware errors carry a status and a type
   const err = e as { status?: number; type?: string; message?: string };
   if (typeof err?.status === 'number' && err.status >= 400 && err.status < 500) {
     const code =
-      err.type === 'entity.parse.failed' ? 'MALFORMED_JSON'
-      : err.type === 'entity.too.large' ? 'BODY_TOO_LARGE'
-      : err.type === 'charset.unsupported' || err.type === 'encoding.unsupported' ? 'UNSUPPORTED_ENCODING'
-      : err.status === 404 ? 'NOT_FOUND'
-      : err.status === 413 ? 'PAYLOAD_TOO_LARGE'
-      : err.status === 415 ? 'UNSUPPORTED_MEDIA_TYPE'
-      : 'BAD_REQUEST';
+      err.type === 'entity.parse.failed'
+        ? 'MALFORMED_JSON'
+        : err.type === 'entity.too.large'
+          ? 'BODY_TOO_LARGE'
+          : err.type === 'charset.unsupported' || err.type === 'encoding.unsupported'
+            ? 'UNSUPPORTED_ENCODING'
+            : err.status === 404
+              ? 'NOT_FOUND'
+              : err.status === 413
+                ? 'PAYLOAD_TOO_LARGE'
+                : err.status === 415
+                  ? 'UNSUPPORTED_MEDIA_TYPE'
+                  : 'BAD_REQUEST';
     const message =
-      code === 'MALFORMED_JSON' ? 'The request body is not valid JSON.'
-      : code === 'BODY_TOO_LARGE' ? 'The request body is too large.'
-      : code === 'NOT_FOUND' ? 'Not found.'
-      : 'The request could not be read.';
+      code === 'MALFORMED_JSON'
+        ? 'The request body is not valid JSON.'
+        : code === 'BODY_TOO_LARGE'
+          ? 'The request body is too large.'
+          : code === 'NOT_FOUND'
+            ? 'Not found.'
+            : 'The request could not be read.';
     return { status: err.status, body: { error: { code, message, details: {} } } };
   }
-  return { status: 500, body: { error: { code: 'INTERNAL', message: 'Something went wrong on our side; it has been logged.', details: {} } } };
+  return {
+    status: 500,
+    body: {
+      error: {
+        code: 'INTERNAL',
+        message: 'Something went wrong on our side; it has been logged.',
+        details: {},
+      },
+    },
+  };
 }
 
 @Catch()
@@ -55,7 +90,10 @@ export class ErrorFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<Response>();
     const { status, body } = toErrorResponse(exception);
-    if (status >= 500) this.log.error(exception instanceof Error ? exception.stack ?? exception.message : String(exception));
+    if (status >= 500)
+      this.log.error(
+        exception instanceof Error ? (exception.stack ?? exception.message) : String(exception),
+      );
     if (res.headersSent) {
       res.end();
       return;

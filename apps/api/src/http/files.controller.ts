@@ -23,17 +23,32 @@ export class FilesController {
   @Put(':filename')
   @RequireRole('da')
   @ApiConsumes('application/octet-stream')
-  async upload(@Param('id', new PositiveInt('id')) id: number, @Param('filename') filename: string, @Req() req: Request, @Res() res: Response) {
+  async upload(
+    @Param('id', new PositiveInt('id')) id: number,
+    @Param('filename') filename: string,
+    @Req() req: Request,
+    @Res() res: Response,
+  ) {
     const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
     if (type !== 'application/octet-stream') {
-      throw new WfsError('unsupported_media', 'UNSUPPORTED_MEDIA_TYPE', 'Upload the file as raw bytes with Content-Type: application/octet-stream.', {
-        contentType: type || null,
-      });
+      throw new WfsError(
+        'unsupported_media',
+        'UNSUPPORTED_MEDIA_TYPE',
+        'Upload the file as raw bytes with Content-Type: application/octet-stream.',
+        {
+          contentType: type || null,
+        },
+      );
     }
     const declared = Number(req.headers['content-length'] ?? NaN);
     if (Number.isFinite(declared) && declared > this.maxBytes) {
       dropRest(req);
-      throw new WfsError('too_large', 'FILE_TOO_LARGE', `The file is larger than the limit of ${this.maxBytes} bytes.`, { limit: this.maxBytes });
+      throw new WfsError(
+        'too_large',
+        'FILE_TOO_LARGE',
+        `The file is larger than the limit of ${this.maxBytes} bytes.`,
+        { limit: this.maxBytes },
+      );
     }
     // The bytes go through a pass-through: when storing stops early (too large, bad name, wrong
     // state) the pipeline destroys that, not the request, so the socket lives to carry the answer.
@@ -56,22 +71,30 @@ export class FilesController {
 
   @Get(':filename')
   @RequireRole('viewer')
-  async download(@Param('id', new PositiveInt('id')) id: number, @Param('filename') filename: string, @Res() res: Response) {
+  async download(
+    @Param('id', new PositiveInt('id')) id: number,
+    @Param('filename') filename: string,
+    @Res() res: Response,
+  ) {
     // An unknown name is a 404 (contract: unknown id/name), like an unknown run.
     const files = await this.queries.files(id);
     if (!files.some((f) => f.name === filename)) throw notFound('file', filename);
     const file = await this.commands.filePath(id, filename);
     await new Promise<void>((resolve) => {
-      res.sendFile(file, { dotfiles: 'deny', headers: { 'Content-Type': 'application/octet-stream' } }, (err) => {
-        // The row exists but the bytes are gone (or unreadable): still the contract's envelope, never express's page.
-        if (err && !res.headersSent) {
-          const { status, body } = toErrorResponse(notFound('file', filename));
-          res.status(status).type('application/json').json(body);
-        } else if (err) {
-          res.end();
-        }
-        resolve();
-      });
+      res.sendFile(
+        file,
+        { dotfiles: 'deny', headers: { 'Content-Type': 'application/octet-stream' } },
+        (err) => {
+          // The row exists but the bytes are gone (or unreadable): still the contract's envelope, never express's page.
+          if (err && !res.headersSent) {
+            const { status, body } = toErrorResponse(notFound('file', filename));
+            res.status(status).type('application/json').json(body);
+          } else if (err) {
+            res.end();
+          }
+          resolve();
+        },
+      );
     });
   }
 }

@@ -11,7 +11,10 @@ import { BrokerProbe } from '@wfs/events';
 import { Database } from '@wfs/persistence';
 
 const within = <T>(p: Promise<T>, ms: number): Promise<T> =>
-  Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error('timeout')), ms).unref())]);
+  Promise.race([
+    p,
+    new Promise<T>((_, reject) => setTimeout(() => reject(new Error('timeout')), ms).unref()),
+  ]);
 
 @ApiTags('operations')
 @Controller()
@@ -30,7 +33,11 @@ export class HealthController implements OnApplicationShutdown {
   @Get('health')
   @Public()
   async health(@Res() res: Response) {
-    const check = async (fn: () => Promise<unknown>) => within(fn(), 2500).then(() => 'up' as const, () => 'down' as const);
+    const check = async (fn: () => Promise<unknown>) =>
+      within(fn(), 2500).then(
+        () => 'up' as const,
+        () => 'down' as const,
+      );
     const roots = [this.config.processingRoot, this.config.qaRoot, ...this.config.resultsRoots];
     const checks = {
       postgres: await check(() => this.db.query('SELECT 1')),
@@ -38,7 +45,9 @@ export class HealthController implements OnApplicationShutdown {
       broker: await check(async () => {
         if (!(await this.broker.isUp())) throw new Error('down');
       }),
-      roots: await check(() => Promise.all(roots.map((r) => fs.promises.access(r, fs.constants.W_OK)))),
+      roots: await check(() =>
+        Promise.all(roots.map((r) => fs.promises.access(r, fs.constants.W_OK))),
+      ),
     };
     const ok = Object.values(checks).every((v) => v === 'up');
     res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'degraded', checks });

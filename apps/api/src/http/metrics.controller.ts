@@ -21,7 +21,9 @@ export class MetricsController {
       registers: [this.registry],
       async collect() {
         this.reset();
-        const rows = await db.query<{ state: string; n: string }>('SELECT state, count(*) AS n FROM runs GROUP BY state');
+        const rows = await db.query<{ state: string; n: string }>(
+          'SELECT state, count(*) AS n FROM runs GROUP BY state',
+        );
         for (const r of rows) this.set({ state: r.state }, Number(r.n));
       },
     });
@@ -31,7 +33,12 @@ export class MetricsController {
       labelNames: ['status'],
       registers: [this.registry],
       async collect() {
-        const counts = await dispatcher.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+        const counts = await dispatcher.queue.getJobCounts(
+          'waiting',
+          'active',
+          'delayed',
+          'prioritized',
+        );
         for (const [status, n] of Object.entries(counts)) this.set({ status }, n);
       },
     });
@@ -40,7 +47,9 @@ export class MetricsController {
       help: 'Events in the outbox not yet confirmed by the broker',
       registers: [this.registry],
       async collect() {
-        const [row] = await db.query<{ n: string }>('SELECT count(*) AS n FROM events WHERE published_at IS NULL');
+        const [row] = await db.query<{ n: string }>(
+          'SELECT count(*) AS n FROM events WHERE published_at IS NULL',
+        );
         this.set(Number(row?.n ?? 0));
       },
     });

@@ -1,4 +1,16 @@
-import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req, UploadedFiles, UseInterceptors } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Get,
+  HttpCode,
+  Inject,
+  Param,
+  Post,
+  Query,
+  Req,
+  UploadedFiles,
+  UseInterceptors,
+} from '@nestjs/common';
 import { AnyFilesInterceptor } from '@nestjs/platform-express';
 import { ApiBearerAuth, ApiConsumes, ApiTags } from '@nestjs/swagger';
 import { AuthenticatedRequest, RequireRole } from '@wfs/auth';
@@ -13,14 +25,25 @@ type Part = { fieldname: string; originalname: string; buffer: Buffer };
 const actor = (req: AuthenticatedRequest): string => req.principal?.name ?? 'unknown';
 
 /** Reads a field that may come as JSON (typed) or as a multipart text part (a string). */
-function text(body: Fields, field: string, opts: { required?: boolean; max?: number } = {}): string | null {
+function text(
+  body: Fields,
+  field: string,
+  opts: { required?: boolean; max?: number } = {},
+): string | null {
   const v = body[field];
   if (v === undefined || v === null || v === '') {
-    if (opts.required) throw invalid('INVALID_REQUEST', `${field} is required.`, { fields: { [field]: 'is required' } });
+    if (opts.required)
+      throw invalid('INVALID_REQUEST', `${field} is required.`, {
+        fields: { [field]: 'is required' },
+      });
     return null;
   }
   if (typeof v !== 'string' || v.length > (opts.max ?? 200)) {
-    throw invalid('INVALID_REQUEST', `${field} must be a string of at most ${opts.max ?? 200} characters.`, { fields: { [field]: 'must be a string' } });
+    throw invalid(
+      'INVALID_REQUEST',
+      `${field} must be a string of at most ${opts.max ?? 200} characters.`,
+      { fields: { [field]: 'must be a string' } },
+    );
   }
   return v;
 }
@@ -28,7 +51,9 @@ function text(body: Fields, field: string, opts: { required?: boolean; max?: num
 function qaStatus(body: Fields, field: string, required: boolean): QaStatus | null {
   const v = text(body, field, { required });
   if (v !== null && !['pass', 'fail', 'null'].includes(v)) {
-    throw invalid('INVALID_REQUEST', `${field} must be pass, fail or null.`, { fields: { [field]: 'must be pass, fail or null' } });
+    throw invalid('INVALID_REQUEST', `${field} must be pass, fail or null.`, {
+      fields: { [field]: 'must be pass, fail or null' },
+    });
   }
   return v as QaStatus | null;
 }
@@ -36,11 +61,14 @@ function qaStatus(body: Fields, field: string, required: boolean): QaStatus | nu
 function only(body: Fields, allowed: string[]): void {
   const unknown = Object.keys(body).filter((k) => !allowed.includes(k));
   if (unknown.length > 0) {
-    throw invalid('INVALID_REQUEST', `Unknown field(s): ${unknown.join(', ')}.`, { fields: Object.fromEntries(unknown.map((u) => [u, 'is not a known field'])) });
+    throw invalid('INVALID_REQUEST', `Unknown field(s): ${unknown.join(', ')}.`, {
+      fields: Object.fromEntries(unknown.map((u) => [u, 'is not a known field'])),
+    });
   }
 }
 
-const files = (parts: Part[] | undefined) => (parts ?? []).map((p) => ({ name: p.fieldname, data: p.buffer }));
+const files = (parts: Part[] | undefined) =>
+  (parts ?? []).map((p) => ({ name: p.fieldname, data: p.buffer }));
 
 @ApiTags('operations')
 @ApiBearerAuth()
@@ -60,22 +88,39 @@ export class OperationsController {
   @RequireRole('da')
   @ApiConsumes('multipart/form-data', 'application/json')
   @UseInterceptors(AnyFilesInterceptor())
-  async rerun(@Param('id', new PositiveInt('id')) id: number, @Body() body: Fields, @UploadedFiles() parts: Part[] | undefined, @Req() req: AuthenticatedRequest) {
+  async rerun(
+    @Param('id', new PositiveInt('id')) id: number,
+    @Body() body: Fields,
+    @UploadedFiles() parts: Part[] | undefined,
+    @Req() req: AuthenticatedRequest,
+  ) {
     only(body ?? {}, ['parameters', 'submit']);
     let parameters = body?.parameters;
     if (typeof parameters === 'string') {
       try {
         parameters = JSON.parse(parameters);
       } catch {
-        throw invalid('INVALID_REQUEST', 'parameters must be a JSON object.', { fields: { parameters: 'is not JSON' } });
+        throw invalid('INVALID_REQUEST', 'parameters must be a JSON object.', {
+          fields: { parameters: 'is not JSON' },
+        });
       }
     }
-    if (parameters !== undefined && (parameters === null || typeof parameters !== 'object' || Array.isArray(parameters))) {
-      throw invalid('INVALID_REQUEST', 'parameters must be a JSON object.', { fields: { parameters: 'must be an object' } });
+    if (
+      parameters !== undefined &&
+      (parameters === null || typeof parameters !== 'object' || Array.isArray(parameters))
+    ) {
+      throw invalid('INVALID_REQUEST', 'parameters must be a JSON object.', {
+        fields: { parameters: 'must be an object' },
+      });
     }
     const submit = body?.submit;
-    if (submit !== undefined && ![true, false, 'true', 'false'].includes(submit as string | boolean)) {
-      throw invalid('INVALID_REQUEST', 'submit must be true or false.', { fields: { submit: 'must be a boolean' } });
+    if (
+      submit !== undefined &&
+      ![true, false, 'true', 'false'].includes(submit as string | boolean)
+    ) {
+      throw invalid('INVALID_REQUEST', 'submit must be true or false.', {
+        fields: { submit: 'must be a boolean' },
+      });
     }
     const runId = await this.rerunRun.execute({
       runId: id,
@@ -93,8 +138,14 @@ export class OperationsController {
   async qa(@Param('id', new PositiveInt('id')) id: number, @Body() body: Fields) {
     only(body, ['status', 'analyst', 'comments', 'score', 'standard']);
     const score = body.score;
-    if (score !== undefined && score !== null && (typeof score !== 'number' || !Number.isFinite(score))) {
-      throw invalid('INVALID_REQUEST', 'score must be a number.', { fields: { score: 'must be a number' } });
+    if (
+      score !== undefined &&
+      score !== null &&
+      (typeof score !== 'number' || !Number.isFinite(score))
+    ) {
+      throw invalid('INVALID_REQUEST', 'score must be a number.', {
+        fields: { score: 'must be a number' },
+      });
     }
     await this.setQa.execute(id, {
       status: qaStatus(body, 'status', true) as QaStatus,
@@ -119,7 +170,12 @@ export class OperationsController {
   @RequireRole('da')
   @ApiConsumes('multipart/form-data', 'application/json')
   @UseInterceptors(AnyFilesInterceptor())
-  async ingest(@Param('id', new PositiveInt('id')) id: number, @Body() body: Fields, @UploadedFiles() parts: Part[] | undefined, @Req() req: AuthenticatedRequest) {
+  async ingest(
+    @Param('id', new PositiveInt('id')) id: number,
+    @Body() body: Fields,
+    @UploadedFiles() parts: Part[] | undefined,
+    @Req() req: AuthenticatedRequest,
+  ) {
     only(body ?? {}, ['qa', 'analyst', 'comments']);
     const { runId, ingestionRunId } = await this.ingestRun.execute({
       runId: id,
@@ -129,7 +185,10 @@ export class OperationsController {
       files: files(parts),
       actor: actor(req),
     });
-    const [run, ingestionRun] = await Promise.all([this.queries.get(runId), this.queries.get(ingestionRunId)]);
+    const [run, ingestionRun] = await Promise.all([
+      this.queries.get(runId),
+      this.queries.get(ingestionRunId),
+    ]);
     return { run, ingestionRun };
   }
 
@@ -138,16 +197,25 @@ export class OperationsController {
   @RequireRole('da')
   async reject(@Param('id', new PositiveInt('id')) id: number, @Body() body: Fields) {
     only(body, ['analyst', 'comments']);
-    await this.rejectRun.execute(id, text(body, 'analyst', { required: true }) as string, text(body, 'comments', { max: 10_000 }));
+    await this.rejectRun.execute(
+      id,
+      text(body, 'analyst', { required: true }) as string,
+      text(body, 'comments', { max: 10_000 }),
+    );
     return this.queries.get(id);
   }
 
   @Post('cleanup')
   @HttpCode(200)
   @RequireRole('da')
-  cleanup(@Param('id', new PositiveInt('id')) id: number, @Query('dryRun') dryRun: string | undefined) {
+  cleanup(
+    @Param('id', new PositiveInt('id')) id: number,
+    @Query('dryRun') dryRun: string | undefined,
+  ) {
     if (dryRun !== undefined && dryRun !== 'true' && dryRun !== 'false') {
-      throw invalid('INVALID_REQUEST', 'dryRun must be true or false.', { fields: { dryRun: 'must be true or false' } });
+      throw invalid('INVALID_REQUEST', 'dryRun must be true or false.', {
+        fields: { dryRun: 'must be true or false' },
+      });
     }
     return this.cleanupRun.execute(id, dryRun === 'true');
   }

@@ -1,4 +1,16 @@
-import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Get,
+  Headers,
+  HttpCode,
+  Inject,
+  Param,
+  Post,
+  Query,
+  Req,
+  Res,
+} from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { AuthenticatedRequest, RequireRole } from '@wfs/auth';
@@ -9,10 +21,16 @@ import { boundedInt, PositiveInt } from './validation';
 
 const actor = (req: AuthenticatedRequest): string => req.principal?.name ?? 'unknown';
 
-function oneOf(field: string, value: string | undefined, allowed: readonly string[]): string | undefined {
+function oneOf(
+  field: string,
+  value: string | undefined,
+  allowed: readonly string[],
+): string | undefined {
   if (value === undefined) return undefined;
   if (!allowed.includes(value)) {
-    throw invalid('INVALID_REQUEST', `${field} must be one of ${allowed.join(', ')}.`, { fields: { [field]: `must be one of ${allowed.join(', ')}` } });
+    throw invalid('INVALID_REQUEST', `${field} must be one of ${allowed.join(', ')}.`, {
+      fields: { [field]: `must be one of ${allowed.join(', ')}` },
+    });
   }
   return value;
 }
@@ -37,9 +55,16 @@ export class RunsController {
     @Res({ passthrough: true }) res: Response,
   ) {
     if (idempotencyKey !== undefined && !/^[\x21-\x7e]{1,200}$/.test(idempotencyKey)) {
-      throw invalid('INVALID_REQUEST', 'Idempotency-Key must be 1-200 visible ASCII characters.', { fields: { 'Idempotency-Key': 'is invalid' } });
+      throw invalid('INVALID_REQUEST', 'Idempotency-Key must be 1-200 visible ASCII characters.', {
+        fields: { 'Idempotency-Key': 'is invalid' },
+      });
     }
-    const { runId, created } = await this.createRun.execute({ workflow, ...body, actor: actor(req), idempotencyKey: idempotencyKey ?? null });
+    const { runId, created } = await this.createRun.execute({
+      workflow,
+      ...body,
+      actor: actor(req),
+      idempotencyKey: idempotencyKey ?? null,
+    });
     if (!created) res.status(200);
     return this.queries.get(runId);
   }
@@ -52,13 +77,28 @@ export class RunsController {
     @Query('requestId') requestId: string | undefined,
     @Query() query: Record<string, string>,
   ) {
-    const known = new Set(['workflow', 'state', 'qaState', 'archiveState', 'subject', 'correlationId', 'requestId', 'limit', 'cursor']);
+    const known = new Set([
+      'workflow',
+      'state',
+      'qaState',
+      'archiveState',
+      'subject',
+      'correlationId',
+      'requestId',
+      'limit',
+      'cursor',
+    ]);
     const unknown = Object.keys(query).filter((k) => !known.has(k));
     if (unknown.length > 0) {
-      throw invalid('INVALID_REQUEST', `Unknown query parameter(s): ${unknown.join(', ')}.`, { fields: Object.fromEntries(unknown.map((u) => [u, 'is not a filter'])) });
+      throw invalid('INVALID_REQUEST', `Unknown query parameter(s): ${unknown.join(', ')}.`, {
+        fields: Object.fromEntries(unknown.map((u) => [u, 'is not a filter'])),
+      });
     }
     for (const [k, v] of Object.entries(query)) {
-      if (typeof v !== 'string') throw invalid('INVALID_REQUEST', `${k} must be given once.`, { fields: { [k]: 'must be given once' } });
+      if (typeof v !== 'string')
+        throw invalid('INVALID_REQUEST', `${k} must be given once.`, {
+          fields: { [k]: 'must be given once' },
+        });
     }
     const filter: RunFilter = {
       workflow: query.workflow,
@@ -67,7 +107,8 @@ export class RunsController {
       archiveState: oneOf('archiveState', query.archiveState, ARCHIVE_STATES),
       subject: query.subject,
       correlationId: query.correlationId,
-      requestId: requestId === undefined ? undefined : new PositiveInt('requestId').transform(requestId),
+      requestId:
+        requestId === undefined ? undefined : new PositiveInt('requestId').transform(requestId),
     };
     return this.queries.list(filter, limit, cursor);
   }
@@ -104,7 +145,10 @@ export class RunsController {
     let after: { position: number; index: number } | null = null;
     if (cursor) {
       const m = /^(\d{1,9})\.(\d{1,9})$/.exec(Buffer.from(cursor, 'base64url').toString());
-      if (!m) throw invalid('INVALID_CURSOR', 'The cursor is not one this service gave out.', { fields: { cursor: 'is not valid' } });
+      if (!m)
+        throw invalid('INVALID_CURSOR', 'The cursor is not one this service gave out.', {
+          fields: { cursor: 'is not valid' },
+        });
       after = { position: Number(m[1]), index: Number(m[2]) };
     }
     const rows = await this.queries.jobs(id, after, limit + 1);
@@ -112,7 +156,10 @@ export class RunsController {
     const last = page[page.length - 1];
     return {
       items: page.map(({ position: _p, ...job }) => job),
-      nextCursor: rows.length > limit && last ? Buffer.from(`${last.position}.${last.index}`).toString('base64url') : null,
+      nextCursor:
+        rows.length > limit && last
+          ? Buffer.from(`${last.position}.${last.index}`).toString('base64url')
+          : null,
     };
   }
 
@@ -137,4 +184,3 @@ export class RunsController {
     return this.queries.request(id);
   }
 }
-

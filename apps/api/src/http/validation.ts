@@ -6,7 +6,9 @@ function flatten(errors: ValidationError[], prefix = ''): Record<string, string>
   for (const e of errors) {
     const field = prefix ? `${prefix}.${e.property}` : e.property;
     if (e.constraints) {
-      out[field] = e.constraints.whitelistValidation ? 'is not a known field' : Object.values(e.constraints).join('; ');
+      out[field] = e.constraints.whitelistValidation
+        ? 'is not a known field'
+        : Object.values(e.constraints).join('; ');
     }
     Object.assign(out, flatten(e.children ?? [], field));
   }
@@ -19,7 +21,8 @@ const dtoPipe = new ValidationPipe({
   forbidNonWhitelisted: true,
   transform: true,
   transformOptions: { enableImplicitConversion: false },
-  exceptionFactory: (errors) => invalid('INVALID_REQUEST', 'The request has invalid fields.', { fields: flatten(errors) }),
+  exceptionFactory: (errors) =>
+    invalid('INVALID_REQUEST', 'The request has invalid fields.', { fields: flatten(errors) }),
 });
 
 /** A positive integer path or query parameter; 400 naming it otherwise. */
@@ -27,26 +30,34 @@ export class PositiveInt implements PipeTransform<string, number> {
   constructor(private readonly field: string) {}
   transform(value: string): number {
     if (!/^[1-9][0-9]{0,15}$/.test(value ?? '')) {
-      throw invalid('INVALID_REQUEST', `${this.field} must be a positive integer.`, { fields: { [this.field]: 'must be a positive integer' } });
+      throw invalid('INVALID_REQUEST', `${this.field} must be a positive integer.`, {
+        fields: { [this.field]: 'must be a positive integer' },
+      });
     }
     return Number(value);
   }
 }
 
 /** Optional bounded integer query parameter with a default. */
-export function boundedInt(field: string, min: number, max: number, fallback: number): PipeTransform<string | undefined, number> {
+export function boundedInt(
+  field: string,
+  min: number,
+  max: number,
+  fallback: number,
+): PipeTransform<string | undefined, number> {
   return {
     transform(value: string | undefined): number {
       if (value === undefined || value === '') return fallback;
       const n = Number(value);
       if (!/^-?[0-9]+$/.test(value) || n < min || n > max) {
-        throw invalid('INVALID_REQUEST', `${field} must be an integer from ${min} to ${max}.`, { fields: { [field]: `must be an integer from ${min} to ${max}` } });
+        throw invalid('INVALID_REQUEST', `${field} must be an integer from ${min} to ${max}.`, {
+          fields: { [field]: `must be an integer from ${min} to ${max}` },
+        });
       }
       return n;
     },
   };
 }
-
 
 /** Keys that would reach an object's prototype, refused wherever they appear. */
 const PROTO_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
@@ -65,13 +76,19 @@ function firstUnsafe(value: unknown, root: string): { field: string; problem: st
   while (stack.length > 0) {
     const [v, at, depth] = stack.pop() as [unknown, string, number];
     if (typeof v === 'string') {
-      if (v.includes('\u0000')) return { field: at || 'body', problem: 'may not contain NUL characters' };
+      if (v.includes('\u0000'))
+        return { field: at || 'body', problem: 'may not contain NUL characters' };
     } else if (v !== null && typeof v === 'object') {
-      if (depth >= MAX_JSON_DEPTH) return { field: at || 'body', problem: `is nested more than ${MAX_JSON_DEPTH} levels deep` };
+      if (depth >= MAX_JSON_DEPTH)
+        return {
+          field: at || 'body',
+          problem: `is nested more than ${MAX_JSON_DEPTH} levels deep`,
+        };
       for (const key of Object.keys(v)) {
         const field = at ? `${at}.${key}` : key;
         if (key.includes('\u0000')) return { field, problem: 'may not contain NUL characters' };
-        if (PROTO_KEYS.has(key) && !Array.isArray(v)) return { field, problem: 'is not a known field' };
+        if (PROTO_KEYS.has(key) && !Array.isArray(v))
+          return { field, problem: 'is not a known field' };
         stack.push([(v as Record<string, unknown>)[key], field, depth + 1]);
       }
     }
@@ -85,18 +102,25 @@ function firstUnsafe(value: unknown, root: string): { field: string; problem: st
  */
 export const validationPipe: PipeTransform = {
   transform(value: unknown, meta: ArgumentMetadata) {
-    if (meta.type === 'body' && (value === null || typeof value !== 'object' || Array.isArray(value))) {
+    if (
+      meta.type === 'body' &&
+      (value === null || typeof value !== 'object' || Array.isArray(value))
+    ) {
       throw invalid('INVALID_REQUEST', 'The request body must be a JSON object.');
     }
     if (meta.type === 'body' || meta.type === 'query' || meta.type === 'param') {
       const bad = firstUnsafe(value, meta.type === 'body' ? '' : (meta.data ?? ''));
-      if (bad) throw invalid('INVALID_REQUEST', `${bad.field} ${bad.problem}.`, { fields: { [bad.field]: bad.problem } });
+      if (bad)
+        throw invalid('INVALID_REQUEST', `${bad.field} ${bad.problem}.`, {
+          fields: { [bad.field]: bad.problem },
+        });
     }
     // Numeric path and query values reach their own strict pipes (PositiveInt, boundedInt) as sent:
     // ValidationPipe's `+value` would first turn "1e3" into 1000, "0x10" into 16 and "" into 0.
     if ((meta.type === 'param' || meta.type === 'query') && meta.metatype === Number) return value;
     // A body typed as a plain record (JSON or multipart fields) is checked field by field by its route.
-    if (meta.type === 'body' && (meta.metatype === Object || meta.metatype === undefined)) return value;
+    if (meta.type === 'body' && (meta.metatype === Object || meta.metatype === undefined))
+      return value;
     return dtoPipe.transform(value, meta);
   },
 };

@@ -15,7 +15,12 @@ export function workflowView(d: WorkflowDefinition) {
     parameters: d.parameters,
     inputs: d.inputs,
     requiresQa: d.requiresQa,
-    jobs: d.jobs.map((j) => ({ name: j.name, stage: j.stage, needs: j.needs, scatter: j.scatter !== null })),
+    jobs: d.jobs.map((j) => ({
+      name: j.name,
+      stage: j.stage,
+      needs: j.needs,
+      scatter: j.scatter !== null,
+    })),
   };
 }
 
