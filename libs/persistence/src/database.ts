@@ -16,8 +16,16 @@ export interface Tx {
 export class Database implements Tx {
   readonly pool: Pool;
 
-  constructor(readonly url: string, poolSize = 10) {
-    this.pool = new Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000 });
+  constructor(
+    readonly url: string,
+    poolSize = 10,
+  ) {
+    this.pool = new Pool({
+      connectionString: url,
+      max: poolSize,
+      connectionTimeoutMillis: 10_000,
+      idleTimeoutMillis: 30_000,
+    });
     // An idle client losing its connection (server restart, pg_terminate_backend) is
     // dropped from the pool; the next query opens a new one.
     this.pool.on('error', () => undefined);
@@ -47,7 +55,10 @@ export class Database implements Tx {
     let broken = false;
     try {
       await client.query('BEGIN');
-      const result = await fn({ query: async <R>(sql: string, params: unknown[] = []) => (await client.query(sql, params)).rows as R[] });
+      const result = await fn({
+        query: async <R>(sql: string, params: unknown[] = []) =>
+          (await client.query(sql, params)).rows as R[],
+      });
       await client.query('COMMIT');
       return result;
     } catch (e) {
@@ -62,11 +73,15 @@ export class Database implements Tx {
 
   /** Refuses to serve on a schema older than the code: names what `npm run db:migrate` would apply. */
   async assertMigrated(): Promise<void> {
-    const applied = await this.query<{ name: string }>('SELECT name FROM migrations').catch(() => [] as Array<{ name: string }>);
+    const applied = await this.query<{ name: string }>('SELECT name FROM migrations').catch(
+      () => [] as Array<{ name: string }>,
+    );
     const done = new Set(applied.map((r) => r.name));
     const pending = MIGRATIONS.map((m) => m.name).filter((n) => !done.has(n));
     if (pending.length > 0) {
-      throw new Error(`the database schema is behind the code (pending: ${pending.join(', ')}); run npm run db:migrate`);
+      throw new Error(
+        `the database schema is behind the code (pending: ${pending.join(', ')}); run npm run db:migrate`,
+      );
     }
   }
 
@@ -102,9 +117,11 @@ export async function ensureDatabase(url: string): Promise<void> {
   try {
     const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
     if (found.rowCount === 0) {
-      await client.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`).catch((e: { code?: string }) => {
-        if (e.code !== '42P04') throw e; // created meanwhile by another process
-      });
+      await client
+        .query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`)
+        .catch((e: { code?: string }) => {
+          if (e.code !== '42P04') throw e; // created meanwhile by another process
+        });
     }
   } finally {
     await client.end();
@@ -122,4 +139,32 @@ export async function dropDatabase(url: string): Promise<void> {
   } finally {
     await client.end();
   }
+}
+
+/** SQLSTATE classes of a lost or refused connection: 08 connection exception, 57P operator intervention (terminated, shutting down). */
+const CONNECTION_SQLSTATE = /^(08|57P)/;
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+const CONNECTION_MESSAGES =
+  /Connection terminated|not queryable|timeout exceeded when trying to connect|Client was closed/i;
+
+/**
+ * Whether an error means Postgres was unreachable or the connection was lost
+ * (a transient outage worth retrying), rather than a fault of the statement.
+ */
+export function isConnectionLoss(e: unknown): boolean {
+  const err = e as { code?: unknown; message?: unknown } | null;
+  if (!err || typeof err !== 'object') return false;
+  const code = typeof err.code === 'string' ? err.code : '';
+  return (
+    CONNECTION_SQLSTATE.test(code) ||
+    CONNECTION_CODES.has(code) ||
+    (typeof err.message === 'string' && CONNECTION_MESSAGES.test(err.message))
+  );
 }

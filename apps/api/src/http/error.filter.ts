@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Response } from 'express';
 import { ErrorKind, WfsError } from '@wfs/domain';
+import { isConnectionLoss } from '@wfs/persistence';
 
 const STATUS: Record<ErrorKind, number> = {
   invalid: 400,
@@ -71,6 +72,19 @@ export function toErrorResponse(e: unknown): { status: number; body: ErrorBody }
             : 'The request could not be read.';
     return { status: err.status, body: { error: { code, message, details: {} } } };
   }
+  // Postgres unreachable or the connection lost mid-call: worth trying again shortly, not our bug.
+  if (isConnectionLoss(e)) {
+    return {
+      status: 503,
+      body: {
+        error: {
+          code: 'DATABASE_UNAVAILABLE',
+          message: 'The database is not reachable right now; try again shortly.',
+          details: {},
+        },
+      },
+    };
+  }
   return {
     status: 500,
     body: {
@@ -90,7 +104,11 @@ export class ErrorFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<Response>();
     const { status, body } = toErrorResponse(exception);
-    if (status >= 500)
+    if (status === 503)
+      this.log.warn(
+        `${body.error.code}: ${exception instanceof Error ? exception.message : String(exception)}`,
+      );
+    else if (status >= 500)
       this.log.error(
         exception instanceof Error ? (exception.stack ?? exception.message) : String(exception),
       );
