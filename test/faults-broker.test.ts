@@ -7,12 +7,22 @@
  * user of the broker notices; each starts it again in a finally and waits
  * until it serves (`rabbitmqctl await_startup`).
  */
-import { createRuns, ensureBrokerUp, expectNothingLost, inFlight, rabbitmqctl, until, withDeployment } from '@wfs/testing';
+import {
+  createRuns,
+  ensureBrokerUp,
+  expectNothingLost,
+  inFlight,
+  rabbitmqctl,
+  until,
+  withDeployment,
+} from '@wfs/testing';
 
 const log = (m: string) => process.stdout.write(`[faults] ${m}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function unpublished(db: { query<T>(sql: string): Promise<T[]> }): Promise<{ events: number; unpublished: number }> {
+async function unpublished(db: {
+  query<T>(sql: string): Promise<T[]>;
+}): Promise<{ events: number; unpublished: number }> {
   const [row] = await db.query<{ events: number; unpublished: number }>(
     'SELECT count(*)::int AS events, (count(*) FILTER (WHERE published_at IS NULL))::int AS unpublished FROM events',
   );
@@ -23,7 +33,13 @@ test('RabbitMQ restarted during a burst: no event is lost, the outbox drains aft
   await withDeployment({ workers: 2, env: { WFS_WORKER_CONCURRENCY: '25' } }, async (ctx) => {
     const { d } = ctx;
     const t0 = Date.now();
-    const burst = createRuns(d, 160, 't_fault', { seconds: 4, after: 0.3, spanLog: ctx.spanLog }, { parallel: 6 });
+    const burst = createRuns(
+      d,
+      160,
+      't_fault',
+      { seconds: 4, after: 0.3, spanLog: ctx.spanLog },
+      { parallel: 6 },
+    );
     await until('100 runs in flight', async () => (await inFlight(d.db)) >= 100, 60_000);
     const flying = await inFlight(d.db);
     const before = await unpublished(d.db);
@@ -33,14 +49,18 @@ test('RabbitMQ restarted during a burst: no event is lost, the outbox drains aft
       const r1 = Date.now();
       await rabbitmqctl('start_app');
       await rabbitmqctl('await_startup');
-      log(`broker restart: ${flying} runs in flight, ${before.events} events so far; stopped in ${r1 - r0} ms, back in ${Date.now() - r1} ms`);
+      log(
+        `broker restart: ${flying} runs in flight, ${before.events} events so far; stopped in ${r1 - r0} ms, back in ${Date.now() - r1} ms`,
+      );
     } finally {
       await ensureBrokerUp(d.config.amqpUrl);
     }
     const ids = await burst;
     log(`broker restart: burst of ${ids.length} runs created in ${Date.now() - t0} ms`);
     const { delivery, settledMs } = await expectNothingLost(ctx, ids, 150_000);
-    log(`broker restart: all complete ${settledMs} ms after the burst; ${delivery.events} events, ${delivery.received} delivered (${delivery.received - delivery.distinct} duplicates)`);
+    log(
+      `broker restart: all complete ${settledMs} ms after the burst; ${delivery.events} events, ${delivery.received} delivered (${delivery.received - delivery.distinct} duplicates)`,
+    );
   });
 }, 240_000);
 
@@ -51,13 +71,25 @@ test('RabbitMQ stopped for 30 s while runs are created and finish: the events wa
     try {
       await rabbitmqctl('stop_app');
       stoppedAt = Date.now();
-      const ids = await createRuns(d, 120, 't_fault', { seconds: 5, after: 0.2, spanLog: ctx.spanLog }, { parallel: 8 });
+      const ids = await createRuns(
+        d,
+        120,
+        't_fault',
+        { seconds: 5, after: 0.2, spanLog: ctx.spanLog },
+        { parallel: 8 },
+      );
       const flying = await inFlight(d.db);
       expect(flying).toBeGreaterThanOrEqual(100);
       // The runs finish without the broker.
-      await until('every run to end with the broker down', async () => (await inFlight(d.db)) === 0, 25_000);
+      await until(
+        'every run to end with the broker down',
+        async () => (await inFlight(d.db)) === 0,
+        25_000,
+      );
       const waiting = await unpublished(d.db);
-      log(`broker down: ${ids.length} runs (${flying} in flight at once) ended ${Date.now() - stoppedAt} ms into the outage; ${waiting.unpublished} of ${waiting.events} events waiting in Postgres`);
+      log(
+        `broker down: ${ids.length} runs (${flying} in flight at once) ended ${Date.now() - stoppedAt} ms into the outage; ${waiting.unpublished} of ${waiting.events} events waiting in Postgres`,
+      );
       expect(waiting.unpublished).toBe(waiting.events);
       const left = 30_000 - (Date.now() - stoppedAt);
       if (left > 0) await sleep(left);
@@ -66,9 +98,17 @@ test('RabbitMQ stopped for 30 s while runs are created and finish: the events wa
       const starting = Date.now();
       await rabbitmqctl('start_app');
       await rabbitmqctl('await_startup');
-      log(`broker down: broker started again after ${starting - stoppedAt} ms, serving ${Date.now() - starting} ms later`);
-      await until('the outbox to drain', async () => (await unpublished(d.db)).unpublished === 0, 60_000);
-      log(`broker down: outbox drained ${Date.now() - starting} ms after start_app began (reconnect included)`);
+      log(
+        `broker down: broker started again after ${starting - stoppedAt} ms, serving ${Date.now() - starting} ms later`,
+      );
+      await until(
+        'the outbox to drain',
+        async () => (await unpublished(d.db)).unpublished === 0,
+        60_000,
+      );
+      log(
+        `broker down: outbox drained ${Date.now() - starting} ms after start_app began (reconnect included)`,
+      );
       const { delivery } = await expectNothingLost(ctx, ids, 10_000);
       expect(delivery.events).toBe(waiting.events);
       log(`broker down: ${delivery.events} events, ${delivery.received} delivered`);

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import * as amqp from 'amqplib';
 import { Database } from '@wfs/persistence';
-import { collectQueue, Received, sequenceProblems, until } from './amqp';
+import { Received, sequenceProblems, until } from './amqp';
 import { Deployment, startDeployment, TEST_APPLICATION_NAME } from './processes';
 
 /**
@@ -260,15 +260,65 @@ export interface Delivery {
 }
 
 /**
+ * Like collectQueue, but (re)connects whenever the broker is away: another
+ * test may stop or restart it meanwhile. Acked on receipt; a message whose
+ * ack was lost comes again later, after its first copy.
+ */
+function collectPatiently(
+  url: string,
+  queue: string,
+): { messages: Received[]; close(): Promise<void> } {
+  const messages: Received[] = [];
+  let closed = false;
+  let connection: amqp.ChannelModel | null = null;
+  const connect = async (): Promise<void> => {
+    while (!closed) {
+      try {
+        const c = await amqp.connect(url);
+        c.on('error', () => undefined);
+        const ch = await c.createChannel();
+        ch.on('error', () => undefined);
+        await ch.consume(queue, (msg) => {
+          if (!msg) return;
+          messages.push({
+            body: JSON.parse(msg.content.toString()),
+            properties: msg.properties,
+            routingKey: msg.fields.routingKey,
+          });
+          ch.ack(msg);
+        });
+        connection = c;
+        c.on('close', () => {
+          connection = null;
+          if (!closed) void connect();
+        });
+        if (closed) await c.close().catch(() => undefined);
+        return;
+      } catch {
+        await sleep(500);
+      }
+    }
+  };
+  void connect();
+  return {
+    messages,
+    close: async () => {
+      closed = true;
+      await connection?.close().catch(() => undefined);
+    },
+  };
+}
+
+/**
  * Reads the consumer queue until it holds every event of the `events` table
  * (deduped on messageId) and none is left unpublished; then compares.
  */
 export async function drainAndCompare(
   d: Deployment,
   queue: string,
-  timeoutMs = 60_000,
+  timeoutMs = 90_000,
 ): Promise<Delivery> {
-  const consumer = await collectQueue(d.config.amqpUrl, queue);
+  const consumer = collectPatiently(d.config.amqpUrl, queue);
   try {
     const ids = () => new Set(consumer.messages.map((m) => m.body.messageId));
     let expected: string[] = [];

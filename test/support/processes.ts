@@ -42,7 +42,11 @@ export interface Deployment {
   startWorker(): Promise<ServiceProcess>;
   /** Signals a process (SIGTERM: graceful; SIGKILL: kill -9) and waits for it to exit. */
   stopProcess(p: ServiceProcess, signal?: NodeJS.Signals, timeoutMs?: number): Promise<void>;
-  call(method: string, path: string, opts?: { body?: unknown; role?: keyof typeof TOKENS; headers?: Record<string, string> }): Promise<{ status: number; body: any; text: string }>;
+  call(
+    method: string,
+    path: string,
+    opts?: { body?: unknown; role?: keyof typeof TOKENS; headers?: Record<string, string> },
+  ): Promise<{ status: number; body: any; text: string }>;
   /** The last lines the processes wrote (for a failing test's message). */
   logTail(lines?: number): string;
   stop(): Promise<void>;
@@ -66,7 +70,9 @@ async function freePort(): Promise<number> {
  * tests that kill, restart or starve them. The API keeps its port across
  * restarts. Each process's output goes to a log file under the data root.
  */
-export async function startDeployment(opts: { workers?: number; env?: Record<string, string> } = {}): Promise<Deployment> {
+export async function startDeployment(
+  opts: { workers?: number; env?: Record<string, string> } = {},
+): Promise<Deployment> {
   for (const entry of Object.values(ENTRY)) {
     if (!fs.existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` first`);
   }
@@ -84,14 +90,19 @@ export async function startDeployment(opts: { workers?: number; env?: Record<str
     WFS_QUEUE_PREFIX: `wfs-${id}`,
     WFS_EVENTS_EXCHANGE: `wfs-${id}.events`,
     WFS_ARCHIVE_EXCHANGE: `wfs-${id}.archive`,
-    WFS_API_TOKENS: Object.entries(TOKENS).map(([role, token]) => `${role}:${token}`).join(','),
+    WFS_API_TOKENS: Object.entries(TOKENS)
+      .map(([role, token]) => `${role}:${token}`)
+      .join(','),
     WFS_LOG_LEVEL: 'info',
     PORT: String(port),
     ...opts.env,
   };
   const config = loadConfig(env);
   await ensureDatabase(config.databaseUrl);
-  const db = await new Database(`${config.databaseUrl}?application_name=${TEST_APPLICATION_NAME}`, 4).open();
+  const db = await new Database(
+    `${config.databaseUrl}?application_name=${TEST_APPLICATION_NAME}`,
+    4,
+  ).open();
   await db.migrate();
   const url = `http://127.0.0.1:${port}`;
   const logs: string[] = [];
@@ -101,23 +112,37 @@ export async function startDeployment(opts: { workers?: number; env?: Record<str
     const logFile = path.join(logDir, `${role}-${++serial}.log`);
     logs.push(logFile);
     const fd = fs.openSync(logFile, 'a');
-    const child = spawn(process.execPath, [ENTRY[role]], { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] });
-    fs.closeSync(fd);
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-      child.on('exit', (code, signal) => resolve({ code, signal }));
-      child.on('error', () => resolve({ code: null, signal: null }));
+    const child = spawn(process.execPath, [ENTRY[role]], {
+      cwd: REPO,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', fd, fd],
     });
+    fs.closeSync(fd);
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
+      (resolve) => {
+        child.on('exit', (code, signal) => resolve({ code, signal }));
+        child.on('error', () => resolve({ code: null, signal: null }));
+      },
+    );
     return { role, child, pid: child.pid as number, exited };
   };
 
   const call: Deployment['call'] = async (method, p, o = {}) => {
-    const headers: Record<string, string> = { authorization: `Bearer ${TOKENS[o.role ?? 'admin']}`, ...(o.headers ?? {}) };
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${TOKENS[o.role ?? 'admin']}`,
+      ...(o.headers ?? {}),
+    };
     let body: string | undefined;
     if (o.body !== undefined) {
       body = JSON.stringify(o.body);
       headers['content-type'] = 'application/json';
     }
-    const res = await fetch(url + p, { method, headers, body, signal: AbortSignal.timeout(30_000) });
+    const res = await fetch(url + p, {
+      method,
+      headers,
+      body,
+      signal: AbortSignal.timeout(30_000),
+    });
     const text = await res.text();
     let parsed: unknown = null;
     try {
@@ -131,13 +156,19 @@ export async function startDeployment(opts: { workers?: number; env?: Record<str
   const logTail: Deployment['logTail'] = (lines = 40) =>
     logs
       .map((f) => {
-        const text = fs.existsSync(f) ? fs.readFileSync(f, 'utf8').trimEnd().split('\n').slice(-lines).join('\n') : '';
+        const text = fs.existsSync(f)
+          ? fs.readFileSync(f, 'utf8').trimEnd().split('\n').slice(-lines).join('\n')
+          : '';
         return `--- ${path.basename(f)}\n${text}`;
       })
       .join('\n');
 
   /** Waits for ready(), failing at once (with the log) if the process dies first. */
-  const started = async (p: ServiceProcess, what: string, ready: () => Promise<boolean>): Promise<ServiceProcess> => {
+  const started = async (
+    p: ServiceProcess,
+    what: string,
+    ready: () => Promise<boolean>,
+  ): Promise<ServiceProcess> => {
     let dead = false;
     void p.exited.then(() => (dead = true));
     await until(
@@ -169,7 +200,11 @@ export async function startDeployment(opts: { workers?: number; env?: Record<str
       const p = spawnService('worker');
       d.workers.push(p);
       // Its heartbeat row is written at bootstrap, before it consumes.
-      return started(p, `worker ${p.pid} to start`, async () => (await db.query('SELECT 1 FROM workers WHERE pid = $1', [p.pid])).length > 0);
+      return started(
+        p,
+        `worker ${p.pid} to start`,
+        async () => (await db.query('SELECT 1 FROM workers WHERE pid = $1', [p.pid])).length > 0,
+      );
     },
     async stopProcess(p, signal = 'SIGTERM', timeoutMs = 60_000) {
       p.child.kill(signal);
@@ -182,9 +217,12 @@ export async function startDeployment(opts: { workers?: number; env?: Record<str
     call,
     logTail,
     async stop() {
-      for (const p of [...d.workers, ...(d.api ? [d.api] : [])]) await d.stopProcess(p, 'SIGTERM', 15_000);
+      for (const p of [...d.workers, ...(d.api ? [d.api] : [])])
+        await d.stopProcess(p, 'SIGTERM', 15_000);
       // Job processes the workers started (detached groups) end with the test too.
-      const spans = await db.query<{ pid: number }>(`SELECT pid FROM jobs WHERE pid IS NOT NULL AND state = 'running'`).catch(() => []);
+      const spans = await db
+        .query<{ pid: number }>(`SELECT pid FROM jobs WHERE pid IS NOT NULL AND state = 'running'`)
+        .catch(() => []);
       for (const { pid } of spans) {
         try {
           process.kill(-pid, 'SIGKILL');

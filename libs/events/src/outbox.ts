@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { buildEvent, EventJob, EventProduct, EventType, RunSnapshot, WfsEvent } from '@wfs/domain';
+import { buildEvent, EventJob, EventProduct, EventType, RunSnapshot } from '@wfs/domain';
 import type { Tx } from '@wfs/persistence';
 
 export interface PendingEvent {
@@ -20,32 +20,27 @@ export async function appendEvents(
   tx: Tx,
   run: RunSnapshot,
   events: readonly PendingEvent[],
-): Promise<WfsEvent[]> {
-  if (events.length === 0) return [];
-  const [row] = await tx.query<{ last_sequence: number; now: Date }>(
-    'UPDATE runs SET last_sequence = last_sequence + $2 WHERE id = $1 RETURNING last_sequence, clock_timestamp() AS now',
-    [run.id, events.length],
+): Promise<void> {
+  if (events.length === 0) return;
+  // The bodies are built here; their sequence and time are set by Postgres in the same
+  // statement that takes them, so writing a state change's events is one round trip.
+  const bodies = events.map((e) =>
+    buildEvent(e.type, run, { messageId: randomUUID(), sequence: 0, occurredAt: new Date(0) }, e),
   );
-  if (!row) throw new Error(`run ${run.id} vanished while writing its events`);
-  const first = row.last_sequence - events.length + 1;
-  const bodies = events.map((e, i) =>
-    buildEvent(
-      e.type,
-      run,
-      { messageId: randomUUID(), sequence: first + i, occurredAt: row.now },
-      e,
-    ),
+  const [row] = await tx.query<{ written: string }>(
+    `WITH seq AS (
+       UPDATE runs SET last_sequence = last_sequence + $2 WHERE id = $1
+       RETURNING last_sequence - $2 AS base,
+                 to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at
+     ), written AS (
+       INSERT INTO events (run_id, sequence, type, body)
+       SELECT $1, seq.base + x.n, x.t, x.b || jsonb_build_object('sequence', seq.base + x.n, 'occurredAt', seq.at)
+       FROM seq, unnest($3::text[], $4::jsonb[]) WITH ORDINALITY AS x(t, b, n)
+       RETURNING 1
+     )
+     SELECT count(*) AS written, pg_notify('${EVENTS_CHANNEL}', $1::text) FROM written`,
+    [run.id, events.length, bodies.map((b) => b.type), bodies.map((b) => JSON.stringify(b))],
   );
-  await tx.query(
-    `INSERT INTO events (run_id, sequence, type, body)
-     SELECT $1, s, t, b FROM unnest($2::int[], $3::text[], $4::jsonb[]) AS x(s, t, b)`,
-    [
-      run.id,
-      bodies.map((b) => b.sequence),
-      bodies.map((b) => b.type),
-      bodies.map((b) => JSON.stringify(b)),
-    ],
-  );
-  await tx.query(`SELECT pg_notify('${EVENTS_CHANNEL}', $1)`, [String(run.id)]);
-  return bodies;
+  if (Number(row?.written) !== events.length)
+    throw new Error(`run ${run.id} vanished while writing its events`);
 }

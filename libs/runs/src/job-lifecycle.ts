@@ -17,6 +17,7 @@ import { WorkflowCatalog } from '@wfs/workflows';
 import { JobRow, lockRun, RunRow, snapshotOf, updateRun } from './run-model';
 import { CANCEL_CHANNEL } from './run-commands';
 import { applySourceEffects, settleSource } from './ingestion-outcome';
+import { RunLanes } from './run-lanes';
 
 /** What a worker needs to run one claimed job instance. */
 export interface ClaimedJob {
@@ -36,6 +37,25 @@ export interface RunEffects {
   products?: EventProduct[];
   /** Changes to the run an ingestion run ingests (e.g. its directory moved back to the processing area). */
   source?: { processingDir?: string; diskState?: DiskState };
+}
+
+/**
+ * Locks a run and one of its job instances in one round trip (the run first,
+ * as everywhere). The job comes back as JSON: its timestamps are strings, and
+ * only its state, attempts and dispatch mark are read from it.
+ */
+async function lockRunAndJob(
+  tx: Tx,
+  key: JobKey,
+): Promise<{ run: RunRow; job: JobRow | undefined }> {
+  const [row] = await tx.query<RunRow & { job_row: JobRow }>(
+    `SELECT r.*, to_jsonb(j) AS job_row FROM runs r JOIN jobs j ON j.run_id = r.id AND j.name = $2 AND j.idx = $3
+     WHERE r.id = $1 FOR UPDATE OF r, j`,
+    [key.runId, key.name, key.index],
+  );
+  if (!row) return { run: await lockRun(tx, key.runId), job: undefined };
+  const { job_row: job, ...run } = row;
+  return { run: run as RunRow, job };
 }
 
 /** Attempts a job may lose to dying workers beyond its own retries. */
@@ -64,17 +84,19 @@ export class JobLifecycle {
     private readonly host: string,
     /** This process's id in the `workers` table: running jobs name it, so a dead worker's jobs can be found. */
     readonly workerId: string,
-  ) {}
+  ) {
+    this.lanes = new RunLanes(db);
+  }
+
+  private readonly lanes: RunLanes;
 
   /** Marks an instance running for this attempt, or null if it must not run (cancelled, done, stale). */
   async claim(key: JobKey): Promise<ClaimedJob | null> {
-    return this.db.transaction(async (tx) => {
-      let run = await lockRun(tx, key.runId);
+    return this.lanes.run(key.runId, async (tx) => {
+      const locked = await lockRunAndJob(tx, key);
+      let run = locked.run;
+      const job = locked.job;
       if (run.state !== 'submitted' && run.state !== 'running') return null;
-      const [job] = await tx.query<JobRow>(
-        'SELECT * FROM jobs WHERE run_id = $1 AND name = $2 AND idx = $3 FOR UPDATE',
-        [key.runId, key.name, key.index],
-      );
       if (
         !job ||
         job.state !== 'idle' ||
@@ -137,12 +159,8 @@ export class JobLifecycle {
     exitCode: number | null,
     effects: RunEffects = {},
   ): Promise<void> {
-    const next = await this.db.transaction(async (tx) => {
-      const run = await lockRun(tx, key.runId);
-      const [job] = await tx.query<JobRow>(
-        'SELECT * FROM jobs WHERE run_id = $1 AND name = $2 AND idx = $3 FOR UPDATE',
-        [key.runId, key.name, key.index],
-      );
+    const next = await this.lanes.run(key.runId, async (tx) => {
+      const { run, job } = await lockRunAndJob(tx, key);
       // Cancelled, failed with the run, or a stale attempt: nothing to record.
       if (
         !job ||
@@ -179,12 +197,8 @@ export class JobLifecycle {
    * the run fails with reason worker_lost. A stale call changes nothing.
    */
   async lose(key: JobKey, why: string): Promise<void> {
-    const next = await this.db.transaction(async (tx) => {
-      const run = await lockRun(tx, key.runId);
-      const [job] = await tx.query<JobRow>(
-        'SELECT * FROM jobs WHERE run_id = $1 AND name = $2 AND idx = $3 FOR UPDATE',
-        [key.runId, key.name, key.index],
-      );
+    const next = await this.lanes.run(key.runId, async (tx) => {
+      const { run, job } = await lockRunAndJob(tx, key);
       if (
         !job ||
         job.state !== 'running' ||
