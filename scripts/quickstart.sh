@@ -19,7 +19,7 @@ if [ "${1:-}" = "stop" ]; then stop; echo "stopped"; exit 0; fi
 echo "== services (PostgreSQL, Redis, RabbitMQ)"
 bash scripts/ensure-services.sh
 echo "== install and build"
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then bash scripts/install.sh; fi
 npm run build
 echo "== database"
 npm run db:migrate

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 const root = new URL('..', import.meta.url).pathname;
 const run = (cmd, args) => spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: process.env });
 
-if (!existsSync(join(root, 'node_modules'))) run('npm', ['ci', '--no-audit', '--no-fund']);
+if (!existsSync(join(root, 'node_modules'))) run('bash', ['scripts/install.sh']);
 // Fault tests start the compiled API and worker as separate processes.
 for (const step of [['bash', ['scripts/ensure-services.sh']], ['npm', ['run', 'build', '--silent']]]) {
   if (run(...step).status !== 0) {

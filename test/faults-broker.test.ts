@@ -2,10 +2,12 @@
  * Fault tests, RabbitMQ: the broker restarted during a burst, and the broker
  * stopped for 30 s while runs are created and finish. Each test runs its own
  * deployment of real processes under a load of more than 100 runs in
- * flight and ends with the full accounting (expectNothingLost). They stop
- * the machine's broker application (`rabbitmqctl stop_app`), which every
- * user of the broker notices; each starts it again in a finally and waits
- * until it serves (`rabbitmqctl await_startup`).
+ * flight (held at t_fault's gate until the fault, so the count does not
+ * depend on the machine's speed) and ends with the full accounting
+ * (expectNothingLost). They stop the machine's broker application
+ * (`rabbitmqctl stop_app`), which every user of the broker notices; each
+ * starts it again in a finally and waits until it serves (`rabbitmqctl
+ * await_startup`).
  */
 import {
   createRuns,
@@ -20,7 +22,7 @@ import {
 const log = (m: string) => process.stdout.write(`[faults] ${m}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function unpublished(db: {
+async function outbox(db: {
   query<T>(sql: string): Promise<T[]>;
 }): Promise<{ events: number; unpublished: number }> {
   const [row] = await db.query<{ events: number; unpublished: number }>(
@@ -30,36 +32,46 @@ async function unpublished(db: {
 }
 
 test('RabbitMQ restarted during a burst: no event is lost, the outbox drains after', async () => {
-  await withDeployment({ workers: 2, env: { WFS_WORKER_CONCURRENCY: '25' } }, async (ctx) => {
+  await withDeployment({ workers: 2, env: { WFS_WORKER_CONCURRENCY: '30' } }, async (ctx) => {
     const { d } = ctx;
-    const t0 = Date.now();
-    const burst = createRuns(
+    const held = await createRuns(
       d,
-      160,
+      120,
       't_fault',
-      { seconds: 4, after: 0.3, spanLog: ctx.spanLog },
-      { parallel: 6 },
+      { seconds: 2, after: 0.3, spanLog: ctx.spanLog, gate: ctx.gate },
+      { parallel: 8 },
     );
-    await until('100 runs in flight', async () => (await inFlight(d.db)) >= 100, 60_000);
     const flying = await inFlight(d.db);
-    const before = await unpublished(d.db);
-    const r0 = Date.now();
+    expect(flying).toBeGreaterThanOrEqual(100);
+    // The burst: the held runs go on, more come, while the broker restarts.
+    const t0 = Date.now();
+    const more = createRuns(
+      d,
+      40,
+      't_fault',
+      { seconds: 1, after: 0.2, spanLog: ctx.spanLog },
+      { parallel: 2, patient: true },
+    );
+    ctx.openGate();
+    await sleep(1000);
+    const before = await outbox(d.db);
     try {
       await rabbitmqctl('stop_app');
       const r1 = Date.now();
       await rabbitmqctl('start_app');
       await rabbitmqctl('await_startup');
       log(
-        `broker restart: ${flying} runs in flight, ${before.events} events so far; stopped in ${r1 - r0} ms, back in ${Date.now() - r1} ms`,
+        `broker restart: ${flying} runs in flight, ${before.events} events so far (${before.unpublished} unpublished); ` +
+          `stopped ${r1 - t0 - 1000} ms into the burst, serving again ${Date.now() - r1} ms later`,
       );
     } finally {
       await ensureBrokerUp(d.config.amqpUrl);
     }
-    const ids = await burst;
-    log(`broker restart: burst of ${ids.length} runs created in ${Date.now() - t0} ms`);
+    const ids = [...held, ...(await more)];
     const { delivery, settledMs } = await expectNothingLost(ctx, ids, 150_000);
     log(
-      `broker restart: all complete ${settledMs} ms after the burst; ${delivery.events} events, ${delivery.received} delivered (${delivery.received - delivery.distinct} duplicates)`,
+      `broker restart: all ${ids.length} complete ${settledMs} ms after the burst; ${delivery.events} events, ` +
+        `${delivery.received} delivered (${delivery.received - delivery.distinct} duplicates)`,
     );
   });
 }, 240_000);
@@ -75,25 +87,27 @@ test('RabbitMQ stopped for 30 s while runs are created and finish: the events wa
         d,
         120,
         't_fault',
-        { seconds: 5, after: 0.2, spanLog: ctx.spanLog },
+        { seconds: 1, after: 0.2, spanLog: ctx.spanLog, gate: ctx.gate },
         { parallel: 8 },
       );
       const flying = await inFlight(d.db);
       expect(flying).toBeGreaterThanOrEqual(100);
+      ctx.openGate();
       // The runs finish without the broker.
       await until(
         'every run to end with the broker down',
         async () => (await inFlight(d.db)) === 0,
         25_000,
       );
-      const waiting = await unpublished(d.db);
+      const waiting = await outbox(d.db);
       log(
-        `broker down: ${ids.length} runs (${flying} in flight at once) ended ${Date.now() - stoppedAt} ms into the outage; ${waiting.unpublished} of ${waiting.events} events waiting in Postgres`,
+        `broker down: ${ids.length} runs (${flying} in flight at once) ended ${Date.now() - stoppedAt} ms into the outage; ` +
+          `${waiting.unpublished} of ${waiting.events} events waiting in Postgres`,
       );
       expect(waiting.unpublished).toBe(waiting.events);
       const left = 30_000 - (Date.now() - stoppedAt);
       if (left > 0) await sleep(left);
-      expect(await unpublished(d.db)).toEqual(waiting);
+      expect(await outbox(d.db)).toEqual(waiting);
 
       const starting = Date.now();
       await rabbitmqctl('start_app');
@@ -103,7 +117,7 @@ test('RabbitMQ stopped for 30 s while runs are created and finish: the events wa
       );
       await until(
         'the outbox to drain',
-        async () => (await unpublished(d.db)).unpublished === 0,
+        async () => (await outbox(d.db)).unpublished === 0,
         60_000,
       );
       log(

@@ -42,11 +42,12 @@ async function deleteKeys(url: string, prefix: string): Promise<number> {
 test('Redis keys of the instance deleted while runs are queued and running: runs are re-dispatched from Postgres, no job runs twice at once', async () => {
   await withDeployment({ workers: 2, env: { WFS_WORKER_CONCURRENCY: '20' } }, async (ctx) => {
     const { d } = ctx;
+    // Held at the gate: 40 jobs running (the workers' slots), the rest queued in Redis.
     const ids = await createRuns(
       d,
       150,
       't_fault',
-      { seconds: 4, after: 0.3, spanLog: ctx.spanLog },
+      { seconds: 2, after: 0.3, spanLog: ctx.spanLog, gate: ctx.gate },
       { parallel: 8 },
     );
     const state = await until(
@@ -55,27 +56,26 @@ test('Redis keys of the instance deleted while runs are queued and running: runs
         const s = {
           flying: await inFlight(d.db),
           running: await jobsIn(d.db, 'running'),
-          queued: Number(
-            (
-              await d.db.query<{ n: number }>(
-                `SELECT count(*)::int AS n FROM jobs WHERE state = 'idle' AND dispatched_at IS NOT NULL`,
-              )
-            )[0]!.n,
-          ),
+          queued: (
+            await d.db.query<{ n: number }>(
+              `SELECT count(*)::int AS n FROM jobs WHERE state = 'idle' AND dispatched_at IS NOT NULL`,
+            )
+          )[0]!.n,
         };
-        return s.flying >= 100 && s.running >= 30 && s.queued >= 50 ? s : null;
+        return s.flying >= 100 && s.running >= 40 && s.queued >= 100 ? s : null;
       },
       30_000,
     );
     const deleted = await deleteKeys(d.config.redisUrl, d.config.queuePrefix);
     const deletedAt = Date.now();
+    ctx.openGate();
     log(
       `redis: deleted ${deleted} keys with ${state.flying} runs in flight, ${state.running} jobs running, ${state.queued} queued`,
     );
     expect(deleted).toBeGreaterThan(0);
-    // Nothing is left to take from Redis until the reconciler sends the queued jobs again.
+    // Nothing queued is left in Redis: the queued jobs start only once the reconciler sends them again.
     const resumed = await until(
-      'a job started after the flush',
+      'a queued job to start after the flush',
       async () => {
         const [row] = await d.db.query<{ n: number }>(
           `SELECT count(*)::int AS n FROM jobs WHERE name = 'work' AND started_at > to_timestamp($1 / 1000.0)`,
@@ -88,7 +88,8 @@ test('Redis keys of the instance deleted while runs are queued and running: runs
     log(`redis: first queued job re-sent and started ${resumed - deletedAt} ms after the flush`);
     const { delivery, spans, settledMs } = await expectNothingLost(ctx, ids, 120_000);
     log(
-      `redis: all complete ${Math.round((Date.now() - deletedAt) / 1000)} s after the flush (settled ${settledMs} ms after the check began); ${delivery.events} events, ${delivery.received} delivered; ${spans.attempts} spantool attempts for ${spans.instances} instances`,
+      `redis: all complete ${Math.round((Date.now() - deletedAt) / 1000)} s after the flush (settled ${settledMs} ms after the check began); ` +
+        `${delivery.events} events, ${delivery.received} delivered; ${spans.attempts} spantool attempts for ${spans.instances} instances`,
     );
   });
 }, 180_000);
@@ -96,33 +97,42 @@ test('Redis keys of the instance deleted while runs are queued and running: runs
 test('Postgres connections killed again and again during a burst: the service recovers without a restart', async () => {
   await withDeployment({ workers: 2, env: { WFS_WORKER_CONCURRENCY: '25' } }, async (ctx) => {
     const { d } = ctx;
-    const t0 = Date.now();
-    const burst = createRuns(
+    const held = await createRuns(
       d,
-      150,
+      120,
       't_fault',
-      { seconds: 3, after: 0.3, spanLog: ctx.spanLog },
-      { parallel: 6, patient: true },
+      { seconds: 1, after: 0.3, spanLog: ctx.spanLog, gate: ctx.gate },
+      { parallel: 8 },
     );
-    await until('100 runs in flight', async () => (await inFlight(d.db)) >= 100, 60_000);
     const flying = await inFlight(d.db);
+    expect(flying).toBeGreaterThanOrEqual(100);
+    // The burst through the outage: new runs keep coming (calls that fail are tried again), and
+    // the held ones are let go a second in, so jobs are claimed and finished while connections die.
+    const more = createRuns(
+      d,
+      40,
+      't_fault',
+      { seconds: 1, after: 0.2, spanLog: ctx.spanLog },
+      { parallel: 3, patient: true },
+    );
     const k0 = Date.now();
     let killed = 0;
     let rounds = 0;
     while (Date.now() - k0 < 5_000) {
       killed += await terminateServiceConnections(d);
       rounds++;
+      if (rounds === 5) ctx.openGate();
       await sleep(200);
     }
     log(
       `postgres: ${flying} runs in flight; ${killed} connections killed in ${rounds} rounds over ${Date.now() - k0} ms`,
     );
     expect(killed).toBeGreaterThan(rounds);
-    const ids = await burst;
-    log(`postgres: burst of ${ids.length} runs created in ${Date.now() - t0} ms`);
+    const ids = [...held, ...(await more)];
     const { delivery, settledMs } = await expectNothingLost(ctx, ids, 120_000);
     log(
-      `postgres: all complete ${Math.round((Date.now() - k0) / 1000)} s after the first kill (settled ${settledMs} ms after the burst); ${delivery.events} events, ${delivery.received} delivered`,
+      `postgres: all ${ids.length} complete ${Math.round((Date.now() - k0) / 1000)} s after the first kill (settled ${settledMs} ms after the burst); ` +
+        `${delivery.events} events, ${delivery.received} delivered`,
     );
     // Still the same processes: nothing had to be restarted.
     expect(d.workers).toHaveLength(2);

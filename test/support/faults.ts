@@ -45,6 +45,9 @@ export interface FaultContext {
   queue: string;
   /** Where spantool records the spans of this test's job attempts. */
   spanLog: string;
+  /** t_fault's `gate`: runs given it hold their job (in flight) until openGate(). */
+  gate: string;
+  openGate(): void;
 }
 
 /**
@@ -64,7 +67,14 @@ export async function withDeployment<T>(
       workers: opts.workers,
       env: faultEnv(workflowsDir, queue, opts.env),
     });
-    return await fn({ d, queue, spanLog: path.join(d.dataRoot, 'spans.log') });
+    const gate = path.join(d.dataRoot, 'gate');
+    return await fn({
+      d,
+      queue,
+      spanLog: path.join(d.dataRoot, 'spans.log'),
+      gate,
+      openGate: () => fs.writeFileSync(gate, ''),
+    });
   } catch (e) {
     if (d) (e as Error).message += `\n\nlast log lines:\n${d.logTail(30)}`;
     throw e;
