@@ -18,6 +18,7 @@ import {
   pgCounters,
   pool,
   postNoop3,
+  procCpu,
   round,
   Row,
   scaled,
@@ -54,11 +55,19 @@ test(`e2e: ${N} runs of a 3-job no-op DAG`, async () => {
   // ---- the measured runs
   await sleep(1500);
   const before = await pgCounters(db);
+  const cpu0 = { api: procCpu(b.d.api!.pid), worker: procCpu(b.d.workers[0]!.pid), bench: process.cpuUsage() };
   const t0 = now();
   const ids = await pool(N, CLIENTS, () => postNoop3(b.d.url));
   const postedAt = now();
   const lastTerminal = await b.consumer.waitTerminal(ids, 600_000);
   const seconds = (lastTerminal - t0) / 1000;
+  const benchCpu = process.cpuUsage(cpu0.bench);
+  const cpu = {
+    // share of one core over the measured window
+    api: round((procCpu(b.d.api!.pid) - cpu0.api) / seconds, 2),
+    worker: round((procCpu(b.d.workers[0]!.pid) - cpu0.worker) / seconds, 2),
+    benchClientAndConsumer: round((benchCpu.user + benchCpu.system) / 1e6 / seconds, 2),
+  };
   await sleep(2500); // let backends flush their statistics
   const used = diffCounters(before, await pgCounters(db));
   const runsPerSec = round(N / seconds);
@@ -110,9 +119,18 @@ test(`e2e: ${N} runs of a 3-job no-op DAG`, async () => {
     },
     {
       bench: 'e2e',
-      figure: 'uses/run: pg write tx | bull jobs | msgs',
-      value: `${round(writesPerRun, 1)} | 3 | ${round(eventsPerRun, 1)}`,
+      figure: 'uses/run: pg write tx, bull jobs, msgs',
+      value: `${round(writesPerRun, 1)}, 3, ${round(eventsPerRun, 1)}`,
       baseline: `pg4 ${pg4.perSec}/s, bull ${bull.perSec}/s, amqp ${amqpBatch.perSec}/s`,
+      ratio: '-',
+      bar: '-',
+      pass: null,
+    },
+    {
+      bench: 'e2e',
+      figure: 'CPU cores used: api, worker, bench client',
+      value: `${cpu.api}, ${cpu.worker}, ${cpu.benchClientAndConsumer}`,
+      baseline: '2 cores in all',
       ratio: '-',
       bar: '-',
       pass: null,
@@ -162,6 +180,7 @@ test(`e2e: ${N} runs of a 3-job no-op DAG`, async () => {
       L: round(L),
       boundBy: bound,
       ratio: round(ratio, 3),
+      cpuCoresUsed: cpu,
       check,
       compare: { bullmqFlows: flows, pgBoss: boss },
     },

@@ -7,4 +7,5 @@ module.exports = {
   testMatch: ['<rootDir>/bench/**/*.bench.ts'],
   testTimeout: 15 * 60_000,
   maxWorkers: 1,
+  forceExit: true,
 };

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
+import { spawn } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -537,25 +537,27 @@ export async function amqpTripLatency(rate: number, ms: number): Promise<Summary
   return summarize(lat);
 }
 
-/** A plain node http server answering a small JSON body. */
+/** A plain node http server answering a small JSON body, in a process of its own (like the API). */
 export async function bareHttpServer(): Promise<{ url: string; close(): Promise<void> }> {
-  const body = JSON.stringify({ id: 1, state: 'complete', items: [] });
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(body);
+  const code = `
+    const http = require('node:http');
+    const body = JSON.stringify({ id: 1, state: 'complete', items: [] });
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => { res.writeHead(200, { 'content-type': 'application/json' }); res.end(body); });
     });
+    server.listen(0, '127.0.0.1', () => console.log(server.address().port));
+  `;
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+    child.once('exit', () => reject(new Error('bare http server exited')));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
   return {
     url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
+    close: async () => {
+      child.kill('SIGTERM');
+    },
   };
 }
 
@@ -577,4 +579,11 @@ export async function closedLoopRate(
     }),
   );
   return round(count / ((now() - t0) / 1000));
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+export function procCpu(pid: number): number {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }

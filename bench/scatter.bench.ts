@@ -1,0 +1,217 @@
+/**
+ * scatter: one radps_skeleton run (nField 1, nSpw 50, nScan 100 -> 10,655
+ * builtin:work instances with workSeconds 0), POST to the terminal AMQP
+ * message; instances/s against the limit of the primitives measured here;
+ * the API's and worker's memory before, during (peak) and after; and the
+ * run's detail, job pages and event pages timed on that run.
+ */
+import {
+  amqpConfirmRate,
+  apiHeap,
+  Bench,
+  bullmqNoopRate,
+  call,
+  checkEvents,
+  diffCounters,
+  now,
+  pgCommitRate,
+  pgCounters,
+  procMem,
+  round,
+  Row,
+  scaled,
+  sleep,
+  startBench,
+  summarize,
+  Summary,
+  writeResult,
+} from './support';
+
+const F = 1;
+const S = 50;
+const NSCAN = scaled(100, 1);
+const INSTANCES = 2 * F * S * NSCAN + 3 * F * S + 10 * S + 2 * F + 3;
+
+let b: Bench;
+beforeAll(async () => {
+  b = await startBench();
+});
+afterAll(async () => {
+  await b?.stop();
+});
+
+async function timed(p: string): Promise<{ ms: number; body: any }> {
+  const t = now();
+  const r = await call(b.d.url, 'GET', p, undefined, 'viewer');
+  if (r.status !== 200) throw new Error(`GET ${p}: ${r.status}`);
+  return { ms: now() - t, body: r.body };
+}
+
+test(`scatter: one radps_skeleton run of ${INSTANCES} instances`, async () => {
+  const db = b.d.config.databaseUrl;
+  const BASE_MS = scaled(3000, 500);
+  const pg4 = await pgCommitRate(db, 4, BASE_MS);
+  const bull = await bullmqNoopRate(scaled(20000, 500));
+  const amqpBatch = await amqpConfirmRate(scaled(30000, 1000), 500);
+
+  const post = async (nScan: number, nSpw = S) => {
+    const r = await call(b.d.url, 'POST', '/api/v1/workflows/radps_skeleton/runs', {
+      parameters: { nField: F, nSpw, nScan, workSeconds: 0 },
+      submit: true,
+    });
+    if (r.status !== 201) throw new Error(`POST: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
+    return Number(r.body.id);
+  };
+  // warm up on a small run (68 instances)
+  const warm = await post(4, 3);
+  await b.consumer.waitTerminal([warm], 120_000);
+  await sleep(1000);
+
+  const apiPid = b.d.api!.pid;
+  const workerPid = b.d.workers[0]!.pid;
+  const memBefore = { api: procMem(apiPid), worker: procMem(workerPid), apiHeap: await apiHeap(b.d.url) };
+  const peak = { api: memBefore.api.rssMB, worker: memBefore.worker.rssMB };
+  const sampler = setInterval(() => {
+    try {
+      peak.api = Math.max(peak.api, procMem(apiPid).rssMB);
+      peak.worker = Math.max(peak.worker, procMem(workerPid).rssMB);
+    } catch {
+      /* process gone */
+    }
+  }, 250);
+
+  const before = await pgCounters(db);
+  const t0 = now();
+  const runId = await post(NSCAN);
+  const postMs = now() - t0;
+  const end = await b.consumer.waitTerminal([runId], 600_000);
+  const seconds = (end - t0) / 1000;
+  clearInterval(sampler);
+  await sleep(2500);
+  const used = diffCounters(before, await pgCounters(db));
+  const memAfter = { api: procMem(apiPid), worker: procMem(workerPid), apiHeap: await apiHeap(b.d.url) };
+  const perSec = round(INSTANCES / seconds);
+
+  // ---- the run stays readable: detail, every job page, every event page
+  const detail: number[] = [];
+  for (let i = 0; i < 20; i++) detail.push((await timed(`/api/v1/runs/${runId}`)).ms);
+  const run = (await timed(`/api/v1/runs/${runId}`)).body;
+  const jobPages: number[] = [];
+  let jobsSeen = 0;
+  let cursor: string | null = null;
+  do {
+    const q: string = cursor ? `&cursor=${cursor}` : '';
+    const r = await timed(`/api/v1/runs/${runId}/jobs?limit=200${q}`);
+    jobPages.push(r.ms);
+    jobsSeen += r.body.items.length;
+    cursor = r.body.nextCursor;
+  } while (cursor);
+  const eventPages: number[] = [];
+  let after = 0;
+  let eventsListed = 0;
+  for (;;) {
+    const r = await timed(`/api/v1/runs/${runId}/events?limit=1000&after=${after}`);
+    eventPages.push(r.ms);
+    const items = r.body.items as any[];
+    if (items.length === 0) break;
+    eventsListed += items.length;
+    after = items[items.length - 1].sequence;
+  }
+  const check = checkEvents(b.consumer.messages, new Set([runId]), new Map([[runId, eventsListed]]));
+
+  const msgsPer = check.events / INSTANCES;
+  const writesPer = used.xid / INSTANCES;
+  const limits = { postgres: pg4.perSec / writesPer, bullmq: bull.perSec / 1, rabbitmq: amqpBatch.perSec / msgsPer };
+  const [bound, L] = Object.entries(limits).sort((x, y) => x[1] - y[1])[0] as [string, number];
+  const growth = {
+    api: round(memAfter.api.rssMB - memBefore.api.rssMB),
+    worker: round(memAfter.worker.rssMB - memBefore.worker.rssMB),
+  };
+  const lat = (s: Summary) => `p50 ${s.p50} / p99 ${s.p99} ms`;
+  const d = summarize(detail);
+  const jp = summarize(jobPages);
+  const ep = summarize(eventPages);
+  const rows: Row[] = [
+    {
+      bench: 'scatter',
+      figure: `instances/s (${INSTANCES}, POST -> terminal msg)`,
+      value: String(perSec),
+      baseline: `L=${round(L)} (${bound})`,
+      ratio: round(perSec / L, 2).toFixed(2),
+      bar: '>=1000/s',
+      pass: perSec >= 1000 && run.state === 'complete',
+    },
+    {
+      bench: 'scatter',
+      figure: 'RSS MB api / worker: before -> after (peak)',
+      value: `${memBefore.api.rssMB}->${memAfter.api.rssMB} (${peak.api}) / ${memBefore.worker.rssMB}->${memAfter.worker.rssMB} (${peak.worker})`,
+      baseline: `api heap ${memBefore.apiHeap.heapUsedMB}->${memAfter.apiHeap.heapUsedMB} MB`,
+      ratio: '-',
+      bar: 'growth < 100 MB each',
+      pass: growth.api < 100 && growth.worker < 100,
+    },
+    {
+      bench: 'scatter',
+      figure: 'GET /runs/{id} (x20)',
+      value: lat(d),
+      baseline: '-',
+      ratio: '-',
+      bar: 'p99 <= 50 ms',
+      pass: d.p99 <= 50,
+    },
+    {
+      bench: 'scatter',
+      figure: `GET jobs?limit=200, all ${jobPages.length} pages`,
+      value: lat(jp),
+      baseline: `${jobsSeen} jobs listed`,
+      ratio: '-',
+      bar: 'p99 <= 50 ms, all listed',
+      pass: jp.p99 <= 50 && jobsSeen === INSTANCES,
+    },
+    {
+      bench: 'scatter',
+      figure: `GET events?limit=1000, all ${eventPages.length} pages`,
+      value: lat(ep),
+      baseline: `${eventsListed} events listed`,
+      ratio: '-',
+      bar: 'p99 <= 100 ms',
+      pass: ep.p99 <= 100,
+    },
+    {
+      bench: 'scatter',
+      figure: 'events: lost/dup/reordered/not complete',
+      value: `${check.lost}/${check.duplicates}/${check.reordered}/${check.notComplete}`,
+      baseline: `${check.events} events`,
+      ratio: '-',
+      bar: 'all 0',
+      pass: check.ok,
+    },
+  ];
+  writeResult(
+    'scatter',
+    {
+      instances: INSTANCES,
+      shape: { nField: F, nSpw: S, nScan: NSCAN },
+      seconds: round(seconds, 2),
+      postMs: round(postMs),
+      instancesPerSec: perSec,
+      baselines: { pgCommits4: pg4, bullmqNoop: bull, amqpConfirmBatched: amqpBatch },
+      usesPerInstance: {
+        pgWriteTransactions: round(writesPer, 2),
+        pgAllTransactions: round(used.xactCommit / INSTANCES, 2),
+        pgWalSyncs: round(used.walSync / INSTANCES, 3),
+        bullmqJobs: 1,
+        amqpMessages: round(msgsPer, 2),
+      },
+      limits: Object.fromEntries(Object.entries(limits).map(([k, v]) => [k, round(v)])),
+      L: round(L),
+      memory: { before: memBefore, after: memAfter, peakRssMB: peak, growthMB: growth },
+      latencies: { runDetail: d, jobPages: jp, eventPages: ep },
+      check,
+    },
+    rows,
+  );
+  expect(run.state).toBe('complete');
+  expect(jobsSeen).toBe(INSTANCES);
+  expect(check.problems).toEqual([]);
+});
