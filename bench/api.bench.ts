@@ -45,7 +45,11 @@ async function fill(db: Client, rows: number): Promise<void> {
      SELECT 'bench_noop3', NULL, false, now() - interval '1 day' FROM generate_series(1, $1)`,
     [requests],
   );
-  const [{ lo }] = (await db.query("SELECT min(id) AS lo FROM requests WHERE created_at < now() - interval '1 hour'")).rows;
+  const [{ lo }] = (
+    await db.query(
+      "SELECT min(id) AS lo FROM requests WHERE created_at < now() - interval '1 hour'",
+    )
+  ).rows;
   await db.query(
     `INSERT INTO runs (request_id, version, workflow, workflow_version, workflow_digest, parameters,
                        state, qa_state, disk_state, created_by, created_at, updated_at, started_at, finished_at,
@@ -54,7 +58,15 @@ async function fill(db: Client, rows: number): Promise<void> {
             CASE WHEN g % 50 = 7 THEN 'cancelled' WHEN g % 12 = 5 THEN 'failed' ELSE 'complete' END,
             $4, $5, 'bench', now() - interval '1 day', now(), now(), now(), $6, 10
      FROM generate_series(0, $7::bigint - 1) AS g`,
-    [lo, proto.workflow_version, proto.workflow_digest, proto.qa_state, proto.disk_state, proto.processing_dir, rows],
+    [
+      lo,
+      proto.workflow_version,
+      proto.workflow_digest,
+      proto.qa_state,
+      proto.disk_state,
+      proto.processing_dir,
+      rows,
+    ],
   );
   await db.query('ANALYZE runs');
   await db.query('ANALYZE requests');
@@ -72,7 +84,9 @@ test(`api: open-loop ${RATE} req/s with ${ROWS} runs in the table`, async () => 
   const tFill = now();
   await fill(db, ROWS);
   const fillSeconds = round((now() - tFill) / 1000);
-  const [{ n, max }] = (await db.query('SELECT count(*)::int AS n, max(id)::bigint AS max FROM runs')).rows;
+  const [{ n, max }] = (
+    await db.query('SELECT count(*)::int AS n, max(id)::bigint AS max FROM runs')
+  ).rows;
 
   const explain: Record<string, string> = {};
   for (const [name, sql] of Object.entries({
@@ -80,7 +94,9 @@ test(`api: open-loop ${RATE} req/s with ${ROWS} runs in the table`, async () => 
     'state=complete, cursor mid-table': `SELECT * FROM runs WHERE state = 'complete' AND id < ${Math.floor(Number(max) / 2)} ORDER BY id DESC LIMIT 51`,
     'no filter': 'SELECT * FROM runs ORDER BY id DESC LIMIT 51',
   })) {
-    const plan = (await db.query(`EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) ${sql}`)).rows.map((r: any) => r['QUERY PLAN']).join('\n');
+    const plan = (await db.query(`EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) ${sql}`)).rows
+      .map((r: any) => r['QUERY PLAN'])
+      .join('\n');
     explain[name] = plan;
     process.stdout.write(`\nEXPLAIN ${sql}\n${plan}\n`);
   }
@@ -105,14 +121,26 @@ test(`api: open-loop ${RATE} req/s with ${ROWS} runs in the table`, async () => 
   const states = ['failed', 'complete', 'cancelled'];
   const phases: Array<[string, (i: number) => Promise<boolean>]> = [
     ['GET /runs/{id}', (i) => ok(200)(viewer(`/api/v1/runs/${1 + ((i * 7919) % Number(max))}`))],
-    ['GET /runs?state=..&limit=50', (i) => ok(200)(viewer(`/api/v1/runs?state=${states[i % 3]}&limit=50`))],
-    ['POST /workflows/bench_noop3/runs', () => ok(201)(call(b.d.url, 'POST', '/api/v1/workflows/bench_noop3/runs', { submit: true }))],
+    [
+      'GET /runs?state=..&limit=50',
+      (i) => ok(200)(viewer(`/api/v1/runs?state=${states[i % 3]}&limit=50`)),
+    ],
+    [
+      'POST /workflows/bench_noop3/runs',
+      () => ok(201)(call(b.d.url, 'POST', '/api/v1/workflows/bench_noop3/runs', { submit: true })),
+    ],
   ];
-  const results: Record<string, { lat: Summary; errors: number; sent: number; lateMs: number }> = {};
+  const results: Record<string, { lat: Summary; errors: number; sent: number; lateMs: number }> =
+    {};
   for (const [name, fn] of phases) {
     await sleep(1000);
     const r = await openLoop(RATE, DURATION_MS, fn);
-    results[name] = { lat: summarize(r.latencies), errors: r.errors, sent: r.sent, lateMs: round(r.lateMs) };
+    results[name] = {
+      lat: summarize(r.latencies),
+      errors: r.errors,
+      sent: r.sent,
+      lateMs: round(r.lateMs),
+    };
   }
 
   const rows: Row[] = [

@@ -10,9 +10,15 @@ import PgBoss from 'pg-boss';
 import { delKeys, now, pool, REDIS_URL, round, sleep } from './support';
 
 /** BullMQ FlowProducer: c has child b has child a (children finish first), N flows added `concurrency` at a time. */
-export async function bullmqFlows(n: number, concurrency: number): Promise<{ runsPerSec: number; ok: boolean; order: boolean }> {
+export async function bullmqFlows(
+  n: number,
+  concurrency: number,
+): Promise<{ runsPerSec: number; ok: boolean; order: boolean }> {
   const prefix = `wfsbench-flow-${Date.now().toString(36)}`;
-  const flow = new FlowProducer({ connection: new IORedis(REDIS_URL, { maxRetriesPerRequest: null }), prefix });
+  const flow = new FlowProducer({
+    connection: new IORedis(REDIS_URL, { maxRetriesPerRequest: null }),
+    prefix,
+  });
   const steps = new Map<number, string>();
   let done = 0;
   let order = true;
@@ -36,7 +42,14 @@ export async function bullmqFlows(n: number, concurrency: number): Promise<{ run
       name: 'c',
       queueName: 'noop3',
       data: { run },
-      children: [{ name: 'b', queueName: 'noop3', data: { run }, children: [{ name: 'a', queueName: 'noop3', data: { run } }] }],
+      children: [
+        {
+          name: 'b',
+          queueName: 'noop3',
+          data: { run },
+          children: [{ name: 'a', queueName: 'noop3', data: { run } }],
+        },
+      ],
     }),
   );
   await Promise.race([all, sleep(300_000)]);
@@ -57,7 +70,13 @@ export async function pgBossChain(
   n: number,
   concurrency: number,
 ): Promise<{ runsPerSec: number; ok: boolean; order: boolean }> {
-  const boss = new PgBoss({ connectionString: databaseUrl, schema: 'pgboss_bench', max: 10, supervise: false, schedule: false } as any);
+  const boss = new PgBoss({
+    connectionString: databaseUrl,
+    schema: 'pgboss_bench',
+    max: 10,
+    supervise: false,
+    schedule: false,
+  } as any);
   boss.on('error', () => undefined);
   await boss.start();
   await boss.createQueue('noop3');
@@ -70,16 +89,20 @@ export async function pgBossChain(
   const wake = () => ids.forEach((id) => boss.notifyWorker(id));
   for (let w = 0; w < 4; w++) {
     ids.push(
-      await boss.work<{ run: number; step: number }>('noop3', { batchSize: 8, pollingIntervalSeconds: 0.5 }, async (jobs) => {
-        for (const job of jobs) {
-          const { run, step } = job.data;
-          if ((steps.get(run) ?? 0) !== step - 1) order = false;
-          steps.set(run, step);
-          if (step < 3) await boss.send('noop3', { run, step: step + 1 });
-          else if (++done === n) finish();
-        }
-        wake();
-      }),
+      await boss.work<{ run: number; step: number }>(
+        'noop3',
+        { batchSize: 8, pollingIntervalSeconds: 0.5 },
+        async (jobs) => {
+          for (const job of jobs) {
+            const { run, step } = job.data;
+            if ((steps.get(run) ?? 0) !== step - 1) order = false;
+            steps.set(run, step);
+            if (step < 3) await boss.send('noop3', { run, step: step + 1 });
+            else if (++done === n) finish();
+          }
+          wake();
+        },
+      ),
     );
   }
   const t0 = now();

@@ -55,7 +55,11 @@ test(`e2e: ${N} runs of a 3-job no-op DAG`, async () => {
   // ---- the measured runs
   await sleep(1500);
   const before = await pgCounters(db);
-  const cpu0 = { api: procCpu(b.d.api!.pid), worker: procCpu(b.d.workers[0]!.pid), bench: process.cpuUsage() };
+  const cpu0 = {
+    api: procCpu(b.d.api!.pid),
+    worker: procCpu(b.d.workers[0]!.pid),
+    bench: process.cpuUsage(),
+  };
   const t0 = now();
   const ids = await pool(N, CLIENTS, () => postNoop3(b.d.url));
   const postedAt = now();

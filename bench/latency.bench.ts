@@ -46,7 +46,7 @@ test('latency: commit -> message at a consumer at 50% of max throughput', async 
     const n = scaled(500, 30);
     const t0 = now();
     const ids = await pool(n, 16, () => postNoop3(b.d.url));
-    max = n / ((await b.consumer.waitTerminal(ids, 300_000)) - t0) * 1000;
+    max = (n / ((await b.consumer.waitTerminal(ids, 300_000)) - t0)) * 1000;
     maxFrom = `measured here (${n} runs)`;
   }
   const rate = Math.max(1, max / 2);
@@ -67,9 +67,16 @@ test('latency: commit -> message at a consumer at 50% of max throughput', async 
   const mine = b.consumer.messages.filter((m) => idSet.has(m.body.runId));
   const lat = mine.map((m) => m.at - Date.parse(m.body.occurredAt));
   const all = summarize(lat);
-  const jobs = summarize(mine.filter((m) => m.body.type.startsWith('job-')).map((m) => m.at - Date.parse(m.body.occurredAt)));
+  const jobs = summarize(
+    mine
+      .filter((m) => m.body.type.startsWith('job-'))
+      .map((m) => m.at - Date.parse(m.body.occurredAt)),
+  );
   const check = checkEvents(b.consumer.messages, idSet);
-  const floor = { p50: round(pg1.latency.p50 + trip.p50, 2), p99: round(pg1.latency.p99 + trip.p99, 2) };
+  const floor = {
+    p50: round(pg1.latency.p50 + trip.p50, 2),
+    p99: round(pg1.latency.p99 + trip.p99, 2),
+  };
 
   const rows: Row[] = [
     {

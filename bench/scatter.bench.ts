@@ -59,7 +59,8 @@ test(`scatter: one radps_skeleton run of ${INSTANCES} instances`, async () => {
       parameters: { nField: F, nSpw, nScan, workSeconds: 0 },
       submit: true,
     });
-    if (r.status !== 201) throw new Error(`POST: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
+    if (r.status !== 201)
+      throw new Error(`POST: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
     return Number(r.body.id);
   };
   // warm up on a small run (68 instances)
@@ -69,7 +70,11 @@ test(`scatter: one radps_skeleton run of ${INSTANCES} instances`, async () => {
 
   const apiPid = b.d.api!.pid;
   const workerPid = b.d.workers[0]!.pid;
-  const memBefore = { api: procMem(apiPid), worker: procMem(workerPid), apiHeap: await apiHeap(b.d.url) };
+  const memBefore = {
+    api: procMem(apiPid),
+    worker: procMem(workerPid),
+    apiHeap: await apiHeap(b.d.url),
+  };
   const peak = { api: memBefore.api.rssMB, worker: memBefore.worker.rssMB };
   const sampler = setInterval(() => {
     try {
@@ -89,7 +94,11 @@ test(`scatter: one radps_skeleton run of ${INSTANCES} instances`, async () => {
   clearInterval(sampler);
   await sleep(2500);
   const used = diffCounters(before, await pgCounters(db));
-  const memAfter = { api: procMem(apiPid), worker: procMem(workerPid), apiHeap: await apiHeap(b.d.url) };
+  const memAfter = {
+    api: procMem(apiPid),
+    worker: procMem(workerPid),
+    apiHeap: await apiHeap(b.d.url),
+  };
   const perSec = round(INSTANCES / seconds);
 
   // ---- the run stays readable: detail, every job page, every event page
@@ -117,11 +126,19 @@ test(`scatter: one radps_skeleton run of ${INSTANCES} instances`, async () => {
     eventsListed += items.length;
     after = items[items.length - 1].sequence;
   }
-  const check = checkEvents(b.consumer.messages, new Set([runId]), new Map([[runId, eventsListed]]));
+  const check = checkEvents(
+    b.consumer.messages,
+    new Set([runId]),
+    new Map([[runId, eventsListed]]),
+  );
 
   const msgsPer = check.events / INSTANCES;
   const writesPer = used.xid / INSTANCES;
-  const limits = { postgres: pg4.perSec / writesPer, bullmq: bull.perSec / 1, rabbitmq: amqpBatch.perSec / msgsPer };
+  const limits = {
+    postgres: pg4.perSec / writesPer,
+    bullmq: bull.perSec / 1,
+    rabbitmq: amqpBatch.perSec / msgsPer,
+  };
   const [bound, L] = Object.entries(limits).sort((x, y) => x[1] - y[1])[0] as [string, number];
   const growth = {
     api: round(memAfter.api.rssMB - memBefore.api.rssMB),

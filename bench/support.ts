@@ -120,11 +120,16 @@ export interface Bench {
  * the shipped workflows plus bench_noop3, and a durable outside queue bound
  * to every run event before any load.
  */
-export async function startBench(opts: { workers?: number; env?: Record<string, string> } = {}): Promise<Bench> {
+export async function startBench(
+  opts: { workers?: number; env?: Record<string, string> } = {},
+): Promise<Bench> {
   const workflowsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wfs-bench-workflows-'));
   for (const f of fs.readdirSync(path.join(REPO, 'workflows')).filter((n) => n.endsWith('.yaml')))
     fs.copyFileSync(path.join(REPO, 'workflows', f), path.join(workflowsDir, f));
-  fs.copyFileSync(path.join(__dirname, 'bench_noop3.yaml'), path.join(workflowsDir, 'bench_noop3.yaml'));
+  fs.copyFileSync(
+    path.join(__dirname, 'bench_noop3.yaml'),
+    path.join(workflowsDir, 'bench_noop3.yaml'),
+  );
   const queue = `wfsbench-${rid()}.consumer`;
   const d = await startDeployment({
     workers: opts.workers ?? 1,
@@ -178,7 +183,8 @@ export async function call(
 /** Creates and submits a bench_noop3 run; returns its id. */
 export async function postNoop3(url: string): Promise<number> {
   const r = await call(url, 'POST', '/api/v1/workflows/bench_noop3/runs', { submit: true });
-  if (r.status !== 201) throw new Error(`POST runs: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
+  if (r.status !== 201)
+    throw new Error(`POST runs: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
   return Number(r.body.id);
 }
 
@@ -222,7 +228,9 @@ export async function consume(url: string, queue: string): Promise<Consumer> {
         const missing = ids.filter((id) => !terminal.has(id));
         if (missing.length === 0) return Math.max(...ids.map((id) => terminal.get(id) as number));
         if (Date.now() > deadline)
-          throw new Error(`${missing.length} run(s) never reached a terminal message, e.g. ${missing.slice(0, 5)}`);
+          throw new Error(
+            `${missing.length} run(s) never reached a terminal message, e.g. ${missing.slice(0, 5)}`,
+          );
         await sleep(10);
       }
     },
@@ -251,7 +259,11 @@ export interface EventCheck {
  * `complete`, and the number of events the API lists for it (lost = listed
  * but never received).
  */
-export function checkEvents(messages: Msg[], runIds: Set<number>, expected?: Map<number, number>): EventCheck {
+export function checkEvents(
+  messages: Msg[],
+  runIds: Set<number>,
+  expected?: Map<number, number>,
+): EventCheck {
   const seen = new Set<string>();
   const byRun = new Map<number, any[]>();
   let duplicates = 0;
@@ -308,7 +320,11 @@ export function checkEvents(messages: Msg[], runIds: Set<number>, expected?: Map
 // ------------------------------------------------------------------ load
 
 /** Runs fn(0..n-1) with at most `concurrency` in flight. */
-export async function pool<T>(n: number, concurrency: number, fn: (i: number) => Promise<T>): Promise<T[]> {
+export async function pool<T>(
+  n: number,
+  concurrency: number,
+  fn: (i: number) => Promise<T>,
+): Promise<T[]> {
   const out: T[] = new Array(n);
   let next = 0;
   await Promise.all(
@@ -368,9 +384,12 @@ export function procMem(pid: number): { rssMB: number; hwmMB: number } {
 
 /** The API's own heap figures from its /metrics (prom-client default metrics). */
 export async function apiHeap(url: string): Promise<{ heapUsedMB: number; rssMB: number }> {
-  const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${TOKENS.admin}` } });
+  const res = await fetch(`${url}/metrics`, {
+    headers: { authorization: `Bearer ${TOKENS.admin}` },
+  });
   const text = await res.text();
-  const v = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(text)?.[1] ?? NaN);
+  const v = (name: string) =>
+    Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(text)?.[1] ?? NaN);
   return {
     heapUsedMB: round(v('wfs_api_nodejs_heap_size_used_bytes') / 2 ** 20),
     rssMB: round(v('wfs_api_process_resident_memory_bytes') / 2 ** 20),
@@ -394,8 +413,12 @@ export async function pgCounters(databaseUrl: string): Promise<PgCounters> {
   await c.connect();
   try {
     await c.query('SELECT pg_stat_clear_snapshot()');
-    const [a] = (await c.query('SELECT xact_commit::bigint AS x FROM pg_stat_database WHERE datname = current_database()')).rows;
-    const [b] = (await c.query("SELECT pg_current_xact_id()::text::bigint AS x")).rows;
+    const [a] = (
+      await c.query(
+        'SELECT xact_commit::bigint AS x FROM pg_stat_database WHERE datname = current_database()',
+      )
+    ).rows;
+    const [b] = (await c.query('SELECT pg_current_xact_id()::text::bigint AS x')).rows;
     const [w] = (await c.query('SELECT wal_sync::bigint AS x FROM pg_stat_wal')).rows;
     return { xactCommit: Number(a.x), xid: Number(b.x), walSync: Number(w.x) };
   } finally {
@@ -504,7 +527,8 @@ export async function amqpConfirmRate(n: number, batch: number): Promise<{ perSe
   const body = Buffer.from(JSON.stringify({ x: 'y'.repeat(600) })); // about an event's size
   const t0 = now();
   for (let i = 0; i < n; i++) {
-    if (!ch.sendToQueue(queue, body, { persistent: true })) await new Promise((r) => ch.once('drain', r));
+    if (!ch.sendToQueue(queue, body, { persistent: true }))
+      await new Promise((r) => ch.once('drain', r));
     if ((i + 1) % batch === 0 || i === n - 1) await ch.waitForConfirms();
   }
   const elapsed = now() - t0;

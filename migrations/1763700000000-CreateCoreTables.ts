@@ -53,7 +53,15 @@ export class CreateCoreTables1763700000000 implements MigrationInterface {
         UNIQUE (request_id, version)
       )`);
     // Listing is newest first with optional filters: each filter has an index ending in id.
-    for (const col of ['workflow', 'state', 'qa_state', 'archive_state', 'subject', 'correlation_id', 'request_id']) {
+    for (const col of [
+      'workflow',
+      'state',
+      'qa_state',
+      'archive_state',
+      'subject',
+      'correlation_id',
+      'request_id',
+    ]) {
       await q.query(`CREATE INDEX runs_${col}_id ON runs (${col}, id DESC)`);
     }
     await q.query(`
@@ -96,7 +104,9 @@ export class CreateCoreTables1763700000000 implements MigrationInterface {
       )`);
     await q.query(`CREATE INDEX jobs_run_order ON jobs (run_id, position, idx)`);
     // The reconciler and the cancel path look for live jobs only.
-    await q.query(`CREATE INDEX jobs_live ON jobs (run_id) WHERE state IN ('idle', 'running') AND dispatched_at IS NOT NULL`);
+    await q.query(
+      `CREATE INDEX jobs_live ON jobs (run_id) WHERE state IN ('idle', 'running') AND dispatched_at IS NOT NULL`,
+    );
     await q.query(`
       CREATE TABLE events (
         id           bigserial PRIMARY KEY,
@@ -130,7 +140,17 @@ export class CreateCoreTables1763700000000 implements MigrationInterface {
   }
 
   async down(q: QueryRunner): Promise<void> {
-    for (const t of ['api_tokens', 'idempotency_keys', 'events', 'jobs', 'job_groups', 'run_files', 'runs', 'requests', 'workflow_definitions']) {
+    for (const t of [
+      'api_tokens',
+      'idempotency_keys',
+      'events',
+      'jobs',
+      'job_groups',
+      'run_files',
+      'runs',
+      'requests',
+      'workflow_definitions',
+    ]) {
       await q.query(`DROP TABLE IF EXISTS ${t}`);
     }
   }

@@ -5,4 +5,10 @@ import { CreateLocalArchive1763900000000 } from './1763900000000-CreateLocalArch
 import { AddEventNotifications1763950000000 } from './1763950000000-AddEventNotifications';
 
 /** Every migration, registered explicitly, in order. */
-export const MIGRATIONS = [CreateCoreTables1763700000000, AddWorkerLiveness1763800000000, AddQaDecisionsAndRunProducts1763850000000, CreateLocalArchive1763900000000, AddEventNotifications1763950000000];
+export const MIGRATIONS = [
+  CreateCoreTables1763700000000,
+  AddWorkerLiveness1763800000000,
+  AddQaDecisionsAndRunProducts1763850000000,
+  CreateLocalArchive1763900000000,
+  AddEventNotifications1763950000000,
+];

@@ -14,6 +14,7 @@ import {
   expectNothingLost,
   inFlight,
   jobsIn,
+  startBurst,
   terminateServiceConnections,
   until,
   withDeployment,
@@ -108,12 +109,11 @@ test('Postgres connections killed again and again during a burst: the service re
     expect(flying).toBeGreaterThanOrEqual(100);
     // The burst through the outage: new runs keep coming (calls that fail are tried again), and
     // the held ones are let go a second in, so jobs are claimed and finished while connections die.
-    const more = createRuns(
+    const burst = startBurst(
       d,
-      40,
       't_fault',
       { seconds: 1, after: 0.2, spanLog: ctx.spanLog },
-      { parallel: 3, patient: true },
+      { parallel: 3 },
     );
     const k0 = Date.now();
     let killed = 0;
@@ -128,7 +128,7 @@ test('Postgres connections killed again and again during a burst: the service re
       `postgres: ${flying} runs in flight; ${killed} connections killed in ${rounds} rounds over ${Date.now() - k0} ms`,
     );
     expect(killed).toBeGreaterThan(rounds);
-    const ids = [...held, ...(await more)];
+    const ids = [...held, ...(await burst.stop())];
     const { delivery, settledMs } = await expectNothingLost(ctx, ids, 120_000);
     log(
       `postgres: all ${ids.length} complete ${Math.round((Date.now() - k0) / 1000)} s after the first kill (settled ${settledMs} ms after the burst); ` +

@@ -85,6 +85,8 @@ export async function withDeployment<T>(
       fs.cpSync(path.join(d.dataRoot, 'logs'), path.join(keep, path.basename(d.dataRoot)), {
         recursive: true,
       });
+    // Held jobs end (a failed test may leave its gate closed), then everything goes.
+    if (d) fs.writeFileSync(path.join(d.dataRoot, 'gate'), '');
     await d?.stop();
     fs.rmSync(workflowsDir, { recursive: true, force: true });
   }
@@ -94,46 +96,85 @@ export const uniqueName = (what: string) =>
   `${what}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 
 /**
- * Creates and submits `count` runs through the API, `parallel` at a time.
- * With `patient`, a refused or failed call is tried again (same
- * Idempotency-Key, so a run whose answer was lost is not made twice) until
- * the API takes it: for loads that run through a fault.
+ * Creates and submits one run through the API. With `patient`, a refused or
+ * failed call is tried again (same Idempotency-Key, so a run whose answer
+ * was lost is not made twice) until the API takes it: for loads that run
+ * through a fault.
  */
+async function createRun(
+  d: Deployment,
+  workflow: string,
+  parameters: Record<string, unknown>,
+  idempotencyKey: string,
+  patient: boolean,
+): Promise<number> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const res = await d
+      .call('POST', `/api/v1/workflows/${workflow}/runs`, {
+        body: { parameters, submit: true },
+        role: 'da',
+        headers: { 'idempotency-key': idempotencyKey },
+      })
+      .catch((e: Error) => ({ status: 0, text: e.message, body: null }));
+    if (res.status === 201 || res.status === 200) return res.body.id;
+    if (!patient || Date.now() > deadline)
+      throw new Error(`creating run ${idempotencyKey}: ${res.status} ${res.text.slice(0, 500)}`);
+    await sleep(250);
+  }
+}
+
+/** Creates `count` runs, `parallel` at a time; their ids in creation order. */
 export async function createRuns(
   d: Deployment,
   count: number,
   workflow: string,
   parameters: Record<string, unknown>,
-  opts: { parallel?: number; patient?: boolean; keyPrefix?: string } = {},
+  opts: { parallel?: number; patient?: boolean } = {},
 ): Promise<number[]> {
   const ids: number[] = new Array(count);
-  const keyPrefix = opts.keyPrefix ?? uniqueName('load');
+  const keyPrefix = uniqueName('load');
   let next = 0;
-  const one = async (i: number) => {
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      const res = await d
-        .call('POST', `/api/v1/workflows/${workflow}/runs`, {
-          body: { parameters, submit: true },
-          role: 'da',
-          headers: { 'idempotency-key': `${keyPrefix}-${i}` },
-        })
-        .catch((e: Error) => ({ status: 0, text: e.message, body: null }));
-      if (res.status === 201 || res.status === 200) {
-        ids[i] = res.body.id;
-        return;
-      }
-      if (!opts.patient || Date.now() > deadline)
-        throw new Error(`creating run ${i}: ${res.status} ${res.text.slice(0, 500)}`);
-      await sleep(250);
-    }
-  };
   await Promise.all(
     Array.from({ length: opts.parallel ?? 8 }, async () => {
-      while (next < count) await one(next++);
+      while (next < count) {
+        const i = next++;
+        ids[i] = await createRun(d, workflow, parameters, `${keyPrefix}-${i}`, !!opts.patient);
+      }
     }),
   );
   return ids;
+}
+
+/**
+ * A burst that lasts until stopped: creates runs `parallel` at a time,
+ * patiently (through restarts and outages), without pause. stop() lets the
+ * calls under way finish and resolves to the ids of every run created.
+ */
+export function startBurst(
+  d: Deployment,
+  workflow: string,
+  parameters: Record<string, unknown>,
+  opts: { parallel?: number } = {},
+): { created(): number; stop(): Promise<number[]> } {
+  const ids: number[] = [];
+  const keyPrefix = uniqueName('burst');
+  let next = 0;
+  let stopped = false;
+  const done = Promise.all(
+    Array.from({ length: opts.parallel ?? 4 }, async () => {
+      while (!stopped)
+        ids.push(await createRun(d, workflow, parameters, `${keyPrefix}-${next++}`, true));
+    }),
+  );
+  return {
+    created: () => ids.length,
+    stop: async () => {
+      stopped = true;
+      await done;
+      return ids;
+    },
+  };
 }
 
 export async function stateCounts(db: Database): Promise<Record<string, number>> {
@@ -200,7 +241,7 @@ export function jobEventProblems(messages: Received[]): string[] {
         last = attempt;
       } else if (['job-completed', 'job-retrying', 'job-failed'].includes(e.type)) {
         if (e.type === 'job-completed') completed++;
-        if (running !== attempt && !(e.type === 'job-failed' && running === null))
+        if (running !== attempt)
           problems.push(`${k}: ${e.type} for attempt ${attempt} while ${running ?? 'none'} ran`);
         running = null;
       }

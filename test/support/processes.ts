@@ -220,10 +220,10 @@ export async function startDeployment(
       for (const p of [...d.workers, ...(d.api ? [d.api] : [])])
         await d.stopProcess(p, 'SIGTERM', 15_000);
       // Job processes the workers started (detached groups) end with the test too.
-      const spans = await db
+      const running = await db
         .query<{ pid: number }>(`SELECT pid FROM jobs WHERE pid IS NOT NULL AND state = 'running'`)
         .catch(() => []);
-      for (const { pid } of spans) {
+      for (const { pid } of running) {
         try {
           process.kill(-pid, 'SIGKILL');
         } catch {

@@ -10,6 +10,7 @@ import { RunsModule } from '@wfs/runs';
 import { StorageModule } from '@wfs/storage';
 import { WorkflowsModule } from '@wfs/workflows';
 import { ArchiveController } from './http/archive.controller';
+import { HttpDrain } from './http/drain';
 import { EventsController } from './http/events.controller';
 import { EventsHub } from './http/events-hub';
 import { FilesController } from './http/files.controller';
@@ -57,7 +58,11 @@ export class ApiModule {
         HealthController,
         MetricsController,
       ],
-      providers: [EventsHub, { provide: 'MAX_UPLOAD_BYTES', useValue: config.maxUploadBytes }],
+      providers: [
+        EventsHub,
+        HttpDrain,
+        { provide: 'MAX_UPLOAD_BYTES', useValue: config.maxUploadBytes },
+      ],
     };
   }
 }

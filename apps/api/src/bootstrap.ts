@@ -7,6 +7,7 @@ import { json, NextFunction, Request, Response } from 'express';
 import { WfsConfig } from '@wfs/config';
 import { WfsError } from '@wfs/domain';
 import { ApiModule } from './api.module';
+import { HttpDrain } from './http/drain';
 import { dropRest } from './http/drop-rest';
 import { ErrorFilter, toErrorResponse } from './http/error.filter';
 import { validationPipe } from './http/validation';
@@ -58,15 +59,13 @@ function answerTooLargeAtOnce(req: Request, res: Response): void {
     if (received <= JSON_BODY_LIMIT_BYTES) return;
     req.off('data', count);
     if (res.headersSent) return;
-    res
-      .status(413)
-      .json(
-        toErrorResponse(
-          new WfsError('too_large', 'BODY_TOO_LARGE', 'The request body is too large.', {
-            limit: JSON_BODY_LIMIT_BYTES,
-          }),
-        ).body,
-      );
+    res.status(413).json(
+      toErrorResponse(
+        new WfsError('too_large', 'BODY_TOO_LARGE', 'The request body is too large.', {
+          limit: JSON_BODY_LIMIT_BYTES,
+        }),
+      ).body,
+    );
     dropRest(req);
   };
   req.on('data', count);
@@ -88,6 +87,7 @@ export async function createApi(config: WfsConfig): Promise<INestApplication> {
     abortOnError: false,
   });
   app.disable('x-powered-by');
+  app.use(app.get(HttpDrain).middleware);
   app.use(requireJson);
   const parseJson = json({ limit: JSON_BODY_LIMIT, strict: true });
   // Only calls that take a body parse one (a GET /health with stray bytes is still a health check), and an

@@ -198,9 +198,7 @@ export class RunQueries {
     return rows.map(fileView);
   }
 
-  async request(
-    id: number,
-  ): Promise<{
+  async request(id: number): Promise<{
     id: number;
     workflow: string;
     subject: string | null;

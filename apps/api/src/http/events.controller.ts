@@ -93,7 +93,7 @@ export class EventsController {
         reading = false;
       }
     };
-    const unwatch = await this.hub.watch(id, () => void pump());
+    const unwatch = await this.hub.watch(id, () => void pump(), finish);
     const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), HEARTBEAT_MS);
     const recheck = setInterval(() => void pump(), RECHECK_MS);
     req.on('close', finish);
