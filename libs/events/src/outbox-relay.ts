@@ -1,7 +1,7 @@
 import { Client } from 'pg';
 import type { ConfirmChannel } from 'amqplib';
 import { routingKey, WfsEvent } from '@wfs/domain';
-import { Database, PgListener } from '@wfs/persistence';
+import { Database, PgListener, Wakeup } from '@wfs/persistence';
 import { AmqpConnection } from './amqp-connection';
 import { EVENTS_CHANNEL } from './outbox';
 
@@ -26,7 +26,7 @@ export class OutboxRelay {
   private lockClient: Client | null = null;
   private listener: PgListener | null = null;
   private stopped = false;
-  private wake: (() => void) | null = null;
+  private readonly wakeup = new Wakeup();
   private loop: Promise<void> | null = null;
   published = 0;
 
@@ -55,22 +55,11 @@ export class OutboxRelay {
   }
 
   private poke(): void {
-    const w = this.wake;
-    this.wake = null;
-    w?.();
+    this.wakeup.poke();
   }
 
   private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.wake = null;
-        resolve();
-      }, ms);
-      this.wake = () => {
-        clearTimeout(t);
-        resolve();
-      };
-    });
+    return this.wakeup.sleep(ms);
   }
 
   private async run(): Promise<void> {

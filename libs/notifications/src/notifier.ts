@@ -2,7 +2,7 @@ import { Job, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { WfsError, WfsEvent, WorkflowDefinition } from '@wfs/domain';
 import { EVENTS_CHANNEL } from '@wfs/events';
-import { Database, PgListener } from '@wfs/persistence';
+import { Database, PgListener, Wakeup } from '@wfs/persistence';
 import type { WorkflowCatalog } from '@wfs/workflows';
 import {
   composeMail,
@@ -79,7 +79,7 @@ export function consumeMail(
 export class Notifier {
   private listener: PgListener | null = null;
   private stopped = false;
-  private wake: (() => void) | null = null;
+  private readonly wakeup = new Wakeup();
   private loop: Promise<void> | null = null;
   enqueued = 0;
 
@@ -100,22 +100,11 @@ export class Notifier {
   }
 
   private poke(): void {
-    const w = this.wake;
-    this.wake = null;
-    w?.();
+    this.wakeup.poke();
   }
 
   private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.wake = null;
-        resolve();
-      }, ms);
-      this.wake = () => {
-        clearTimeout(t);
-        resolve();
-      };
-    });
+    return this.wakeup.sleep(ms);
   }
 
   private async run(): Promise<void> {

@@ -66,3 +66,30 @@ export class PgListener {
     }
   }
 }
+
+/**
+ * A sleep that a poke cuts short: the loops that drain a table (the outbox
+ * relay, the mail notifier) wait on it between passes and are poked by NOTIFY.
+ */
+export class Wakeup {
+  private wake: (() => void) | null = null;
+
+  poke(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.wake = null;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+}
