@@ -11,7 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startStack, Stack, TOKENS } from '@wfs/testing';
+import { startStack, Stack, TOKENS, until } from '@wfs/testing';
 
 const REPO = path.resolve(__dirname, '..');
 const FIXTURES = path.join(__dirname, 'fixtures');
@@ -49,20 +49,6 @@ afterAll(async () => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 const nonce = () => randomBytes(4).toString('hex');
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | null | undefined | false> | T | null | undefined | false,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value as T;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 async function createRun(workflow: string, body: Record<string, unknown>): Promise<any> {
   const res = await stack.call('POST', `/api/v1/workflows/${workflow}/runs`, { body, role: 'da' });

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import { loadConfig } from '@wfs/config';
 import { NotificationsService } from '@wfs/notifications';
-import { startStack, Stack } from '@wfs/testing';
+import { startStack, Stack, until } from '@wfs/testing';
 
 const REPO = path.resolve(__dirname, '..');
 const nonce = () => randomBytes(4).toString('hex');
@@ -49,20 +49,6 @@ function workflowsDir(): string {
   }
   fs.writeFileSync(path.join(dir, 't_notify_ops.yaml'), FIXTURE);
   return dir;
-}
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | null | undefined | false> | T | null | undefined | false,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value as T;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
 }
 
 interface Mail {

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SweeperService } from '../apps/worker/src/sweeper.service';
-import { startStack, Stack } from '@wfs/testing';
+import { startStack, Stack, until } from '@wfs/testing';
 
 const REPO = path.resolve(__dirname, '..');
 const nonce = () => randomBytes(4).toString('hex');
@@ -68,20 +68,6 @@ const eventTypes = async (id: number) =>
   (
     (await stack.call('GET', `/api/v1/runs/${id}/events`, { role: 'viewer' })).body.items as any[]
   ).map((e) => e.type);
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | null | undefined | false>,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value as T;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 test('expired processing-area runs are deleted and marked; QA area, young runs and symlink targets are kept', async () => {
   const { processingRoot, qaRoot } = stack.config;

@@ -9,7 +9,7 @@ import IORedis from 'ioredis';
 import { loadConfig, WfsConfig } from '@wfs/config';
 import { Database, dropDatabase, ensureDatabase } from '@wfs/persistence';
 import { until } from './amqp';
-import { deleteBrokerObjects, TOKENS } from './stack';
+import { deleteBrokerObjects, isolatedEnv, TOKENS } from './stack';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const ENTRY = {
@@ -80,23 +80,8 @@ export async function startDeployment(
   const dataRoot = fs.mkdtempSync(path.join(os.tmpdir(), `wfs-${id}-`));
   const logDir = path.join(dataRoot, 'logs');
   fs.mkdirSync(logDir);
-  const base = process.env.WFS_TEST_DATABASE_BASE ?? 'postgres://postgres@127.0.0.1:5432';
   const port = await freePort();
-  const env: Record<string, string> = {
-    DATABASE_URL: `${base}/wfs_${id}`,
-    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-    AMQP_URL: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
-    WFS_DATA_ROOT: dataRoot,
-    WFS_QUEUE_PREFIX: `wfs-${id}`,
-    WFS_EVENTS_EXCHANGE: `wfs-${id}.events`,
-    WFS_ARCHIVE_EXCHANGE: `wfs-${id}.archive`,
-    WFS_API_TOKENS: Object.entries(TOKENS)
-      .map(([role, token]) => `${role}:${token}`)
-      .join(','),
-    WFS_LOG_LEVEL: 'info',
-    PORT: String(port),
-    ...opts.env,
-  };
+  const env = isolatedEnv(id, dataRoot, { WFS_LOG_LEVEL: 'info', PORT: String(port), ...opts.env });
   const config = loadConfig(env);
   await ensureDatabase(config.databaseUrl);
   const db = await new Database(

@@ -64,17 +64,16 @@ export async function deleteBrokerObjects(config: WfsConfig): Promise<void> {
 }
 
 /**
- * A whole wfs on the machine's real Postgres, Redis and RabbitMQ, isolated by
- * its own database, Redis/queue prefix, exchanges and data root, so test
- * files can run side by side.
+ * The environment of one isolated wfs: its own database, Redis prefix,
+ * exchanges and data root on the machine's services; `extra` wins.
  */
-export async function startStack(
-  opts: { workers?: number; env?: Record<string, string> } = {},
-): Promise<Stack> {
-  const id = `t${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
-  const dataRoot = fs.mkdtempSync(path.join(os.tmpdir(), `wfs-${id}-`));
+export function isolatedEnv(
+  id: string,
+  dataRoot: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   const base = process.env.WFS_TEST_DATABASE_BASE ?? 'postgres://postgres@127.0.0.1:5432';
-  const env = {
+  return {
     DATABASE_URL: `${base}/wfs_${id}`,
     REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     AMQP_URL: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
@@ -85,10 +84,21 @@ export async function startStack(
     WFS_API_TOKENS: Object.entries(TOKENS)
       .map(([role, token]) => `${role}:${token}`)
       .join(','),
-    WFS_LOG_LEVEL: 'warn',
-    PORT: '0',
-    ...opts.env,
+    ...extra,
   };
+}
+
+/**
+ * A whole wfs on the machine's real Postgres, Redis and RabbitMQ, isolated by
+ * its own database, Redis/queue prefix, exchanges and data root, so test
+ * files can run side by side.
+ */
+export async function startStack(
+  opts: { workers?: number; env?: Record<string, string> } = {},
+): Promise<Stack> {
+  const id = `t${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+  const dataRoot = fs.mkdtempSync(path.join(os.tmpdir(), `wfs-${id}-`));
+  const env = isolatedEnv(id, dataRoot, { WFS_LOG_LEVEL: 'warn', PORT: '0', ...opts.env });
   const config = loadConfig(env);
   await ensureDatabase(config.databaseUrl);
   const db = await new Database(config.databaseUrl, 4).open();
