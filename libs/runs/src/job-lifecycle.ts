@@ -6,6 +6,7 @@ import {
   JobVerdict,
   RunState,
   shouldRetry,
+  readyGroups,
   retryDelayMs,
   transitionRun,
   WorkflowDefinition,
@@ -303,9 +304,8 @@ export class JobLifecycle {
         events.push({ type: 'complete', products: run.products });
         await settleSource(tx, run, definition, 'ingested');
       } else {
-        const release = groups
-          .filter((g) => !g.released && g.needs.every((n) => complete.has(n)))
-          .map((g) => g.name);
+        const released = new Set(groups.filter((g) => g.released).map((g) => g.name));
+        const release = readyGroups(groups, complete, released);
         if (release.length > 0) {
           await tx.query(
             'UPDATE job_groups SET released = true WHERE run_id = $1 AND name = ANY($2)',

@@ -52,8 +52,3 @@ export async function storeUpload(
   }
   return { size, sha256: hash.digest('hex') };
 }
-
-/** Copies a file while hashing it, for carrying files into a new run version. */
-export async function copyFile(from: string, to: string): Promise<void> {
-  await fs.promises.copyFile(from, to);
-}
