@@ -1,7 +1,7 @@
 import { Client } from 'pg';
 import type { ConfirmChannel } from 'amqplib';
 import { routingKey, WfsEvent } from '@wfs/domain';
-import { Database, PgListener, Wakeup } from '@wfs/persistence';
+import { Database, PgListener, Wakeup, wakeOnNotify } from '@wfs/persistence';
 import { AmqpConnection } from './amqp-connection';
 import { EVENTS_CHANNEL } from './outbox';
 
@@ -47,37 +47,28 @@ export class OutboxRelay {
       });
       await ch.assertExchange(this.exchange, 'topic', { durable: true });
       this.channel = ch;
-      this.poke();
+      this.wakeup.poke();
     });
-    this.listener = new PgListener(this.db.url, () => this.poke());
-    await this.listener.listen(EVENTS_CHANNEL, () => this.poke());
+    this.listener = await wakeOnNotify(this.db.url, EVENTS_CHANNEL, this.wakeup);
     this.loop = this.run();
-  }
-
-  private poke(): void {
-    this.wakeup.poke();
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return this.wakeup.sleep(ms);
   }
 
   private async run(): Promise<void> {
     while (!this.stopped) {
       try {
         if (!(await this.isLeader())) {
-          await this.sleep(1000);
+          await this.wakeup.sleep(1000);
           continue;
         }
         if (!this.channel) {
-          await this.sleep(500);
+          await this.wakeup.sleep(500);
           continue;
         }
         const sent = await this.drainOnce(this.channel);
-        if (sent === 0) await this.sleep(1000);
+        if (sent === 0) await this.wakeup.sleep(1000);
       } catch (e) {
         if (!this.stopped) this.log.warn(`outbox relay: ${(e as Error).message}; retrying`);
-        await this.sleep(500);
+        await this.wakeup.sleep(500);
       }
     }
   }
@@ -139,7 +130,7 @@ export class OutboxRelay {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.poke();
+    this.wakeup.poke();
     await this.loop;
     await this.listener?.close();
     const c = this.lockClient;

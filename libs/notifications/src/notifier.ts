@@ -2,7 +2,7 @@ import { Job, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { WfsError, WfsEvent, WorkflowDefinition } from '@wfs/domain';
 import { EVENTS_CHANNEL } from '@wfs/events';
-import { Database, PgListener, Wakeup } from '@wfs/persistence';
+import { Database, PgListener, Wakeup, wakeOnNotify } from '@wfs/persistence';
 import type { WorkflowCatalog } from '@wfs/workflows';
 import {
   composeMail,
@@ -94,27 +94,18 @@ export class Notifier {
   ) {}
 
   async start(): Promise<void> {
-    this.listener = new PgListener(this.db.url, () => this.poke());
-    await this.listener.listen(EVENTS_CHANNEL, () => this.poke());
+    this.listener = await wakeOnNotify(this.db.url, EVENTS_CHANNEL, this.wakeup);
     this.loop = this.run();
-  }
-
-  private poke(): void {
-    this.wakeup.poke();
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return this.wakeup.sleep(ms);
   }
 
   private async run(): Promise<void> {
     while (!this.stopped) {
       try {
         const n = await this.tick();
-        if (n < this.batchSize) await this.sleep(this.idleMs);
+        if (n < this.batchSize) await this.wakeup.sleep(this.idleMs);
       } catch (e) {
         if (!this.stopped) this.log.warn(`notifier: ${(e as Error).message}; retrying`);
-        await this.sleep(1_000);
+        await this.wakeup.sleep(1_000);
       }
     }
   }
@@ -189,7 +180,7 @@ export class Notifier {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.poke();
+    this.wakeup.poke();
     await this.loop;
     await this.listener?.close();
   }

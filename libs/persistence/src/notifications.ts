@@ -93,3 +93,14 @@ export class Wakeup {
     });
   }
 }
+
+/** LISTENs on a channel and pokes `wakeup` on every notification and after every reconnect. */
+export async function wakeOnNotify(
+  url: string,
+  channel: string,
+  wakeup: Wakeup,
+): Promise<PgListener> {
+  const listener = new PgListener(url, () => wakeup.poke());
+  await listener.listen(channel, () => wakeup.poke());
+  return listener;
+}

@@ -161,18 +161,10 @@ export class JobLifecycle {
     effects: RunEffects = {},
   ): Promise<void> {
     const next = await this.lanes.run(key.runId, async (tx) => {
-      const { run, job } = await lockRunAndJob(tx, key);
+      const attempt = await this.runningAttempt(tx, key);
       // Cancelled, failed with the run, or a stale attempt: nothing to record.
-      if (
-        !job ||
-        job.state !== 'running' ||
-        job.attempts !== key.attempt ||
-        (run.state !== 'running' && run.state !== 'submitted')
-      ) {
-        return { ready: [] as JobKey[], retry: null };
-      }
-      const definition = await this.catalog.getByDigest(run.workflow_digest);
-      const jobDef = definition.jobs.find((j) => j.name === key.name) as JobDefinition;
+      if (!attempt) return { ready: [] as JobKey[], retry: null };
+      const { run, job, definition, jobDef } = attempt;
       if (verdict.ok) return this.completed(tx, run, job, jobDef, definition, exitCode, effects);
       if (shouldRetry(verdict, job.attempts, jobDef.retries, jobDef.retryUnlessExit)) {
         return this.retryLater(
@@ -193,23 +185,29 @@ export class JobLifecycle {
   }
 
   /**
+   * The run, job and recipe of the attempt `key` names, locked, if that
+   * attempt is still the job's running one in a live run; else null (a
+   * cancel, a failed run or a later attempt got there first).
+   */
+  private async runningAttempt(tx: Tx, key: JobKey) {
+    const { run, job } = await lockRunAndJob(tx, key);
+    if (!job || job.state !== 'running' || job.attempts !== key.attempt) return null;
+    if (run.state !== 'running' && run.state !== 'submitted') return null;
+    const definition = await this.catalog.getByDigest(run.workflow_digest);
+    const jobDef = definition.jobs.find((j) => j.name === key.name) as JobDefinition;
+    return { run, job, definition, jobDef };
+  }
+
+  /**
    * A running attempt whose worker died (no heartbeat): it is tried again on
    * another worker, beyond the job's own retries by LOST_ATTEMPTS_ALLOWED, then
    * the run fails with reason worker_lost. A stale call changes nothing.
    */
   async lose(key: JobKey, why: string): Promise<void> {
     const next = await this.lanes.run(key.runId, async (tx) => {
-      const { run, job } = await lockRunAndJob(tx, key);
-      if (
-        !job ||
-        job.state !== 'running' ||
-        job.attempts !== key.attempt ||
-        (run.state !== 'running' && run.state !== 'submitted')
-      ) {
-        return { ready: [] as JobKey[], retry: null };
-      }
-      const definition = await this.catalog.getByDigest(run.workflow_digest);
-      const jobDef = definition.jobs.find((j) => j.name === key.name) as JobDefinition;
+      const attempt = await this.runningAttempt(tx, key);
+      if (!attempt) return { ready: [] as JobKey[], retry: null };
+      const { run, job, jobDef } = attempt;
       if (job.attempts <= jobDef.retries + LOST_ATTEMPTS_ALLOWED)
         return this.retryLater(tx, run, job, jobDef, `worker_lost: ${why}`, null, 0);
       await this.failRun(tx, run, job, jobDef, {
