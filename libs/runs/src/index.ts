@@ -6,4 +6,4 @@ export * from './run-commands';
 export * from './job-lifecycle';
 export * from './runs.module';
 export * from './ingestion-outcome';
-export * from './run-lanes';
+export * from './job-batch';

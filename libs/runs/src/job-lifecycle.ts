@@ -1,7 +1,6 @@
 import {
   DiskState,
   EventProduct,
-  EventJob,
   JobDefinition,
   JobVerdict,
   RunState,
@@ -18,7 +17,7 @@ import { WorkflowCatalog } from '@wfs/workflows';
 import { JobRow, lockRun, RunRow, snapshotOf, updateRun } from './run-model';
 import { CANCEL_CHANNEL } from './run-commands';
 import { applySourceEffects, settleSource } from './ingestion-outcome';
-import { RunLanes } from './run-lanes';
+import { eventJob, JobBatch } from './job-batch';
 
 /** What a worker needs to run one claimed job instance. */
 export interface ClaimedJob {
@@ -62,22 +61,53 @@ async function lockRunAndJob(
 /** Attempts a job may lose to dying workers beyond its own retries. */
 const LOST_ATTEMPTS_ALLOWED = 2;
 
-const eventJob = (j: JobRow, stage: string): EventJob => ({
-  name: j.name,
-  index: j.idx,
-  state: j.state,
-  attempts: j.attempts,
-  exitCode: j.exit_code,
-  statusReason: j.status_reason,
-  stage,
-});
+type Op =
+  | { kind: 'claim'; key: JobKey }
+  | {
+      kind: 'finish';
+      key: JobKey;
+      verdict: JobVerdict;
+      exitCode: number | null;
+      effects: RunEffects;
+    }
+  | { kind: 'lose'; key: JobKey; why: string };
+
+interface Pending {
+  op: Op;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+/** What one transition leaves to do after commit. */
+interface After<T> {
+  value: T;
+  ready: JobKey[];
+  retry: { key: JobKey; delayMs: number } | null;
+}
+
+/** Transitions taken into one transaction at most. */
+const BATCH = 500;
+
+const hasEffects = (e: RunEffects): boolean =>
+  !!(e.processingDir || e.diskState || e.products || e.source);
 
 /**
  * The job half of the run aggregate: claim, finish, retry, advance the DAG.
- * Every method locks the run row first, so the steps of one run are serial
- * and its events numbered in order; a repeated or stale call changes nothing.
+ * Every change of a run holds its row lock until commit, so the steps of one
+ * run are serial and its events numbered in order; a repeated or stale call
+ * changes nothing.
+ *
+ * Group commit: the transitions this process is asked for while a
+ * transaction is under way are taken together into the next one (up to
+ * BATCH, of any number of runs), and the common ones are applied set-based
+ * (JobBatch): a few statements and one commit for hundreds of transitions.
+ * If a batch fails, each of its transitions is tried again alone, so one's
+ * error is never another's.
  */
 export class JobLifecycle {
+  private readonly queue: Pending[] = [];
+  private draining = false;
+
   constructor(
     private readonly db: Database,
     private readonly catalog: WorkflowCatalog,
@@ -85,58 +115,177 @@ export class JobLifecycle {
     private readonly host: string,
     /** This process's id in the `workers` table: running jobs name it, so a dead worker's jobs can be found. */
     readonly workerId: string,
-  ) {
-    this.lanes = new RunLanes(db);
-  }
-
-  private readonly lanes: RunLanes;
+    private readonly onEnqueueError: (e: Error) => void = () => undefined,
+  ) {}
 
   /** Marks an instance running for this attempt, or null if it must not run (cancelled, done, stale). */
-  async claim(key: JobKey): Promise<ClaimedJob | null> {
-    return this.lanes.run(key.runId, async (tx) => {
-      const locked = await lockRunAndJob(tx, key);
-      let run = locked.run;
-      const job = locked.job;
-      if (run.state !== 'submitted' && run.state !== 'running') return null;
-      if (
-        !job ||
-        job.state !== 'idle' ||
-        job.dispatched_at === null ||
-        job.attempts + 1 !== key.attempt
-      )
-        return null;
-      const definition = await this.catalog.getByDigest(run.workflow_digest);
-      const jobDefinition = definition.jobs.find((j) => j.name === key.name);
-      if (!jobDefinition) return null;
-      const [started] = await tx.query<JobRow>(
-        `UPDATE jobs SET state = 'running', attempts = attempts + 1, host = $4, worker_id = $5, pid = NULL,
-                started_at = now(), finished_at = NULL, exit_code = NULL, status_reason = NULL
-         WHERE run_id = $1 AND name = $2 AND idx = $3 RETURNING *`,
-        [key.runId, key.name, key.index, this.host, this.workerId],
-      );
-      const events: PendingEvent[] = [];
-      if (run.state === 'submitted') {
-        run = await updateRun(tx, key.runId, {
-          state: transitionRun(key.runId, run.state, 'start'),
-          started_at: new Date(),
-        });
-        events.push({ type: 'running' });
-      }
-      events.push({ type: 'job-started', job: eventJob(started as JobRow, jobDefinition.stage) });
-      await appendEvents(tx, snapshotOf(run), events);
-      let source: ClaimedJob['source'] = null;
-      if (run.source_run_id !== null) {
-        const [sourceRun] = await tx.query<RunRow>('SELECT * FROM runs WHERE id = $1', [
-          run.source_run_id,
-        ]);
-        if (sourceRun)
-          source = {
-            run: sourceRun,
-            definition: await this.catalog.getByDigest(sourceRun.workflow_digest),
-          };
-      }
-      return { run, job: started as JobRow, definition, jobDefinition, source };
+  claim(key: JobKey): Promise<ClaimedJob | null> {
+    return this.submit<ClaimedJob | null>({ kind: 'claim', key });
+  }
+
+  /** Applies a finished attempt's verdict; what became ready is queued once committed. */
+  finish(
+    key: JobKey,
+    verdict: JobVerdict,
+    exitCode: number | null,
+    effects: RunEffects = {},
+  ): Promise<void> {
+    return this.submit<void>({ kind: 'finish', key, verdict, exitCode, effects });
+  }
+
+  /**
+   * A running attempt whose worker died (no heartbeat): it is tried again on
+   * another worker, beyond the job's own retries by LOST_ATTEMPTS_ALLOWED, then
+   * the run fails with reason worker_lost. A stale call changes nothing.
+   */
+  lose(key: JobKey, why: string): Promise<void> {
+    return this.submit<void>({ kind: 'lose', key, why });
+  }
+
+  private submit<T>(op: Op): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ op, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.draining) void this.drain();
     });
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.queue.length > 0) await this.runBatch(this.queue.splice(0, BATCH));
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private async runBatch(batch: Pending[]): Promise<void> {
+    let out: {
+      values: unknown[];
+      ready: JobKey[];
+      retries: Array<{ key: JobKey; delayMs: number }>;
+    };
+    try {
+      out = await this.db.transaction((tx) =>
+        this.apply(
+          tx,
+          batch.map((p) => p.op),
+        ),
+      );
+    } catch (e) {
+      if (batch.length === 1) return (batch[0] as Pending).reject(e);
+      for (const p of batch) await this.runBatch([p]);
+      return;
+    }
+    // Committed: a message lost here is re-sent by the reconciler (the jobs are marked dispatched).
+    try {
+      await this.dispatcher.enqueue(out.ready);
+      for (const r of out.retries) await this.dispatcher.enqueue([r.key], r.delayMs);
+    } catch (e) {
+      this.onEnqueueError(e as Error);
+    }
+    batch.forEach((p, i) => p.resolve(out.values[i]));
+  }
+
+  /** The batch's transitions in order: the common ones set-based, the rest one at a time. */
+  private async apply(tx: Tx, ops: Op[]) {
+    const batch = await JobBatch.load(
+      tx,
+      this.catalog,
+      this.host,
+      this.workerId,
+      ops.map((o) => o.key),
+      ops.filter((o) => o.kind === 'finish').map((o) => o.key.runId),
+    );
+    const values: unknown[] = [];
+    const ready: JobKey[] = [];
+    const retries: Array<{ key: JobKey; delayMs: number }> = [];
+    for (const op of ops) {
+      const runId = op.key.runId;
+      if (op.kind === 'claim' && batch.canClaim(op.key)) {
+        values.push(batch.claim(op.key));
+      } else if (
+        op.kind === 'finish' &&
+        op.verdict.ok &&
+        !hasEffects(op.effects) &&
+        batch.canFinish(op.key)
+      ) {
+        batch.finish({ key: op.key, exitCode: op.exitCode });
+        values.push(undefined);
+      } else if (!batch.exists(runId)) {
+        values.push(op.kind === 'claim' ? null : undefined); // no such run: nothing to do
+      } else {
+        ready.push(...(await batch.flush(tx)));
+        batch.forget(runId);
+        const after = await this.one(tx, op);
+        values.push(after.value);
+        ready.push(...after.ready);
+        if (after.retry) retries.push(after.retry);
+      }
+    }
+    ready.push(...(await batch.flush(tx)));
+    return { values, ready, retries };
+  }
+
+  /** One transition on its own, reading and writing the database directly. */
+  private one(tx: Tx, op: Op): Promise<After<unknown>> {
+    switch (op.kind) {
+      case 'claim':
+        return this.claimOne(tx, op.key);
+      case 'finish':
+        return this.finishOne(tx, op.key, op.verdict, op.exitCode, op.effects);
+      case 'lose':
+        return this.loseOne(tx, op.key, op.why);
+    }
+  }
+
+  private async claimOne(tx: Tx, key: JobKey): Promise<After<ClaimedJob | null>> {
+    const none = { value: null, ready: [], retry: null };
+    const locked = await lockRunAndJob(tx, key);
+    let run = locked.run;
+    const job = locked.job;
+    if (run.state !== 'submitted' && run.state !== 'running') return none;
+    if (
+      !job ||
+      job.state !== 'idle' ||
+      job.dispatched_at === null ||
+      job.attempts + 1 !== key.attempt
+    )
+      return none;
+    const definition = await this.catalog.getByDigest(run.workflow_digest);
+    const jobDefinition = definition.jobs.find((j) => j.name === key.name);
+    if (!jobDefinition) return none;
+    const [started] = await tx.query<JobRow>(
+      `UPDATE jobs SET state = 'running', attempts = attempts + 1, host = $4, worker_id = $5, pid = NULL,
+              started_at = now(), finished_at = NULL, exit_code = NULL, status_reason = NULL
+       WHERE run_id = $1 AND name = $2 AND idx = $3 RETURNING *`,
+      [key.runId, key.name, key.index, this.host, this.workerId],
+    );
+    const events: PendingEvent[] = [];
+    if (run.state === 'submitted') {
+      run = await updateRun(tx, key.runId, {
+        state: transitionRun(key.runId, run.state, 'start'),
+        started_at: new Date(),
+      });
+      events.push({ type: 'running' });
+    }
+    events.push({ type: 'job-started', job: eventJob(started as JobRow, jobDefinition.stage) });
+    await appendEvents(tx, snapshotOf(run), events);
+    let source: ClaimedJob['source'] = null;
+    if (run.source_run_id !== null) {
+      const [sourceRun] = await tx.query<RunRow>('SELECT * FROM runs WHERE id = $1', [
+        run.source_run_id,
+      ]);
+      if (sourceRun)
+        source = {
+          run: sourceRun,
+          definition: await this.catalog.getByDigest(sourceRun.workflow_digest),
+        };
+    }
+    return {
+      value: { run, job: started as JobRow, definition, jobDefinition, source },
+      ready: [],
+      retry: null,
+    };
   }
 
   /**
@@ -153,35 +302,31 @@ export class JobLifecycle {
     return rows.length > 0;
   }
 
-  /** Applies a finished attempt's verdict; enqueues what became ready once committed. */
-  async finish(
+  private async finishOne(
+    tx: Tx,
     key: JobKey,
     verdict: JobVerdict,
     exitCode: number | null,
-    effects: RunEffects = {},
-  ): Promise<void> {
-    const next = await this.lanes.run(key.runId, async (tx) => {
-      const attempt = await this.runningAttempt(tx, key);
-      // Cancelled, failed with the run, or a stale attempt: nothing to record.
-      if (!attempt) return { ready: [] as JobKey[], retry: null };
-      const { run, job, definition, jobDef } = attempt;
-      if (verdict.ok) return this.completed(tx, run, job, jobDef, definition, exitCode, effects);
-      if (shouldRetry(verdict, job.attempts, jobDef.retries, jobDef.retryUnlessExit)) {
-        return this.retryLater(
-          tx,
-          run,
-          job,
-          jobDef,
-          `${verdict.reason}: ${verdict.message}`,
-          verdict.exitCode,
-          retryDelayMs(jobDef.retryBackoff, job.attempts),
-        );
-      }
-      await this.failRun(tx, run, job, jobDef, verdict);
-      return { ready: [] as JobKey[], retry: null };
-    });
-    await this.dispatcher.enqueue(next.ready);
-    if (next.retry) await this.dispatcher.enqueue([next.retry.key], next.retry.delayMs);
+    effects: RunEffects,
+  ): Promise<After<undefined>> {
+    const attempt = await this.runningAttempt(tx, key);
+    // Cancelled, failed with the run, or a stale attempt: nothing to record.
+    if (!attempt) return { value: undefined, ready: [], retry: null };
+    const { run, job, definition, jobDef } = attempt;
+    if (verdict.ok) return this.completed(tx, run, job, jobDef, definition, exitCode, effects);
+    if (shouldRetry(verdict, job.attempts, jobDef.retries, jobDef.retryUnlessExit)) {
+      return this.retryLater(
+        tx,
+        run,
+        job,
+        jobDef,
+        `${verdict.reason}: ${verdict.message}`,
+        verdict.exitCode,
+        retryDelayMs(jobDef.retryBackoff, job.attempts),
+      );
+    }
+    await this.failRun(tx, run, job, jobDef, verdict);
+    return { value: undefined, ready: [], retry: null };
   }
 
   /**
@@ -198,27 +343,19 @@ export class JobLifecycle {
     return { run, job, definition, jobDef };
   }
 
-  /**
-   * A running attempt whose worker died (no heartbeat): it is tried again on
-   * another worker, beyond the job's own retries by LOST_ATTEMPTS_ALLOWED, then
-   * the run fails with reason worker_lost. A stale call changes nothing.
-   */
-  async lose(key: JobKey, why: string): Promise<void> {
-    const next = await this.lanes.run(key.runId, async (tx) => {
-      const attempt = await this.runningAttempt(tx, key);
-      if (!attempt) return { ready: [] as JobKey[], retry: null };
-      const { run, job, jobDef } = attempt;
-      if (job.attempts <= jobDef.retries + LOST_ATTEMPTS_ALLOWED)
-        return this.retryLater(tx, run, job, jobDef, `worker_lost: ${why}`, null, 0);
-      await this.failRun(tx, run, job, jobDef, {
-        ok: false,
-        reason: 'worker_lost',
-        message: `was lost with its worker (${why})`,
-        exitCode: null,
-      });
-      return { ready: [] as JobKey[], retry: null };
+  private async loseOne(tx: Tx, key: JobKey, why: string): Promise<After<undefined>> {
+    const attempt = await this.runningAttempt(tx, key);
+    if (!attempt) return { value: undefined, ready: [], retry: null };
+    const { run, job, jobDef } = attempt;
+    if (job.attempts <= jobDef.retries + LOST_ATTEMPTS_ALLOWED)
+      return this.retryLater(tx, run, job, jobDef, `worker_lost: ${why}`, null, 0);
+    await this.failRun(tx, run, job, jobDef, {
+      ok: false,
+      reason: 'worker_lost',
+      message: `was lost with its worker (${why})`,
+      exitCode: null,
     });
-    if (next.retry) await this.dispatcher.enqueue([next.retry.key], next.retry.delayMs);
+    return { value: undefined, ready: [], retry: null };
   }
 
   /** Puts a failed attempt back to idle, due after the delay (so the reconciler does not hurry it). */
@@ -241,6 +378,7 @@ export class JobLifecycle {
       { type: 'job-retrying', job: eventJob(idle as JobRow, jobDef.stage) },
     ]);
     return {
+      value: undefined,
       ready: [] as JobKey[],
       retry: {
         key: { runId: Number(run.id), name: job.name, index: job.idx, attempt: job.attempts + 1 },
@@ -257,7 +395,7 @@ export class JobLifecycle {
     definition: WorkflowDefinition,
     exitCode: number | null,
     effects: RunEffects,
-  ): Promise<{ ready: JobKey[]; retry: null }> {
+  ): Promise<After<undefined>> {
     const runId = Number(run.id);
     const [done] = await tx.query<JobRow>(
       `UPDATE jobs SET state = 'completed', exit_code = $4, status_reason = NULL, finished_at = now()
@@ -318,7 +456,7 @@ export class JobLifecycle {
       }
     }
     await appendEvents(tx, snapshotOf(run), events);
-    return { ready, retry: null };
+    return { value: undefined, ready, retry: null };
   }
 
   /** A job failed for good: the run fails naming it; the rest of the run stops. */

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Global, Module } from '@nestjs/common';
+import { Global, Logger, Module } from '@nestjs/common';
 import { WFS_CONFIG } from '@wfs/config';
 import type { WfsConfig } from '@wfs/config';
 import { Database } from '@wfs/persistence';
@@ -46,6 +46,10 @@ import { RunQueries } from './run-queries';
           d,
           cfg.hostname,
           `${cfg.hostname}:${process.pid}:${randomBytes(3).toString('hex')}`,
+          (e) =>
+            new Logger('jobs').warn(
+              `queueing ready jobs failed (${e.message}); the reconciler re-sends them`,
+            ),
         ),
     },
   ],

@@ -28,7 +28,12 @@ export class EventsHub implements BeforeApplicationShutdown, OnApplicationShutdo
     if (!this.listener) {
       // After a reconnect notifications may have been missed: wake everyone to re-read.
       this.listener = new PgListener(this.config.databaseUrl, () => this.wakeAll());
-      await this.listener.listen(EVENTS_CHANNEL, (payload) => this.wake(Number(payload)));
+      // The payload names the runs with new events, comma-separated ('*': too many to name).
+      await this.listener.listen(EVENTS_CHANNEL, (payload) =>
+        payload === '*'
+          ? this.wakeAll()
+          : payload.split(',').forEach((id) => this.wake(Number(id))),
+      );
     }
     const set = this.watchers.get(runId) ?? new Set();
     set.add(onNews);
