@@ -5,9 +5,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { LocalArchive } from '@wfs/archive';
 import { Database, dropDatabase, ensureDatabase } from '@wfs/persistence';
-import { Roots, RunDirs } from '@wfs/storage';
+import { Roots, RUN_SUBDIRS, runDirs, RunDirs } from '@wfs/storage';
 import { loadDefinitions } from '@wfs/workflows';
 import { BUILTINS, BuiltinContext, BuiltinRun } from '@wfs/execution';
+
+/** A run directory as the service makes one (synchronously, for these helpers). */
+function makeRunDir(root: string): RunDirs {
+  const dirs = runDirs(root);
+  for (const sub of RUN_SUBDIRS) fs.mkdirSync(dirs[sub], { recursive: true });
+  return dirs;
+}
 
 /**
  * The ingestion steps called directly (no HTTP, no queue) on a real source run
@@ -50,7 +57,7 @@ describe('ingestion builtins', () => {
 
   /** A complete processing run, made by the simulators and delivered to the QA area. */
   function sourceRun(id: number, workflow: string, subject: string, recipe: string): BuiltinRun {
-    const dirs = roots.create(path.join(roots.processing, `${workflow}_${id}`));
+    const dirs = makeRunDir(path.join(roots.processing, `${workflow}_${id}`));
     const fetch = spawnSync(
       path.join(SIM, 'productfetcher'),
       ['--subject', subject, '--dest', dirs.rawdata],
@@ -111,7 +118,7 @@ describe('ingestion builtins', () => {
     parameters: Record<string, unknown>,
     files: Record<string, string>,
   ): BuiltinRun {
-    const dirs = roots.create(path.join(roots.processing, `${workflow}_${id}`));
+    const dirs = makeRunDir(path.join(roots.processing, `${workflow}_${id}`));
     for (const [name, text] of Object.entries(files))
       fs.writeFileSync(path.join(dirs.inputs, name), text);
     return { id, workflow, subject, parameters, definition: defs.get(workflow)!, dirs };

@@ -6,6 +6,22 @@ export interface PendingEvent {
   type: EventType;
   job?: EventJob | null;
   products?: EventProduct[] | null;
+  /** The run as this event shows it, when not the run the events are written for (an earlier state). */
+  run?: RunSnapshot;
+}
+
+/** Event bodies as the outbox stores them before Postgres sets their sequence and time. */
+export function eventBodies(run: RunSnapshot, events: readonly PendingEvent[]): string[] {
+  return events.map((e) =>
+    JSON.stringify(
+      buildEvent(
+        e.type,
+        e.run ?? run,
+        { messageId: randomUUID(), sequence: 0, occurredAt: new Date(0) },
+        e,
+      ),
+    ),
+  );
 }
 
 /** The Postgres channel told (on commit) that a run has new events. */
@@ -24,9 +40,7 @@ export async function appendEvents(
   if (events.length === 0) return;
   // The bodies are built here; their sequence and time are set by Postgres in the same
   // statement that takes them, so writing a state change's events is one round trip.
-  const bodies = events.map((e) =>
-    buildEvent(e.type, run, { messageId: randomUUID(), sequence: 0, occurredAt: new Date(0) }, e),
-  );
+  const bodies = eventBodies(run, events);
   const [row] = await tx.query<{ written: string }>(
     `WITH seq AS (
        UPDATE runs SET last_sequence = last_sequence + $2 WHERE id = $1
@@ -39,7 +53,7 @@ export async function appendEvents(
        RETURNING 1
      )
      SELECT count(*) AS written, pg_notify('${EVENTS_CHANNEL}', $1::text) FROM written`,
-    [run.id, events.length, bodies.map((b) => b.type), bodies.map((b) => JSON.stringify(b))],
+    [run.id, events.length, events.map((e) => e.type), bodies],
   );
   if (Number(row?.written) !== events.length)
     throw new Error(`run ${run.id} vanished while writing its events`);

@@ -145,7 +145,13 @@ export class ExecuteJob {
       if (lines.length > 1) {
         const finalLogs = runDirs(effects.processingDir ?? dirs.root);
         await fs.promises
-          .appendFile(jobLogPath(finalLogs, job.name, job.idx, 'stdout'), lines.join('\n') + '\n')
+          .mkdir(finalLogs.logs, { recursive: true })
+          .then(() =>
+            fs.promises.appendFile(
+              jobLogPath(finalLogs, job.name, job.idx, 'stdout'),
+              lines.join('\n') + '\n',
+            ),
+          )
           .catch(() => undefined);
       }
     } else {

@@ -91,6 +91,8 @@ export class Notifier {
     private readonly log: Log,
     private readonly idleMs = 5_000,
     private readonly batchSize = 100,
+    /** Mail is not urgent to the millisecond: under load, one pass per this many ms at most. */
+    private readonly minGapMs = 200,
   ) {}
 
   async start(): Promise<void> {
@@ -102,7 +104,10 @@ export class Notifier {
     while (!this.stopped) {
       try {
         const n = await this.tick();
-        if (n < this.batchSize) await this.wakeup.sleep(this.idleMs);
+        if (n < this.batchSize) {
+          await new Promise((r) => setTimeout(r, this.minGapMs));
+          await this.wakeup.sleep(this.idleMs);
+        }
       } catch (e) {
         if (!this.stopped) this.log.warn(`notifier: ${(e as Error).message}; retrying`);
         await this.wakeup.sleep(1_000);

@@ -70,17 +70,26 @@ export class PgListener {
 /**
  * A sleep that a poke cuts short: the loops that drain a table (the outbox
  * relay, the mail notifier) wait on it between passes and are poked by NOTIFY.
+ * A poke while the loop is not asleep (it is reading the table) is kept: the
+ * next sleep returns at once, so a commit made during a pass is never left
+ * waiting for the timer.
  */
 export class Wakeup {
   private wake: (() => void) | null = null;
+  private poked = false;
 
   poke(): void {
     const w = this.wake;
     this.wake = null;
-    w?.();
+    if (w) w();
+    else this.poked = true;
   }
 
   sleep(ms: number): Promise<void> {
+    if (this.poked) {
+      this.poked = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       const t = setTimeout(() => {
         this.wake = null;

@@ -7,8 +7,8 @@ import { Database, Tx } from '@wfs/persistence';
 import { Dispatcher } from '@wfs/dispatch';
 import { removeInside, Roots, storeUpload } from '@wfs/storage';
 import { WorkflowCatalog } from '@wfs/workflows';
-import { RunRow, snapshotOf, updateRun } from './run-model';
-import { submitLocked } from './submit-run';
+import { JOBS_INLINE_LIMIT, RunRow, RunView, runView, snapshotOf, updateRun } from './run-model';
+import { planSubmission, plannedJobRows, writeSubmission } from './submit-run';
 
 export interface CreateRunCommand {
   workflow: string;
@@ -27,7 +27,8 @@ const IDEMPOTENCY_WINDOW_HOURS = 24;
 
 export interface NewRun {
   def: WorkflowDefinition;
-  requestId: number;
+  /** The request this run is a version of; null: a new request of its own. */
+  requestId: number | null;
   subject: string | null;
   parameters: Record<string, unknown>;
   correlationId: string | null;
@@ -47,8 +48,13 @@ export class CreateRun {
     private readonly maxJobsPerRun: number,
   ) {}
 
-  /** Returns the run id and whether it was created now (false: an idempotent repeat). */
-  async execute(cmd: CreateRunCommand): Promise<{ runId: number; created: boolean }> {
+  /**
+   * Returns the run id, whether it was created now (false: an idempotent
+   * repeat) and, for a run created now, its view as committed.
+   */
+  async execute(
+    cmd: CreateRunCommand,
+  ): Promise<{ runId: number; created: boolean; view: RunView | null }> {
     const def = this.catalog.get(cmd.workflow);
     const subject = this.subjectFor(def, cmd.subject ?? null);
     const parameters = this.catalog.validateParameters(def, cmd.parameters ?? {});
@@ -69,44 +75,55 @@ export class CreateRun {
     // Refuse an oversized plan before anything is written or made on disk.
     if (cmd.submit) planRun(def.jobs, parameters, this.maxJobsPerRun);
     const outcome = await this.transaction(async (tx, made) => {
+      const repeat = { created: false, ready: [], view: null };
       if (cmd.idempotencyKey) {
         const earlier = await this.earlierRun(tx, cmd.actor, cmd.idempotencyKey, requestHash);
-        if (earlier !== null) return { runId: earlier, created: false, ready: [] };
+        if (earlier !== null) return { runId: earlier, ...repeat };
       }
       if (cmd.onlyIfNoOpenRequest && subject !== null) {
         const existing = await this.latestOpenRun(tx, def.name, subject);
-        if (existing !== null) return { runId: existing, created: false, ready: [] };
+        if (existing !== null) return { runId: existing, ...repeat };
       }
-      const requestId = await this.openRequest(tx, def.name, subject);
+      // A run without a subject is the first version of a request of its own, made with it.
+      const requestId = subject !== null ? await this.openRequest(tx, def.name, subject) : null;
       if (resultsDir) await this.assertResultsDirFree(tx, resultsDir);
-      const run = await this.insertRun(
-        tx,
-        {
-          def,
-          requestId,
-          subject,
-          parameters,
-          correlationId: cmd.correlationId ?? null,
-          resultsDir,
-          actor: cmd.actor,
-          sourceRunId: null,
-          files: [],
-        },
-        made,
-      );
+      const spec: NewRun = {
+        def,
+        requestId,
+        subject,
+        parameters,
+        correlationId: cmd.correlationId ?? null,
+        resultsDir,
+        actor: cmd.actor,
+        sourceRunId: null,
+        files: [],
+      };
+      let run = await this.insertRow(tx, spec, made);
+      let view: RunView;
+      let ready: Awaited<ReturnType<typeof planSubmission>>['ready'] = [];
+      if (cmd.submit) {
+        // Created and submitted in one statement: both events, in order.
+        const plan = planSubmission(run, def, this.maxJobsPerRun, new Set());
+        const created = { type: 'created' as const, run: snapshotOf(run) };
+        run = await writeSubmission(tx, run, plan, [created]);
+        ready = plan.ready;
+        const total = plan.instances.length;
+        view = runView(run, plannedJobRows(run, plan, JOBS_INLINE_LIMIT), total, []);
+      } else {
+        await appendEvents(tx, snapshotOf(run), [{ type: 'created' }]);
+        view = runView(run, [], 0, []);
+      }
       const runId = Number(run.id);
-      let ready: Awaited<ReturnType<typeof submitLocked>>['ready'] = [];
-      if (cmd.submit) ({ ready } = await submitLocked(tx, run, def, this.maxJobsPerRun));
       if (cmd.idempotencyKey) {
         await tx.query(
           'INSERT INTO idempotency_keys (principal, key, request_hash, run_id) VALUES ($1, $2, $3, $4)',
           [cmd.actor, cmd.idempotencyKey, requestHash, runId],
         );
       }
-      return { runId, created: true, ready };
+      return { runId, created: true, ready, view };
     });
     await this.dispatcher.enqueue(outcome.ready);
-    return { runId: outcome.runId, created: outcome.created };
+    return { runId: outcome.runId, created: outcome.created, view: outcome.view };
   }
 
   /**
@@ -115,12 +132,35 @@ export class CreateRun {
    * run inside their own transaction (rerun, ingest).
    */
   async insertRun(tx: Tx, spec: NewRun, made: string[]): Promise<RunRow> {
+    const run = await this.insertRow(tx, spec, made);
+    await appendEvents(tx, snapshotOf(run), [{ type: 'created' }]);
+    return run;
+  }
+
+  /**
+   * Inserts the run row (and, with no request given, the request it is the
+   * first version of) in one statement, makes its directory and stores its
+   * input files; no event yet.
+   */
+  private async insertRow(tx: Tx, spec: NewRun, made: string[]): Promise<RunRow> {
     const { def } = spec;
+    // The directory is named for the run's id, which the statement draws: it appends the id.
+    const namedPrefix = this.roots.runRootPrefix(def.name);
     const [inserted] = await tx.query<RunRow>(
-      `INSERT INTO runs (request_id, version, workflow, workflow_version, workflow_digest, subject, correlation_id,
-                         parameters, state, qa_state, disk_state, results_dir, created_by, source_run_id)
-       VALUES ($1, (SELECT coalesce(max(version), 0) + 1 FROM runs WHERE request_id = $1), $2, $3, $4, $5, $6, $7,
-               'created', $8, 'processing', $9, $10, $11)
+      `WITH q AS (
+         INSERT INTO requests (workflow, subject) SELECT $2, $5 WHERE $1::bigint IS NULL RETURNING id
+       ), n AS (
+         SELECT nextval(pg_get_serial_sequence('runs', 'id')) AS id,
+                coalesce($1::bigint, (SELECT id FROM q)) AS request_id
+       )
+       INSERT INTO runs (id, request_id, version, workflow, workflow_version, workflow_digest, subject,
+                         correlation_id, parameters, state, qa_state, disk_state, results_dir, created_by,
+                         source_run_id, processing_dir)
+       SELECT n.id, n.request_id,
+              (SELECT coalesce(max(version), 0) + 1 FROM runs WHERE request_id = n.request_id),
+              $2, $3, $4, $5, $6, $7, 'created', $8, 'processing', $9, $10, $11,
+              coalesce($9, $12 || n.id)
+       FROM n
        RETURNING *`,
       [
         spec.requestId,
@@ -134,12 +174,17 @@ export class CreateRun {
         spec.resultsDir,
         spec.actor,
         spec.sourceRunId,
+        namedPrefix,
       ],
     );
-    const runId = Number((inserted as RunRow).id);
+    let run = inserted as RunRow;
+    const runId = Number(run.id);
     let root = this.roots.runRoot(runId, def.name, spec.resultsDir);
     // A caller's resultsDir may have taken a default name first: never share a directory.
-    if (!spec.resultsDir && fs.existsSync(root)) root = `${root}_${randomBytes(3).toString('hex')}`;
+    if (!spec.resultsDir && fs.existsSync(root)) {
+      root = `${root}_${randomBytes(3).toString('hex')}`;
+      run = await updateRun(tx, runId, { processing_dir: root });
+    }
     if (!fs.existsSync(root)) made.push(root);
     const dirs = this.roots.create(root);
     for (const file of spec.files) {
@@ -153,8 +198,6 @@ export class CreateRun {
         stored.sha256,
       ]);
     }
-    const run = await updateRun(tx, runId, { processing_dir: root });
-    await appendEvents(tx, snapshotOf(run), [{ type: 'created' }]);
     return run;
   }
 

@@ -48,9 +48,9 @@ const jobId = (runId: number | string, name: string, idx: number): string =>
  * The job transitions of many runs in one transaction, set-based: the runs
  * are locked once (in id order, so two workers' batches never deadlock),
  * their rows read once, each transition applied in memory in the order it
- * was asked for, and everything written back in two statements (jobs, groups,
- * runs and events in one; the release of newly ready groups in another)
- * instead of five to eight per transition. Only the common transitions go
+ * was asked for, and everything written back in one statement (jobs, groups,
+ * runs, events and the release of newly ready groups) instead of five to
+ * eight per transition. Only the common transitions go
  * this way: a claim, and a finish that succeeded without side effects on the
  * run. The caller sends anything else (retries, failures, lost workers,
  * ingestion runs, directory moves) through the one-at-a-time path, after
@@ -285,116 +285,125 @@ export class JobBatch {
    * instances that became ready (to be queued after commit).
    */
   async flush(tx: Tx): Promise<JobKey[]> {
-    const ready: JobKey[] = [];
     if (
-      this.dirtyJobs.size + this.dirtyGroups.size + this.dirtyRuns.size + this.events.length >
-      0
-    ) {
-      const jobs = [...this.dirtyJobs.entries()].map(([id, flags]) => ({
-        job: this.jobs.get(id) as JobRow,
-        ...flags,
-      }));
-      const groups = [...this.dirtyGroups];
-      const runs = [...this.dirtyRuns.entries()]
-        .filter(([id]) => this.runs.has(id))
-        .map(([id, flags]) => ({ run: this.runs.get(id) as LoadedRun, ...flags }));
-      const runIds = [...new Set(this.events.map((e) => e.runId))].join(',');
-      const [counts] = await tx.query<{
-        jobs: string;
-        groups: string;
-        runs: string;
-        events: string;
-      }>(
-        `WITH j AS (
-           UPDATE jobs j SET state = x.state, attempts = x.attempts, host = x.host, worker_id = x.worker_id,
-                  exit_code = x.exit_code, status_reason = x.status_reason,
-                  pid = CASE WHEN x.started THEN NULL ELSE j.pid END,
-                  started_at = CASE WHEN x.started THEN now() ELSE j.started_at END,
-                  finished_at = CASE WHEN x.finished THEN now() WHEN x.started THEN NULL ELSE j.finished_at END
-           FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::int[], $6::text[], $7::text[],
-                       $8::int[], $9::text[], $10::bool[], $11::bool[])
-                AS x(run_id, name, idx, state, attempts, host, worker_id, exit_code, status_reason, started, finished)
-           WHERE j.run_id = x.run_id AND j.name = x.name AND j.idx = x.idx
-           RETURNING 1
-         ), g AS (
-           UPDATE job_groups g SET completed = x.completed, released = x.released
-           FROM unnest($12::bigint[], $13::text[], $14::int[], $15::bool[]) AS x(run_id, name, completed, released)
-           WHERE g.run_id = x.run_id AND g.name = x.name
-           RETURNING 1
-         ), r AS (
-           UPDATE runs r SET state = x.state, qa_state = x.qa_state, last_sequence = x.last_sequence,
-                  started_at = CASE WHEN x.started THEN now() ELSE r.started_at END,
-                  finished_at = CASE WHEN x.finished THEN now() ELSE r.finished_at END,
-                  updated_at = CASE WHEN x.touched THEN now() ELSE r.updated_at END
-           FROM unnest($16::bigint[], $17::text[], $18::text[], $19::int[], $20::bool[], $21::bool[], $22::bool[])
-                AS x(id, state, qa_state, last_sequence, started, finished, touched)
-           WHERE r.id = x.id
-           RETURNING 1
-         ), e AS (
-           INSERT INTO events (run_id, sequence, type, body)
-           SELECT x.run_id, x.seq, x.t,
-                  x.b || jsonb_build_object('sequence', x.seq, 'occurredAt',
-                           to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
-           FROM unnest($23::bigint[], $24::int[], $25::text[], $26::jsonb[]) WITH ORDINALITY AS x(run_id, seq, t, b, n)
-           ORDER BY x.n
-           RETURNING 1
-         )
-         SELECT (SELECT count(*) FROM j) AS jobs, (SELECT count(*) FROM g) AS groups,
-                (SELECT count(*) FROM r) AS runs, (SELECT count(*) FROM e) AS events,
-                CASE WHEN $27::text <> '' THEN pg_notify('${EVENTS_CHANNEL}', $27::text) END AS notified`,
-        [
-          jobs.map((x) => x.job.run_id),
-          jobs.map((x) => x.job.name),
-          jobs.map((x) => x.job.idx),
-          jobs.map((x) => x.job.state),
-          jobs.map((x) => x.job.attempts),
-          jobs.map((x) => x.job.host),
-          jobs.map((x) => (x.job as JobRow & { worker_id: string | null }).worker_id),
-          jobs.map((x) => x.job.exit_code),
-          jobs.map((x) => x.job.status_reason),
-          jobs.map((x) => x.started),
-          jobs.map((x) => x.finished),
-          groups.map((g) => g.run_id),
-          groups.map((g) => g.name),
-          groups.map((g) => g.completed),
-          groups.map((g) => g.released),
-          runs.map((x) => x.run.id),
-          runs.map((x) => x.run.state),
-          runs.map((x) => x.run.qa_state),
-          runs.map((x) => x.run.last_sequence),
-          runs.map((x) => x.started),
-          runs.map((x) => x.finished),
-          runs.map((x) => x.touched),
-          this.events.map((e) => e.runId),
-          this.events.map((e) => e.sequence),
-          this.events.map((e) => e.type),
-          this.events.map((e) => e.body),
-          runIds.length > 7900 ? '*' : runIds,
-        ],
-      );
-      const expected = [jobs.length, groups.length, runs.length, this.events.length];
-      const got = [counts?.jobs, counts?.groups, counts?.runs, counts?.events].map(Number);
-      if (expected.some((n, i) => n !== got[i]))
-        throw new Error(
-          `job batch wrote ${got.join('/')} of ${expected.join('/')} jobs/groups/runs/events`,
-        );
-      this.dirtyJobs.clear();
-      this.dirtyGroups.clear();
-      this.dirtyRuns.clear();
-      this.events.length = 0;
-    }
-    if (this.release.length > 0) {
-      const rows = await tx.query<{ run_id: string; name: string; idx: number }>(
-        `UPDATE jobs j SET dispatched_at = now()
-         FROM unnest($1::bigint[], $2::text[]) AS x(run_id, name)
+      this.dirtyJobs.size + this.dirtyGroups.size + this.dirtyRuns.size === 0 &&
+      this.events.length === 0 &&
+      this.release.length === 0
+    )
+      return [];
+    const jobs = [...this.dirtyJobs.entries()].map(([id, flags]) => ({
+      job: this.jobs.get(id) as JobRow,
+      ...flags,
+    }));
+    const groups = [...this.dirtyGroups];
+    const runs = [...this.dirtyRuns.entries()]
+      .filter(([id]) => this.runs.has(id))
+      .map(([id, flags]) => ({ run: this.runs.get(id) as LoadedRun, ...flags }));
+    const runIds = [...new Set(this.events.map((e) => e.runId))].join(',');
+    // One statement: its parts touch different rows (the release takes idle instances of newly
+    // released groups, never one this batch changed), so they do not see or undo each other.
+    const [out] = await tx.query<{
+      jobs: string;
+      groups: string;
+      runs: string;
+      events: string;
+      ready: Array<[string, string, number]>;
+    }>(
+      `WITH j AS (
+         UPDATE jobs j SET state = x.state, attempts = x.attempts, host = x.host, worker_id = x.worker_id,
+                exit_code = x.exit_code, status_reason = x.status_reason,
+                pid = CASE WHEN x.started THEN NULL ELSE j.pid END,
+                dispatched_at = CASE WHEN x.started THEN coalesce(j.dispatched_at, now()) ELSE j.dispatched_at END,
+                started_at = CASE WHEN x.started THEN now() ELSE j.started_at END,
+                finished_at = CASE WHEN x.finished THEN now() WHEN x.started THEN NULL ELSE j.finished_at END
+         FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::int[], $6::text[], $7::text[],
+                     $8::int[], $9::text[], $10::bool[], $11::bool[])
+              AS x(run_id, name, idx, state, attempts, host, worker_id, exit_code, status_reason, started, finished)
+         WHERE j.run_id = x.run_id AND j.name = x.name AND j.idx = x.idx
+         RETURNING 1
+       ), g AS (
+         UPDATE job_groups g SET completed = x.completed, released = x.released
+         FROM unnest($12::bigint[], $13::text[], $14::int[], $15::bool[]) AS x(run_id, name, completed, released)
+         WHERE g.run_id = x.run_id AND g.name = x.name
+         RETURNING 1
+       ), r AS (
+         UPDATE runs r SET state = x.state, qa_state = x.qa_state, last_sequence = x.last_sequence,
+                started_at = CASE WHEN x.started THEN now() ELSE r.started_at END,
+                finished_at = CASE WHEN x.finished THEN now() ELSE r.finished_at END,
+                updated_at = CASE WHEN x.touched THEN now() ELSE r.updated_at END
+         FROM unnest($16::bigint[], $17::text[], $18::text[], $19::int[], $20::bool[], $21::bool[], $22::bool[])
+              AS x(id, state, qa_state, last_sequence, started, finished, touched)
+         WHERE r.id = x.id
+         RETURNING 1
+       ), e AS (
+         INSERT INTO events (run_id, sequence, type, body)
+         SELECT x.run_id, x.seq, x.t,
+                x.b || jsonb_build_object('sequence', x.seq, 'occurredAt',
+                         to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
+         FROM unnest($23::bigint[], $24::int[], $25::text[], $26::jsonb[]) WITH ORDINALITY AS x(run_id, seq, t, b, n)
+         ORDER BY x.n
+         RETURNING 1
+       ), rel AS (
+         UPDATE jobs j SET dispatched_at = now()
+         FROM unnest($28::bigint[], $29::text[]) AS x(run_id, name)
          WHERE j.run_id = x.run_id AND j.name = x.name AND j.state = 'idle'
-         RETURNING j.run_id, j.name, j.idx`,
-        [this.release.map((r) => r.runId), this.release.map((r) => r.name)],
+           AND NOT EXISTS (SELECT 1 FROM unnest($1::bigint[], $2::text[], $3::int[]) AS d(run_id, name, idx)
+                           WHERE d.run_id = j.run_id AND d.name = j.name AND d.idx = j.idx)
+         RETURNING j.run_id, j.name, j.idx, j.position
+       )
+       SELECT (SELECT count(*) FROM j) AS jobs, (SELECT count(*) FROM g) AS groups,
+              (SELECT count(*) FROM r) AS runs, (SELECT count(*) FROM e) AS events,
+              (SELECT coalesce(json_agg(json_build_array(run_id, name, idx) ORDER BY run_id, position, idx), '[]')
+                 FROM rel) AS ready,
+              CASE WHEN $27::text <> '' THEN pg_notify('${EVENTS_CHANNEL}', $27::text) END AS notified`,
+      [
+        jobs.map((x) => x.job.run_id),
+        jobs.map((x) => x.job.name),
+        jobs.map((x) => x.job.idx),
+        jobs.map((x) => x.job.state),
+        jobs.map((x) => x.job.attempts),
+        jobs.map((x) => x.job.host),
+        jobs.map((x) => (x.job as JobRow & { worker_id: string | null }).worker_id),
+        jobs.map((x) => x.job.exit_code),
+        jobs.map((x) => x.job.status_reason),
+        jobs.map((x) => x.started),
+        jobs.map((x) => x.finished),
+        groups.map((g) => g.run_id),
+        groups.map((g) => g.name),
+        groups.map((g) => g.completed),
+        groups.map((g) => g.released),
+        runs.map((x) => x.run.id),
+        runs.map((x) => x.run.state),
+        runs.map((x) => x.run.qa_state),
+        runs.map((x) => x.run.last_sequence),
+        runs.map((x) => x.started),
+        runs.map((x) => x.finished),
+        runs.map((x) => x.touched),
+        this.events.map((e) => e.runId),
+        this.events.map((e) => e.sequence),
+        this.events.map((e) => e.type),
+        this.events.map((e) => e.body),
+        runIds.length > 7900 ? '*' : runIds,
+        this.release.map((r) => r.runId),
+        this.release.map((r) => r.name),
+      ],
+    );
+    const expected = [jobs.length, groups.length, runs.length, this.events.length];
+    const got = [out?.jobs, out?.groups, out?.runs, out?.events].map(Number);
+    if (expected.some((n, i) => n !== got[i]))
+      throw new Error(
+        `job batch wrote ${got.join('/')} of ${expected.join('/')} jobs/groups/runs/events`,
       );
-      for (const r of rows)
-        ready.push({ runId: Number(r.run_id), name: r.name, index: r.idx, attempt: 1 });
-      this.release.length = 0;
-    }
-    return ready;
+    this.dirtyJobs.clear();
+    this.dirtyGroups.clear();
+    this.dirtyRuns.clear();
+    this.events.length = 0;
+    this.release.length = 0;
+    return (out?.ready ?? []).map(([runId, name, index]) => ({
+      runId: Number(runId),
+      name,
+      index,
+      attempt: 1,
+    }));
   }
 }

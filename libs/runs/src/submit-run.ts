@@ -1,8 +1,149 @@
-import { invalid, planRun, transitionRun, WorkflowDefinition } from '@wfs/domain';
-import { appendEvents } from '@wfs/events';
+import { invalid, planRun, PlannedGroup, transitionRun, WorkflowDefinition } from '@wfs/domain';
+import { EVENTS_CHANNEL, eventBodies, PendingEvent } from '@wfs/events';
 import type { Tx } from '@wfs/persistence';
 import type { JobKey } from '@wfs/dispatch';
-import { RunRow, snapshotOf, updateRun } from './run-model';
+import { JobRow, RunRow, snapshotOf } from './run-model';
+
+/** A run's whole job plan, ready to be written. */
+export interface Submission {
+  groups: PlannedGroup[];
+  /** Every instance, in plan order (position, index). */
+  instances: Array<{
+    name: string;
+    index: number;
+    position: number;
+    item: string | null;
+    released: boolean;
+  }>;
+  /** The root instances, to queue after commit. */
+  ready: JobKey[];
+}
+
+/**
+ * Checks a `created` run can be submitted (its required files are there) and
+ * plans its jobs: one row per instance, the roots released at once.
+ */
+export function planSubmission(
+  run: RunRow,
+  def: WorkflowDefinition,
+  maxJobsPerRun: number,
+  files: ReadonlySet<string>,
+): Submission {
+  const runId = Number(run.id);
+  transitionRun(runId, run.state, 'submit');
+  const missing = def.inputs.filter((i) => i.required && !files.has(i.name)).map((i) => i.name);
+  if (missing.length > 0) {
+    throw invalid(
+      'MISSING_INPUT',
+      `Run ${runId} needs the file(s) ${missing.join(', ')} before it can be submitted.`,
+      {
+        fields: Object.fromEntries(missing.map((m) => [m, 'is required'])),
+      },
+    );
+  }
+  const groups = planRun(def.jobs, run.parameters, maxJobsPerRun);
+  const instances: Submission['instances'] = [];
+  const ready: JobKey[] = [];
+  for (const g of groups) {
+    const released = g.needs.length === 0;
+    (g.items ?? [null]).forEach((item, index) => {
+      instances.push({
+        name: g.name,
+        index,
+        position: g.position,
+        item: item ? JSON.stringify(item) : null,
+        released,
+      });
+      if (released) ready.push({ runId, name: g.name, index, attempt: 1 });
+    });
+  }
+  return { groups, instances, ready };
+}
+
+/**
+ * Writes a planned submission of a locked run in one statement: its job
+ * groups, its instances, its new state and its events (`earlier` first, e.g.
+ * the `created` of a run made in the same transaction, then `submitted`).
+ * Returns the submitted run.
+ */
+export async function writeSubmission(
+  tx: Tx,
+  run: RunRow,
+  plan: Submission,
+  earlier: PendingEvent[] = [],
+): Promise<RunRow> {
+  const runId = Number(run.id);
+  const state = transitionRun(runId, run.state, 'submit');
+  const submitted: RunRow = { ...run, state };
+  const events: PendingEvent[] = [...earlier, { type: 'submitted' }];
+  const { groups, instances } = plan;
+  const [row] = await tx.query<{ written: string; updated_at: Date }>(
+    `WITH g AS (
+       INSERT INTO job_groups (run_id, name, position, needs, instances, released)
+       SELECT $1, n, p, ARRAY(SELECT jsonb_array_elements_text(d)), i, r
+       FROM unnest($2::text[], $3::int[], $4::jsonb[], $5::int[], $6::bool[]) AS x(n, p, d, i, r)
+       RETURNING 1
+     ), j AS (
+       INSERT INTO jobs (run_id, name, idx, position, item, dispatched_at)
+       SELECT $1, n, i, p, it, CASE WHEN r THEN now() END
+       FROM unnest($7::text[], $8::int[], $9::int[], $10::jsonb[], $11::bool[]) AS x(n, i, p, it, r)
+       RETURNING 1
+     ), seq AS (
+       UPDATE runs SET state = $12, updated_at = now(), last_sequence = last_sequence + $13
+       WHERE id = $1
+       RETURNING last_sequence - $13 AS base, updated_at,
+                 to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at
+     ), e AS (
+       INSERT INTO events (run_id, sequence, type, body)
+       SELECT $1, seq.base + x.n, x.t, x.b || jsonb_build_object('sequence', seq.base + x.n, 'occurredAt', seq.at)
+       FROM seq, unnest($14::text[], $15::jsonb[]) WITH ORDINALITY AS x(t, b, n)
+       ORDER BY x.n
+       RETURNING 1
+     )
+     SELECT (SELECT count(*) FROM e) AS written, (SELECT updated_at FROM seq) AS updated_at,
+            pg_notify('${EVENTS_CHANNEL}', $1::text)`,
+    [
+      runId,
+      groups.map((g) => g.name),
+      groups.map((g) => g.position),
+      groups.map((g) => JSON.stringify(g.needs)),
+      groups.map((g) => g.items?.length ?? 1),
+      groups.map((g) => g.needs.length === 0),
+      instances.map((i) => i.name),
+      instances.map((i) => i.index),
+      instances.map((i) => i.position),
+      instances.map((i) => i.item),
+      instances.map((i) => i.released),
+      state,
+      events.length,
+      events.map((e) => e.type),
+      eventBodies(snapshotOf(submitted), events),
+    ],
+  );
+  if (Number(row?.written) !== events.length)
+    throw new Error(`run ${runId} vanished while it was being submitted`);
+  return { ...submitted, updated_at: row?.updated_at as Date };
+}
+
+/** The first instances of a plan as the job rows just written (for the response to a submit). */
+export function plannedJobRows(run: RunRow, plan: Submission, limit: number): JobRow[] {
+  return plan.instances.slice(0, limit).map((i) => ({
+    run_id: run.id,
+    name: i.name,
+    idx: i.index,
+    position: i.position,
+    item: i.item ? (JSON.parse(i.item) as Record<string, string | number>) : null,
+    state: 'idle',
+    attempts: 0,
+    exit_code: null,
+    status_reason: null,
+    host: null,
+    pid: null,
+    dispatched_at: null,
+    started_at: null,
+    finished_at: null,
+  }));
+}
 
 /**
  * Submits a locked `created` run: checks its required files, writes its whole
@@ -15,60 +156,10 @@ export async function submitLocked(
   def: WorkflowDefinition,
   maxJobsPerRun: number,
 ): Promise<{ run: RunRow; ready: JobKey[] }> {
-  const runId = Number(run.id);
-  transitionRun(runId, run.state, 'submit');
+  transitionRun(Number(run.id), run.state, 'submit');
   const files = await tx.query<{ name: string }>('SELECT name FROM run_files WHERE run_id = $1', [
-    runId,
+    run.id,
   ]);
-  const have = new Set(files.map((f) => f.name));
-  const missing = def.inputs.filter((i) => i.required && !have.has(i.name)).map((i) => i.name);
-  if (missing.length > 0) {
-    throw invalid(
-      'MISSING_INPUT',
-      `Run ${runId} needs the file(s) ${missing.join(', ')} before it can be submitted.`,
-      {
-        fields: Object.fromEntries(missing.map((m) => [m, 'is required'])),
-      },
-    );
-  }
-  const groups = planRun(def.jobs, run.parameters, maxJobsPerRun);
-  await tx.query(
-    `INSERT INTO job_groups (run_id, name, position, needs, instances, released)
-     SELECT $1, n, p, ARRAY(SELECT jsonb_array_elements_text(d)), i, r
-     FROM unnest($2::text[], $3::int[], $4::jsonb[], $5::int[], $6::bool[]) AS x(n, p, d, i, r)`,
-    [
-      runId,
-      groups.map((g) => g.name),
-      groups.map((g) => g.position),
-      groups.map((g) => JSON.stringify(g.needs)),
-      groups.map((g) => g.items?.length ?? 1),
-      groups.map((g) => g.needs.length === 0),
-    ],
-  );
-  const names: string[] = [];
-  const indexes: number[] = [];
-  const positions: number[] = [];
-  const items: Array<string | null> = [];
-  const released: boolean[] = [];
-  const ready: JobKey[] = [];
-  for (const g of groups) {
-    const instances = g.items ?? [null];
-    instances.forEach((item, index) => {
-      names.push(g.name);
-      indexes.push(index);
-      positions.push(g.position);
-      items.push(item ? JSON.stringify(item) : null);
-      released.push(g.needs.length === 0);
-      if (g.needs.length === 0) ready.push({ runId, name: g.name, index, attempt: 1 });
-    });
-  }
-  await tx.query(
-    `INSERT INTO jobs (run_id, name, idx, position, item, dispatched_at)
-     SELECT $1, n, i, p, it, CASE WHEN r THEN now() END
-     FROM unnest($2::text[], $3::int[], $4::int[], $5::jsonb[], $6::bool[]) AS x(n, i, p, it, r)`,
-    [runId, names, indexes, positions, items, released],
-  );
-  const updated = await updateRun(tx, runId, { state: 'submitted' });
-  await appendEvents(tx, snapshotOf(updated), [{ type: 'submitted' }]);
-  return { run: updated, ready };
+  const plan = planSubmission(run, def, maxJobsPerRun, new Set(files.map((f) => f.name)));
+  return { run: await writeSubmission(tx, run, plan), ready: plan.ready };
 }

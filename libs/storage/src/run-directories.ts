@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import { invalid } from '@wfs/domain';
 import { containedIn } from './safe-paths';
 
-export const RUN_SUBDIRS = ['rawdata', 'working', 'products', 'inputs', 'logs'] as const;
+/** Made with the run. `logs/` is made with the first log written (one directory fewer per run). */
+export const RUN_SUBDIRS = ['rawdata', 'working', 'products', 'inputs'] as const;
 
 export interface RunDirs {
   root: string;
@@ -68,11 +69,22 @@ export class Roots {
 
   /** A new run's directory: the caller's resultsDir, or one named for the run in the processing area. */
   runRoot(runId: number, workflow: string, resultsDir: string | null): string {
-    return resultsDir ?? path.join(this.processing, `${workflow}_${runId}`);
+    return resultsDir ?? `${this.runRootPrefix(workflow)}${runId}`;
   }
 
+  /** The generated directory name of a workflow's runs, but for the run id that ends it. */
+  runRootPrefix(workflow: string): string {
+    return path.join(this.processing, `${workflow}_`);
+  }
+
+  /**
+   * Makes a run directory and its subdirectories. One after another on
+   * purpose: mkdirs side by side in the thread pool contend on the file
+   * system's inode allocation and cost more CPU than they save (measured).
+   */
   create(root: string): RunDirs {
     const dirs = runDirs(root);
+    fs.mkdirSync(root, { recursive: true });
     for (const sub of RUN_SUBDIRS) fs.mkdirSync(dirs[sub], { recursive: true });
     return dirs;
   }

@@ -59,14 +59,14 @@ export class RunsController {
         fields: { 'Idempotency-Key': 'is invalid' },
       });
     }
-    const { runId, created } = await this.createRun.execute({
+    const { runId, created, view } = await this.createRun.execute({
       workflow,
       ...body,
       actor: actor(req),
       idempotencyKey: idempotencyKey ?? null,
     });
     if (!created) res.status(200);
-    return this.queries.get(runId);
+    return view ?? this.queries.get(runId);
   }
 
   @Get('runs')
