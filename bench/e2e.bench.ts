@@ -19,6 +19,8 @@ import {
   pool,
   postNoop3,
   procCpu,
+  cpuSample,
+  cpuUsed,
   round,
   Row,
   scaled,
@@ -59,6 +61,7 @@ test(`e2e: ${N} runs of a 3-job no-op DAG`, async () => {
     api: procCpu(b.d.api!.pid),
     worker: procCpu(b.d.workers[0]!.pid),
     bench: process.cpuUsage(),
+    machine: cpuSample(),
   };
   const t0 = now();
   const ids = await pool(N, CLIENTS, () => postNoop3(b.d.url));
@@ -66,6 +69,18 @@ test(`e2e: ${N} runs of a 3-job no-op DAG`, async () => {
   const lastTerminal = await b.consumer.waitTerminal(ids, 600_000);
   const seconds = (lastTerminal - t0) / 1000;
   const benchCpu = process.cpuUsage(cpu0.bench);
+  const services = cpuUsed(cpu0.machine, cpuSample());
+  const msPerRun = (cpuSeconds: number) => round((cpuSeconds * 1000) / N, 2);
+  const cpuPerRun = {
+    api: msPerRun(procCpu(b.d.api!.pid) - cpu0.api),
+    worker: msPerRun(procCpu(b.d.workers[0]!.pid) - cpu0.worker),
+    postgres: msPerRun(services.postgres ?? 0),
+    rabbitmq: msPerRun(services.rabbitmq ?? 0),
+    redis: msPerRun(services.redis ?? 0),
+    benchClientAndConsumer: msPerRun((benchCpu.user + benchCpu.system) / 1e6),
+    machineBusy: msPerRun(services.busy),
+  };
+  const busyShare = round(services.busy / services.total, 2);
   const cpu = {
     // share of one core over the measured window
     api: round((procCpu(b.d.api!.pid) - cpu0.api) / seconds, 2),
@@ -132,9 +147,16 @@ test(`e2e: ${N} runs of a 3-job no-op DAG`, async () => {
     },
     {
       bench: 'e2e',
-      figure: 'CPU cores used: api, worker, bench client',
-      value: `${cpu.api}, ${cpu.worker}, ${cpu.benchClientAndConsumer}`,
-      baseline: '2 cores in all',
+      figure: 'CPU ms/run: api, worker, pg, rabbit, redis, client',
+      value: [
+        cpuPerRun.api,
+        cpuPerRun.worker,
+        cpuPerRun.postgres,
+        cpuPerRun.rabbitmq,
+        cpuPerRun.redis,
+        cpuPerRun.benchClientAndConsumer,
+      ].join(', '),
+      baseline: `machine ${cpuPerRun.machineBusy} ms/run, ${Math.round(busyShare * 100)}% busy`,
       ratio: '-',
       bar: '-',
       pass: null,
@@ -185,6 +207,8 @@ test(`e2e: ${N} runs of a 3-job no-op DAG`, async () => {
       boundBy: bound,
       ratio: round(ratio, 3),
       cpuCoresUsed: cpu,
+      cpuMsPerRun: cpuPerRun,
+      machineBusyShare: busyShare,
       check,
       compare: { bullmqFlows: flows, pgBoss: boss },
     },

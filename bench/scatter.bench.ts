@@ -17,6 +17,9 @@ import {
   pgCommitRate,
   pgCounters,
   procMem,
+  procCpu,
+  cpuSample,
+  cpuUsed,
   round,
   Row,
   scaled,
@@ -86,11 +89,23 @@ test(`scatter: one radps_skeleton run of ${INSTANCES} instances`, async () => {
   }, 250);
 
   const before = await pgCounters(db);
+  const cpu0 = { api: procCpu(apiPid), worker: procCpu(workerPid), machine: cpuSample() };
   const t0 = now();
   const runId = await post(NSCAN);
   const postMs = now() - t0;
   const end = await b.consumer.waitTerminal([runId], 600_000);
   const seconds = (end - t0) / 1000;
+  const services = cpuUsed(cpu0.machine, cpuSample());
+  const usPer = (cpuSeconds: number) => round((cpuSeconds * 1e6) / INSTANCES);
+  const cpuPerInstance = {
+    api: usPer(procCpu(apiPid) - cpu0.api),
+    worker: usPer(procCpu(workerPid) - cpu0.worker),
+    postgres: usPer(services.postgres ?? 0),
+    rabbitmq: usPer(services.rabbitmq ?? 0),
+    redis: usPer(services.redis ?? 0),
+    machineBusy: usPer(services.busy),
+  };
+  const busyShare = round(services.busy / services.total, 2);
   clearInterval(sampler);
   await sleep(2500);
   const used = diffCounters(before, await pgCounters(db));
@@ -160,6 +175,21 @@ test(`scatter: one radps_skeleton run of ${INSTANCES} instances`, async () => {
     },
     {
       bench: 'scatter',
+      figure: 'CPU us/instance: api, worker, pg, rabbit, redis',
+      value: [
+        cpuPerInstance.api,
+        cpuPerInstance.worker,
+        cpuPerInstance.postgres,
+        cpuPerInstance.rabbitmq,
+        cpuPerInstance.redis,
+      ].join(', '),
+      baseline: `machine ${cpuPerInstance.machineBusy} us/instance, ${Math.round(busyShare * 100)}% busy`,
+      ratio: '-',
+      bar: '-',
+      pass: null,
+    },
+    {
+      bench: 'scatter',
       figure: 'RSS MB api / worker: before -> after (peak)',
       value: `${memBefore.api.rssMB}->${memAfter.api.rssMB} (${peak.api}) / ${memBefore.worker.rssMB}->${memAfter.worker.rssMB} (${peak.worker})`,
       baseline: `api heap ${memBefore.apiHeap.heapUsedMB}->${memAfter.apiHeap.heapUsedMB} MB`,
@@ -212,6 +242,8 @@ test(`scatter: one radps_skeleton run of ${INSTANCES} instances`, async () => {
       seconds: round(seconds, 2),
       postMs: round(postMs),
       instancesPerSec: perSec,
+      cpuMicrosecondsPerInstance: cpuPerInstance,
+      machineBusyShare: busyShare,
       baselines: { pgCommits4: pg4, bullmqNoop: bull, amqpConfirmBatched: amqpBatch },
       usesPerInstance: {
         pgWriteTransactions: round(writesPer, 2),

@@ -137,7 +137,7 @@ export async function startBench(
       WFS_WORKFLOWS_DIR: workflowsDir,
       WFS_SUBSCRIBER_QUEUES: `${queue}=run.#`,
       WFS_LOG_LEVEL: 'warn',
-      WFS_WORKER_CONCURRENCY: '16',
+      WFS_WORKER_CONCURRENCY: '50', // as the BullMQ baseline's worker
       ...opts.env,
     },
   });
@@ -610,4 +610,54 @@ export function procCpu(pid: number): number {
   const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** CPU seconds used so far by the machine's service processes, by kind, and the machine's busy/total time. */
+export interface CpuSample {
+  byKind: Record<string, number>;
+  busy: number;
+  total: number;
+}
+
+const KINDS: Array<[string, RegExp]> = [
+  ['postgres', /^postgres/],
+  ['rabbitmq', /^beam\.smp|^erl_child_setup|^epmd/],
+  ['redis', /^redis-server/],
+];
+
+export function cpuSample(): CpuSample {
+  const byKind: Record<string, number> = {};
+  for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const kind = KINDS.find(([, re]) => re.test(comm))?.[0];
+    if (!kind) continue;
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    byKind[kind] = (byKind[kind] ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100;
+  }
+  const cpu = fs
+    .readFileSync('/proc/stat', 'utf8')
+    .split('\n')[0]!
+    .split(/\s+/)
+    .slice(1, 9)
+    .map(Number);
+  const total = cpu.reduce((a, b) => a + b, 0) / 100;
+  const idle = ((cpu[3] ?? 0) + (cpu[4] ?? 0)) / 100;
+  return { byKind, busy: total - idle, total };
+}
+
+/** CPU seconds each kind used between two samples (backends that exited meanwhile are not counted). */
+export function cpuUsed(
+  a: CpuSample,
+  b: CpuSample,
+): Record<string, number> & { busy: number; total: number } {
+  const out: Record<string, number> = {};
+  for (const k of Object.keys(b.byKind))
+    out[k] = Math.max(0, (b.byKind[k] ?? 0) - (a.byKind[k] ?? 0));
+  return Object.assign(out, { busy: b.busy - a.busy, total: b.total - a.total });
 }

@@ -75,21 +75,39 @@ export class OutboxRelay {
 
   /** Publishes one batch; returns how many events it moved. */
   private async drainOnce(ch: ConfirmChannel): Promise<number> {
-    const rows = await this.db.query<{ id: string; body: WfsEvent }>(
-      'SELECT id, body FROM events WHERE published_at IS NULL ORDER BY id LIMIT $1',
+    // The body goes out as stored (text, not parsed and serialized again); the properties
+    // and routing key come from its fields.
+    const rows = await this.db.query<{
+      id: string;
+      body: string;
+      type: string;
+      workflow: string;
+      message_id: string;
+      occurred_at: string;
+      run_id: string;
+      sequence: number;
+    }>(
+      `SELECT id, body::text AS body, type, body->>'workflow' AS workflow, body->>'messageId' AS message_id,
+              body->>'occurredAt' AS occurred_at, run_id, sequence
+       FROM events WHERE published_at IS NULL ORDER BY id LIMIT $1`,
       [this.batchSize],
     );
     if (rows.length === 0) return 0;
-    for (const { body } of rows) {
-      const ok = ch.publish(this.exchange, routingKey(body), Buffer.from(JSON.stringify(body)), {
-        persistent: true,
-        contentType: 'application/json',
-        contentEncoding: 'utf-8',
-        messageId: body.messageId,
-        type: body.type,
-        timestamp: Math.floor(Date.parse(body.occurredAt) / 1000),
-        headers: { 'x-run-id': body.runId, 'x-sequence': body.sequence },
-      });
+    for (const e of rows) {
+      const ok = ch.publish(
+        this.exchange,
+        routingKey({ workflow: e.workflow, type: e.type as WfsEvent['type'] }),
+        Buffer.from(e.body),
+        {
+          persistent: true,
+          contentType: 'application/json',
+          contentEncoding: 'utf-8',
+          messageId: e.message_id,
+          type: e.type,
+          timestamp: Math.floor(Date.parse(e.occurred_at) / 1000),
+          headers: { 'x-run-id': Number(e.run_id), 'x-sequence': e.sequence },
+        },
+      );
       if (!ok) await new Promise((resolve) => ch.once('drain', resolve));
     }
     await ch.waitForConfirms();

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { Client, Pool, QueryConfig } from 'pg';
+import { Client, Pool, QueryConfig, QueryResult } from 'pg';
 import { MIGRATIONS } from '@wfs/migrations';
 
 /** A transaction's handle: raw, reviewed SQL with numbered parameters. */
@@ -68,22 +68,36 @@ export class Database implements Tx {
     return (await this.pool.query(prepared(sql, params) as QueryConfig)).rows as T[];
   }
 
-  /** Runs fn in one READ COMMITTED transaction; rolled back if it throws. */
+  /**
+   * Runs fn in one READ COMMITTED transaction; rolled back if it throws.
+   * BEGIN is sent with the first statement when that one has no parameters
+   * (one round trip fewer: `BEGIN; <statement>` in one simple query).
+   */
   async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     let broken = false;
+    let begun = false;
     try {
-      await client.query('BEGIN');
       const result = await fn({
-        query: async <R>(sql: string, params: unknown[] = []) =>
-          (await client.query(prepared(sql, params) as QueryConfig)).rows as R[],
+        query: async <R>(sql: string, params: unknown[] = []) => {
+          if (!begun) {
+            begun = true;
+            if (params.length === 0) {
+              const all = (await client.query(`BEGIN; ${sql}`)) as unknown as QueryResult[];
+              return (all[all.length - 1] as QueryResult).rows as R[];
+            }
+            await client.query('BEGIN');
+          }
+          return (await client.query(prepared(sql, params) as QueryConfig)).rows as R[];
+        },
       });
-      await client.query('COMMIT');
+      if (begun) await client.query('COMMIT');
       return result;
     } catch (e) {
-      await client.query('ROLLBACK').catch(() => {
-        broken = true;
-      });
+      if (begun)
+        await client.query('ROLLBACK').catch(() => {
+          broken = true;
+        });
       throw e;
     } finally {
       client.release(broken);

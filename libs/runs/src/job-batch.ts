@@ -87,28 +87,35 @@ export class JobBatch {
     groupsOf: readonly number[],
   ): Promise<JobBatch> {
     const batch = new JobBatch(host, workerId);
-    const runIds = [...new Set(keys.map((k) => k.runId))].sort((a, b) => a - b);
+    const runIds = [...new Set(keys.map((k) => k.runId))]
+      .filter((id) => Number.isSafeInteger(id))
+      .sort((a, b) => a - b);
+    // The ids go in as literals (integers, checked): a statement without parameters goes out
+    // with the transaction's BEGIN, in one round trip.
     const runs = await tx.query<LoadedRun>(
-      'SELECT * FROM runs WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE',
-      [runIds],
+      `SELECT * FROM runs WHERE id = ANY('{${runIds.join(',')}}'::bigint[]) ORDER BY id FOR UPDATE`,
     );
     for (const r of runs) {
       batch.runs.set(Number(r.id), r);
       batch.found.add(Number(r.id));
     }
-    const jobs = await tx.query<JobRow>(
-      `SELECT j.* FROM unnest($1::bigint[], $2::text[], $3::int[]) AS k(run_id, name, idx)
-       JOIN jobs j ON j.run_id = k.run_id AND j.name = k.name AND j.idx = k.idx`,
-      [keys.map((k) => k.runId), keys.map((k) => k.name), keys.map((k) => k.index)],
-    );
-    for (const j of jobs) batch.jobs.set(jobId(j.run_id, j.name, j.idx), j);
+    // The named instances, and the job groups of the runs with finishes (as JSON on the first
+    // row: one round trip for both).
     const withGroups = [...new Set(groupsOf)].filter((id) => batch.runs.has(id));
-    if (withGroups.length > 0) {
-      const groups = await tx.query<GroupRow>(
-        'SELECT run_id, name, needs, completed, instances, released FROM job_groups WHERE run_id = ANY($1::bigint[])',
-        [withGroups],
-      );
-      for (const g of groups) {
+    const rows = await tx.query<JobRow & { groups: GroupRow[] | null }>(
+      `WITH g AS (
+         SELECT coalesce(json_agg(json_build_object('run_id', run_id::text, 'name', name, 'needs', needs,
+                  'completed', completed, 'instances', instances, 'released', released)), '[]') AS groups
+         FROM job_groups WHERE run_id = ANY($4::bigint[])
+       )
+       SELECT j.*, CASE WHEN row_number() OVER () = 1 THEN g.groups END AS groups
+       FROM g LEFT JOIN (unnest($1::bigint[], $2::text[], $3::int[]) AS k(run_id, name, idx)
+                         JOIN jobs j ON j.run_id = k.run_id AND j.name = k.name AND j.idx = k.idx) ON true`,
+      [keys.map((k) => k.runId), keys.map((k) => k.name), keys.map((k) => k.index), withGroups],
+    );
+    for (const { groups, ...j } of rows) {
+      if (j.run_id !== null) batch.jobs.set(jobId(j.run_id, j.name, j.idx), j as JobRow);
+      for (const g of groups ?? []) {
         const list = batch.groups.get(Number(g.run_id)) ?? [];
         list.push(g);
         batch.groups.set(Number(g.run_id), list);
