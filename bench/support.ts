@@ -17,7 +17,8 @@ import { Client } from 'pg';
 import { Deployment, startDeployment, TOKENS } from '@wfs/testing';
 
 export const REPO = path.resolve(__dirname, '..');
-export const RESULTS = path.join(__dirname, 'results');
+/** Where results go: bench/results, or BENCH_RESULTS_DIR (the bench smoke test in npm test uses its own). */
+export const RESULTS = process.env.BENCH_RESULTS_DIR ?? path.join(__dirname, 'results');
 export const SCALE = Number(process.env.BENCH_SCALE ?? '1') || 1;
 export const scaled = (n: number, min = 1): number => Math.max(min, Math.round(n * SCALE));
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';

@@ -18,7 +18,7 @@ const ALL = ['e2e', 'scatter', 'latency', 'api'];
 const wanted = process.argv.slice(2).filter((a) => ALL.includes(a));
 const benches = wanted.length ? wanted : ALL;
 
-if (!existsSync(join(root, 'node_modules'))) run('npm', ['ci', '--no-audit', '--no-fund']);
+if (!existsSync(join(root, 'node_modules'))) run('bash', ['scripts/install.sh']);
 for (const step of [['bash', ['scripts/ensure-services.sh']], ['npm', ['run', 'build', '--silent']]]) {
   if (run(...step).status !== 0) {
     console.error(`bench: ${step.flat().join(' ')} failed`);

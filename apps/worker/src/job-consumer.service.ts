@@ -70,6 +70,7 @@ export class JobConsumerService implements OnApplicationBootstrap, BeforeApplica
   /** Stop taking work, let the jobs in hand finish and be recorded, then let go. */
   async beforeApplicationShutdown(): Promise<void> {
     await this.worker?.close();
+    await this.lifecycle.settled();
     this.redis?.disconnect();
     await this.recovery?.stop();
     await this.listener?.close();

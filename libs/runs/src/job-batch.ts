@@ -92,8 +92,12 @@ export class JobBatch {
       .sort((a, b) => a - b);
     // The ids go in as literals (integers, checked): a statement without parameters goes out
     // with the transaction's BEGIN, in one round trip.
+    // Every row this batch reads or writes is found by primary key: nested loops over index
+    // scans, whatever the statistics say (a table that just grew by a 10,000-instance plan looks
+    // small until autovacuum analyzes it, and hash joins over sequential scans cost milliseconds).
     const runs = await tx.query<LoadedRun>(
-      `SELECT * FROM runs WHERE id = ANY('{${runIds.join(',')}}'::bigint[]) ORDER BY id FOR UPDATE`,
+      `SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off;
+       SELECT * FROM runs WHERE id = ANY('{${runIds.join(',')}}'::bigint[]) ORDER BY id FOR UPDATE`,
     );
     for (const r of runs) {
       batch.runs.set(Number(r.id), r);
@@ -241,11 +245,10 @@ export class JobBatch {
             const g = groups.find((x) => x.name === name) as GroupRow;
             g.released = true;
             this.dirtyGroups.add(g);
+            // Its instances read into this batch keep dispatched_at null: a claim of one in this
+            // batch is refused (its message is a stray; the release queues it again), so the
+            // release never touches a row this batch changed.
             this.release.push({ runId: key.runId, name });
-            // Instances of the group read into this batch see their release too.
-            for (const j of this.jobs.values())
-              if (Number(j.run_id) === key.runId && j.name === name && j.state === 'idle')
-                j.dispatched_at = now;
           }
         }
       }
@@ -307,8 +310,8 @@ export class JobBatch {
       .filter(([id]) => this.runs.has(id))
       .map(([id, flags]) => ({ run: this.runs.get(id) as LoadedRun, ...flags }));
     const runIds = [...new Set(this.events.map((e) => e.runId))].join(',');
-    // One statement: its parts touch different rows (the release takes idle instances of newly
-    // released groups, never one this batch changed), so they do not see or undo each other.
+    // One statement: its parts touch different rows (the release takes idle instances of groups
+    // released in this batch, none of which this batch claimed), so none undoes another.
     const [out] = await tx.query<{
       jobs: string;
       groups: string;
@@ -354,8 +357,6 @@ export class JobBatch {
          UPDATE jobs j SET dispatched_at = now()
          FROM unnest($28::bigint[], $29::text[]) AS x(run_id, name)
          WHERE j.run_id = x.run_id AND j.name = x.name AND j.state = 'idle'
-           AND NOT EXISTS (SELECT 1 FROM unnest($1::bigint[], $2::text[], $3::int[]) AS d(run_id, name, idx)
-                           WHERE d.run_id = j.run_id AND d.name = j.name AND d.idx = j.idx)
          RETURNING j.run_id, j.name, j.idx, j.position
        )
        SELECT (SELECT count(*) FROM j) AS jobs, (SELECT count(*) FROM g) AS groups,

@@ -112,6 +112,7 @@ const hasEffects = (e: RunEffects): boolean =>
 export class JobLifecycle {
   private readonly queue: Pending[] = [];
   private inflight = 0;
+  private readonly enqueueing = new Set<Promise<void>>();
 
   constructor(
     private readonly db: Database,
@@ -145,6 +146,11 @@ export class JobLifecycle {
    */
   lose(key: JobKey, why: string): Promise<void> {
     return this.submit<void>({ kind: 'lose', key, why });
+  }
+
+  /** Waits until the jobs made ready so far are on the queue (before the worker lets go at shutdown). */
+  async settled(): Promise<void> {
+    while (this.enqueueing.size > 0) await Promise.all([...this.enqueueing]);
   }
 
   private submit<T>(op: Op): Promise<T> {
@@ -181,13 +187,15 @@ export class JobLifecycle {
       for (const p of batch) await this.runBatch([p]);
       return;
     }
-    // Committed: a message lost here is re-sent by the reconciler (the jobs are marked dispatched).
-    try {
+    // Committed. The next batch need not wait for the queue: a message lost here (a crash, Redis
+    // away) is re-sent by the reconciler, as the jobs are marked dispatched in Postgres.
+    const enqueued = (async () => {
       await this.dispatcher.enqueue(out.ready);
       for (const r of out.retries) await this.dispatcher.enqueue([r.key], r.delayMs);
-    } catch (e) {
-      this.onEnqueueError(e as Error);
-    }
+    })()
+      .catch((e: Error) => this.onEnqueueError(e))
+      .finally(() => this.enqueueing.delete(enqueued));
+    this.enqueueing.add(enqueued);
     batch.forEach((p, i) => p.resolve(out.values[i]));
   }
 
