@@ -38,7 +38,7 @@ echo "== demo"
 WFS_URL="http://127.0.0.1:$PORT" WFS_TOKEN=dev-da-token node scripts/demo.mjs
 cat <<TXT
 
-wfs is running:  API http://127.0.0.1:$PORT  (OpenAPI: /api/docs, health: /health)
+wfs is running:  API http://127.0.0.1:$PORT  (dashboard: /, OpenAPI: /api/docs, health: /health)
 tokens:          admin=dev-admin-token  da=dev-da-token  viewer=dev-viewer-token
 logs:            var/log/api.log var/log/worker.log
 stop it with:    bash scripts/quickstart.sh stop

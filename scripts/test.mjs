@@ -14,6 +14,8 @@ const run = (cmd, args) => spawnSync(cmd, args, { cwd: root, stdio: 'inherit', e
 const ALONE = 'test/faults-broker.test.ts';
 
 if (!existsSync(join(root, 'node_modules'))) run('bash', ['scripts/install.sh']);
+// The dashboard's browser test needs Debian's chromium: installed here when missing (it says so if it cannot).
+run('bash', ['scripts/ensure-chromium.sh']);
 for (const step of [['bash', ['scripts/ensure-services.sh']], ['npm', ['run', 'build', '--silent']]]) {
   if (run(...step).status !== 0) {
     console.log('0 passed, 1 failed');

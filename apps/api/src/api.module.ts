@@ -16,6 +16,8 @@ import { EventsHub } from './http/events-hub';
 import { FilesController } from './http/files.controller';
 import { HealthController } from './http/health.controller';
 import { MetricsController } from './http/metrics.controller';
+import { OverviewController } from './http/overview.controller';
+import { DashboardController } from './http/dashboard.controller';
 import { OperationsController } from './http/operations.controller';
 import { RunsController } from './http/runs.controller';
 import { TokensController } from './http/tokens.controller';
@@ -57,6 +59,8 @@ export class ApiModule {
         TokensController,
         HealthController,
         MetricsController,
+        OverviewController,
+        DashboardController,
       ],
       providers: [
         EventsHub,

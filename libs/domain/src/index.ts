@@ -7,3 +7,4 @@ export * from './casa';
 export * from './events';
 export * from './names';
 export * from './products';
+export * from './liveness';

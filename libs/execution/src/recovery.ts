@@ -1,3 +1,4 @@
+import { WORKER_DEAD_AFTER_S } from '@wfs/domain';
 import { Database } from '@wfs/persistence';
 import { Dispatcher, JobKey } from '@wfs/dispatch';
 import { JobLifecycle } from '@wfs/runs';
@@ -8,8 +9,6 @@ interface Log {
   warn(m: string): void;
 }
 
-/** A worker not seen for this long is dead: its running jobs are lost. */
-export const WORKER_DEAD_AFTER_S = 20;
 /** A queued job whose message has been missing from Redis this long is sent again. */
 const QUEUED_GRACE_S = 5;
 

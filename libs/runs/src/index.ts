@@ -7,3 +7,4 @@ export * from './job-lifecycle';
 export * from './runs.module';
 export * from './ingestion-outcome';
 export * from './job-batch';
+export * from './overview';

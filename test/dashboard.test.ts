@@ -1,0 +1,182 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Browser, chromium, Page } from 'playwright-core';
+import { startStack, Stack, TOKENS } from '@wfs/testing';
+
+/**
+ * The operations dashboard (`GET /`) in a real browser (Debian's chromium,
+ * driven by playwright-core) against a real stack: what runs, what failed
+ * and why, what waits, and acting on it with the role the token has.
+ */
+// The page's globals, for the functions that run in the browser (no DOM typings in this project).
+declare const document: any;
+declare const window: any;
+
+const REPO = path.resolve(__dirname, '..');
+const FIXTURES = path.join(__dirname, 'fixtures');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+let stack: Stack;
+let browser: Browser;
+let workflowsDir: string;
+const ids = { complete: 0, failed: 0, running: 0, odd: 0 };
+
+beforeAll(async () => {
+  if (!fs.existsSync(CHROMIUM))
+    throw new Error(`${CHROMIUM} is missing: npm test installs it (apt-get install chromium)`);
+  workflowsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wfs-dash-workflows-'));
+  for (const dir of [path.join(REPO, 'workflows'), path.join(FIXTURES, 'workflows')])
+    for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.yaml')))
+      fs.copyFileSync(path.join(dir, f), path.join(workflowsDir, f));
+  stack = await startStack({
+    env: {
+      WFS_WORKFLOWS_DIR: workflowsDir,
+      WFS_TOOL_TESTTOOL: path.join(FIXTURES, 'tools', 'testtool'),
+      WFS_TOOL_SPANTOOL: path.join(FIXTURES, 'tools', 'spantool'),
+    },
+  });
+  const post = async (workflow: string, body: Record<string, unknown>) => {
+    const r = await stack.call('POST', `/api/v1/workflows/${workflow}/runs`, {
+      body: { submit: true, ...body },
+    });
+    if (r.status !== 201) throw new Error(`POST ${workflow}: ${r.status} ${r.text}`);
+    return r.body.id as number;
+  };
+  ids.complete = await post('t_scatter', { parameters: { n: 3 } });
+  ids.failed = await post('t_outputs', {});
+  ids.running = await post('t_cancel', {});
+  ids.odd = await post('t_scatter', {
+    parameters: { n: 1 },
+    correlationId: '<img src=x onerror="window.pwned=1"><b>bold</b>',
+  });
+  await stack.waitForRun(ids.complete, ['complete']);
+  await stack.waitForRun(ids.odd, ['complete']);
+  await stack.waitForRun(ids.failed, ['failed']);
+  await stack.waitForRun(ids.running, ['running']);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await stack?.stop();
+  if (workflowsDir) fs.rmSync(workflowsDir, { recursive: true, force: true });
+});
+
+async function open(token: string): Promise<{ page: Page; errors: string[] }> {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('dialog', (d) => void d.accept());
+  await page.goto(stack.url + '/');
+  await page.fill('#token', token);
+  await page.click('#use-token');
+  await page.waitForSelector(`#runs tr[data-run-id="${ids.running}"]`);
+  return { page, errors };
+}
+
+const card = (page: Page, label: string) =>
+  page.locator(`.card[data-card="${label}"] b`).textContent();
+
+test('GET / is the page, served without a token, and it shows nothing without one', async () => {
+  const res = await fetch(stack.url + '/');
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+  expect(res.headers.get('content-security-policy')).toMatch(/default-src 'none'/);
+  const page = await browser.newPage();
+  await page.goto(stack.url + '/');
+  await page.waitForFunction(() => document.getElementById('banner')?.textContent !== '');
+  expect(await page.locator('#banner').textContent()).toMatch(/API token/);
+  expect(await page.locator('#runs tbody tr').count()).toBe(0);
+  await page.close();
+});
+
+test('an operator sees what runs, what failed and why, and the queue', async () => {
+  const { page, errors } = await open(TOKENS.viewer);
+  await page.waitForFunction(
+    () => document.querySelector('.card[data-card="workers alive"]') !== null,
+  );
+  expect(await card(page, 'running')).toBe('1');
+  expect(await card(page, 'failed')).toBe('1');
+  expect(await card(page, 'complete')).toBe('2');
+  expect(await card(page, 'workers alive')).toBe('1 / 1');
+  expect(await page.locator('#health .up').allTextContents()).toEqual(
+    expect.arrayContaining(['postgres', 'redis', 'broker']),
+  );
+  const failedRow = page.locator(`#runs tr[data-run-id="${ids.failed}"]`);
+  expect(await failedRow.textContent()).toMatch(/t_outputs.*failed.*missing_output: job make/);
+
+  // Only the failed runs, then the failed job, its reason and its log.
+  await page.selectOption('#f-state', 'failed');
+  await page.click('#apply');
+  await page.waitForFunction(
+    (id) =>
+      [...document.querySelectorAll('#runs tbody tr')].every(
+        (tr: any) => tr.dataset.runId === String(id),
+      ),
+    ids.failed,
+  );
+  expect(await page.locator('#runs tbody tr').count()).toBe(1);
+  await failedRow.click();
+  const job = page.locator('#d-jobs tr[data-job="make.0"]');
+  await job.waitFor();
+  expect(await job.textContent()).toMatch(/failed.*missing_output.*absent\.txt/);
+  expect(await page.locator('#d-events tbody tr').first().textContent()).toMatch(/failed/);
+  await job.locator('button', { hasText: 'stdout' }).click();
+  await page.waitForFunction(() => !document.getElementById('d-log').hidden);
+  expect(await page.locator('#d-log').textContent()).toMatch(/--- make\[0\] attempt 1/);
+  expect(errors).toEqual([]);
+  await page.close();
+});
+
+test('text from the API is shown as text, never run as markup', async () => {
+  const { page, errors } = await open(TOKENS.viewer);
+  await page.locator(`#runs tr[data-run-id="${ids.odd}"]`).click();
+  await page.waitForFunction(() =>
+    /correlation id/.test(document.getElementById('d-fields')?.textContent ?? ''),
+  );
+  expect(await page.locator('#d-fields').textContent()).toContain(
+    '<img src=x onerror="window.pwned=1"><b>bold</b>',
+  );
+  expect(await page.locator('#d-fields b, #d-fields img').count()).toBe(0);
+  expect(await page.evaluate(() => window.pwned)).toBeUndefined();
+  expect(errors).toEqual([]);
+  await page.close();
+});
+
+test("actions go through the token's role: a viewer is refused, a DA cancels", async () => {
+  const viewer = await open(TOKENS.viewer);
+  await viewer.page.locator(`#runs tr[data-run-id="${ids.running}"]`).click();
+  await viewer.page.locator('#d-cancel').click();
+  await viewer.page.waitForFunction(() =>
+    /FORBIDDEN/.test(document.getElementById('banner')?.textContent ?? ''),
+  );
+  expect((await stack.call('GET', `/api/v1/runs/${ids.running}`)).body.state).toBe('running');
+  await viewer.page.close();
+
+  const da = await open(TOKENS.da);
+  await da.page.locator(`#runs tr[data-run-id="${ids.running}"]`).click();
+  await da.page.locator('#d-cancel').click();
+  const row = da.page.locator(`#runs tr[data-run-id="${ids.running}"]`);
+  await da.page.waitForFunction(
+    (id) =>
+      /cancelled/.test(document.querySelector(`#runs tr[data-run-id="${id}"]`)?.textContent ?? ''),
+    ids.running,
+  );
+  expect(await row.textContent()).toMatch(/t_cancel.*cancelled/);
+  expect((await stack.call('GET', `/api/v1/runs/${ids.running}`)).body.state).toBe('cancelled');
+  expect(await da.page.locator('#d-cancel').isHidden()).toBe(true);
+  expect(da.errors).toEqual([]);
+  await da.page.close();
+});
