@@ -41,6 +41,20 @@ export const eventJob = (j: JobRow, stage: string): EventJob => ({
   stage,
 });
 
+/** Whether this message may start its instance: a live run, an idle dispatched instance, the next attempt. */
+export function mayClaim(run: RunRow, job: JobRow | undefined, key: JobKey): job is JobRow {
+  if (run.state !== 'submitted' && run.state !== 'running') return false;
+  return (
+    !!job && job.state === 'idle' && job.dispatched_at !== null && job.attempts + 1 === key.attempt
+  );
+}
+
+/** Whether `key` names the running attempt of its instance in a live run (else a finish is stale). */
+export function isRunningAttempt(run: RunRow, job: JobRow | undefined, key: JobKey): job is JobRow {
+  if (!job || job.state !== 'running' || job.attempts !== key.attempt) return false;
+  return run.state === 'running' || run.state === 'submitted';
+}
+
 const jobId = (runId: number | string, name: string, idx: number): string =>
   `${runId}\u0000${name}\u0000${idx}`;
 
@@ -166,14 +180,7 @@ export class JobBatch {
   } | null {
     const run = this.runs.get(key.runId) as LoadedRun;
     const job = this.jobs.get(jobId(key.runId, key.name, key.index));
-    if (run.state !== 'submitted' && run.state !== 'running') return null;
-    if (
-      !job ||
-      job.state !== 'idle' ||
-      job.dispatched_at === null ||
-      job.attempts + 1 !== key.attempt
-    )
-      return null;
+    if (!mayClaim(run, job, key)) return null;
     const definition = this.definitions.get(key.runId) as WorkflowDefinition;
     const jobDefinition = definition.jobs.find((j) => j.name === key.name);
     if (!jobDefinition) return null;
@@ -207,8 +214,7 @@ export class JobBatch {
   finish({ key, exitCode }: CleanFinish): void {
     const run = this.runs.get(key.runId) as LoadedRun;
     const job = this.jobs.get(jobId(key.runId, key.name, key.index));
-    if (!job || job.state !== 'running' || job.attempts !== key.attempt) return;
-    if (run.state !== 'running' && run.state !== 'submitted') return;
+    if (!isRunningAttempt(run, job, key)) return;
     const definition = this.definitions.get(key.runId) as WorkflowDefinition;
     const jobDef = definition.jobs.find((j) => j.name === key.name) as JobDefinition;
     const now = new Date();

@@ -17,7 +17,7 @@ import { WorkflowCatalog } from '@wfs/workflows';
 import { JobRow, lockRun, RunRow, snapshotOf, updateRun } from './run-model';
 import { CANCEL_CHANNEL } from './run-commands';
 import { applySourceEffects, settleSource } from './ingestion-outcome';
-import { eventJob, JobBatch } from './job-batch';
+import { eventJob, isRunningAttempt, JobBatch, mayClaim } from './job-batch';
 
 /** What a worker needs to run one claimed job instance. */
 export interface ClaimedJob {
@@ -256,14 +256,7 @@ export class JobLifecycle {
     const locked = await lockRunAndJob(tx, key);
     let run = locked.run;
     const job = locked.job;
-    if (run.state !== 'submitted' && run.state !== 'running') return none;
-    if (
-      !job ||
-      job.state !== 'idle' ||
-      job.dispatched_at === null ||
-      job.attempts + 1 !== key.attempt
-    )
-      return none;
+    if (!mayClaim(run, job, key)) return none;
     const definition = await this.catalog.getByDigest(run.workflow_digest);
     const jobDefinition = definition.jobs.find((j) => j.name === key.name);
     if (!jobDefinition) return none;
@@ -349,8 +342,7 @@ export class JobLifecycle {
    */
   private async runningAttempt(tx: Tx, key: JobKey) {
     const { run, job } = await lockRunAndJob(tx, key);
-    if (!job || job.state !== 'running' || job.attempts !== key.attempt) return null;
-    if (run.state !== 'running' && run.state !== 'submitted') return null;
+    if (!isRunningAttempt(run, job, key)) return null;
     const definition = await this.catalog.getByDigest(run.workflow_digest);
     const jobDef = definition.jobs.find((j) => j.name === key.name) as JobDefinition;
     return { run, job, definition, jobDef };
