@@ -6,9 +6,20 @@ import { MIGRATIONS } from '@wfs/migrations';
 /** A transaction's handle: raw, reviewed SQL with numbered parameters. */
 export interface Tx {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /**
+   * Several statements without parameters in one round trip (the simple
+   * protocol); the rows of each. Only for SQL whose every value the caller
+   * has checked (integers, identifiers): nothing is escaped here.
+   */
+  script(sql: string): Promise<Array<Record<string, unknown>[]>>;
 }
 
 const statementNames = new Map<string, string>();
+
+/** The rows of each statement of a simple query (pg answers one result, or an array of them). */
+function rowsOfEach(r: QueryResult | QueryResult[]): Array<Record<string, unknown>[]> {
+  return (Array.isArray(r) ? r : [r]).map((x) => x.rows);
+}
 
 /**
  * A query with parameters goes as a named prepared statement: each
@@ -68,6 +79,10 @@ export class Database implements Tx {
     return (await this.pool.query(prepared(sql, params) as QueryConfig)).rows as T[];
   }
 
+  async script(sql: string): Promise<Array<Record<string, unknown>[]>> {
+    return rowsOfEach(await this.pool.query(sql));
+  }
+
   /**
    * Runs fn in one READ COMMITTED transaction; rolled back if it throws.
    * BEGIN is sent with the first statement when that one has no parameters
@@ -77,19 +92,23 @@ export class Database implements Tx {
     const client = await this.pool.connect();
     let broken = false;
     let begun = false;
+    /** Sends a statement without parameters, with the BEGIN in front when it is the first. */
+    const simple = async (sql: string) => {
+      if (begun) return rowsOfEach(await client.query(sql));
+      begun = true;
+      return rowsOfEach(await client.query(`BEGIN; ${sql}`)).slice(1);
+    };
     try {
       const result = await fn({
         query: async <R>(sql: string, params: unknown[] = []) => {
+          if (params.length === 0) return (await simple(sql)).at(-1) as R[];
           if (!begun) {
             begun = true;
-            if (params.length === 0) {
-              const all = (await client.query(`BEGIN; ${sql}`)) as unknown as QueryResult[];
-              return (all[all.length - 1] as QueryResult).rows as R[];
-            }
             await client.query('BEGIN');
           }
           return (await client.query(prepared(sql, params) as QueryConfig)).rows as R[];
         },
+        script: simple,
       });
       if (begun) await client.query('COMMIT');
       return result;

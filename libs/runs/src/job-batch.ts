@@ -55,6 +55,9 @@ export function isRunningAttempt(run: RunRow, job: JobRow | undefined, key: JobK
   return run.state === 'running' || run.state === 'submitted';
 }
 
+/** A job name as workflow definitions allow it (the definition schema's pattern). */
+const JOB_NAME = /^[a-z][a-z0-9_]{0,63}$/;
+
 const jobId = (runId: number | string, name: string, idx: number): string =>
   `${runId}\u0000${name}\u0000${idx}`;
 
@@ -101,36 +104,50 @@ export class JobBatch {
     groupsOf: readonly number[],
   ): Promise<JobBatch> {
     const batch = new JobBatch(host, workerId);
+    // One round trip for the lock and the reads: statements without parameters go out together
+    // (and with the transaction's BEGIN), so every value is put in the text, and only values
+    // checked here can be: integers, and job names as definitions allow them (a key that fails
+    // the check names no instance that can exist, and is treated as such).
+    const valid = keys.filter(
+      (k) =>
+        Number.isSafeInteger(k.runId) &&
+        k.runId > 0 &&
+        Number.isSafeInteger(k.index) &&
+        k.index >= 0 &&
+        JOB_NAME.test(k.name),
+    );
+    const ints = (xs: readonly number[]) => `'{${xs.join(',')}}'`;
     const runIds = [...new Set(keys.map((k) => k.runId))]
-      .filter((id) => Number.isSafeInteger(id))
+      .filter((id) => Number.isSafeInteger(id) && id > 0)
       .sort((a, b) => a - b);
-    // The ids go in as literals (integers, checked): a statement without parameters goes out
-    // with the transaction's BEGIN, in one round trip.
+    const withGroups = [...new Set(groupsOf)].filter((id) => Number.isSafeInteger(id) && id > 0);
     // Every row this batch reads or writes is found by primary key: nested loops over index
     // scans, whatever the statistics say (a table that just grew by a 10,000-instance plan looks
     // small until autovacuum analyzes it, and hash joins over sequential scans cost milliseconds).
-    const runs = await tx.query<LoadedRun>(
+    // The instances and groups are read after the lock, so they are as the last commit left them;
+    // the groups come as JSON on the first row.
+    const results = await tx.script(
       `SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off;
-       SELECT * FROM runs WHERE id = ANY('{${runIds.join(',')}}'::bigint[]) ORDER BY id FOR UPDATE`,
+       SELECT * FROM runs WHERE id = ANY(${ints(runIds)}::bigint[]) ORDER BY id FOR UPDATE;
+       WITH g AS (
+         SELECT coalesce(json_agg(json_build_object('run_id', run_id::text, 'name', name, 'needs', needs,
+                  'completed', completed, 'instances', instances, 'released', released)), '[]') AS groups
+         FROM job_groups WHERE run_id = ANY(${ints(withGroups)}::bigint[])
+       )
+       SELECT j.*, CASE WHEN row_number() OVER () = 1 THEN g.groups END AS groups
+       FROM g LEFT JOIN (unnest(${ints(valid.map((k) => k.runId))}::bigint[],
+                                '{${valid.map((k) => k.name).join(',')}}'::text[],
+                                ${ints(valid.map((k) => k.index))}::int[]) AS k(run_id, name, idx)
+                         JOIN jobs j ON j.run_id = k.run_id AND j.name = k.name AND j.idx = k.idx) ON true`,
     );
+    const runs = results[results.length - 2] as unknown as LoadedRun[];
+    const rows = results[results.length - 1] as unknown as Array<
+      JobRow & { groups: GroupRow[] | null }
+    >;
     for (const r of runs) {
       batch.runs.set(Number(r.id), r);
       batch.found.add(Number(r.id));
     }
-    // The named instances, and the job groups of the runs with finishes (as JSON on the first
-    // row: one round trip for both).
-    const withGroups = [...new Set(groupsOf)].filter((id) => batch.runs.has(id));
-    const rows = await tx.query<JobRow & { groups: GroupRow[] | null }>(
-      `WITH g AS (
-         SELECT coalesce(json_agg(json_build_object('run_id', run_id::text, 'name', name, 'needs', needs,
-                  'completed', completed, 'instances', instances, 'released', released)), '[]') AS groups
-         FROM job_groups WHERE run_id = ANY($4::bigint[])
-       )
-       SELECT j.*, CASE WHEN row_number() OVER () = 1 THEN g.groups END AS groups
-       FROM g LEFT JOIN (unnest($1::bigint[], $2::text[], $3::int[]) AS k(run_id, name, idx)
-                         JOIN jobs j ON j.run_id = k.run_id AND j.name = k.name AND j.idx = k.idx) ON true`,
-      [keys.map((k) => k.runId), keys.map((k) => k.name), keys.map((k) => k.index), withGroups],
-    );
     for (const { groups, ...j } of rows) {
       if (j.run_id !== null) batch.jobs.set(jobId(j.run_id, j.name, j.idx), j as JobRow);
       for (const g of groups ?? []) {
