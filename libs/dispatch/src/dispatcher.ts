@@ -40,13 +40,16 @@ export class Dispatcher {
   }
 
   async enqueue(keys: readonly JobKey[], delayMs = 0): Promise<void> {
+    const opts = (k: JobKey) => ({ jobId: bullJobId(k), delay: delayMs > 0 ? delayMs : undefined });
+    // One job: one script call (addBulk wraps even one in MULTI/EXEC).
+    if (keys.length === 1) {
+      const k = keys[0] as JobKey;
+      await this.queue.add(k.name, k, opts(k));
+      return;
+    }
     for (let i = 0; i < keys.length; i += 1000) {
       await this.queue.addBulk(
-        keys.slice(i, i + 1000).map((k) => ({
-          name: k.name,
-          data: k,
-          opts: { jobId: bullJobId(k), delay: delayMs > 0 ? delayMs : undefined },
-        })),
+        keys.slice(i, i + 1000).map((k) => ({ name: k.name, data: k, opts: opts(k) })),
       );
     }
   }
