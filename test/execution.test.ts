@@ -443,6 +443,23 @@ describe('std_calibration', () => {
 });
 
 describe('job outcomes (fixture workflows)', () => {
+  test('jobs named like SQL words ("null", "select") run, scatter and gather', async () => {
+    const created = await createRun('t_names', { submit: true });
+    const run = await stack.waitForRun(created.id);
+    expect(run.state).toBe('complete');
+    expect(
+      run.jobs.map((j: { name: string; index: number; state: string }) => [
+        j.name,
+        j.index,
+        j.state,
+      ]),
+    ).toEqual([
+      ['null', 0, 'completed'],
+      ['null', 1, 'completed'],
+      ['select', 0, 'completed'],
+    ]);
+  });
+
   test('a declared output missing after exit 0: missing_output naming it', async () => {
     const created = await createRun('t_outputs', { submit: true });
     const run = await stack.waitForRun(created.id);

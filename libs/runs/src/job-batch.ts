@@ -106,8 +106,9 @@ export class JobBatch {
     const batch = new JobBatch(host, workerId);
     // One round trip for the lock and the reads: statements without parameters go out together
     // (and with the transaction's BEGIN), so every value is put in the text, and only values
-    // checked here can be: integers, and job names as definitions allow them (a key that fails
-    // the check names no instance that can exist, and is treated as such).
+    // checked here can be: integers, and job names as definitions allow them, double-quoted in
+    // the array (a job may be called "null"). A key that fails the check names no instance that
+    // can exist, and is treated as such.
     const valid = keys.filter(
       (k) =>
         Number.isSafeInteger(k.runId) &&
@@ -136,7 +137,7 @@ export class JobBatch {
        )
        SELECT j.*, CASE WHEN row_number() OVER () = 1 THEN g.groups END AS groups
        FROM g LEFT JOIN (unnest(${ints(valid.map((k) => k.runId))}::bigint[],
-                                '{${valid.map((k) => k.name).join(',')}}'::text[],
+                                '{${valid.map((k) => `"${k.name}"`).join(',')}}'::text[],
                                 ${ints(valid.map((k) => k.index))}::int[]) AS k(run_id, name, idx)
                          JOIN jobs j ON j.run_id = k.run_id AND j.name = k.name AND j.idx = k.idx) ON true`,
     );
