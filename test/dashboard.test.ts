@@ -180,3 +180,19 @@ test("actions go through the token's role: a viewer is refused, a DA cancels", a
   expect(da.errors).toEqual([]);
   await da.page.close();
 });
+
+test('the latest events of a run: tail=N, oldest first; not with after', async () => {
+  const all = (await stack.call('GET', `/api/v1/runs/${ids.complete}/events?limit=1000`)).body
+    .items;
+  const tail = await stack.call('GET', `/api/v1/runs/${ids.complete}/events?tail=3`, {
+    role: 'viewer',
+  });
+  expect(tail.status).toBe(200);
+  expect(tail.body.items.map((e: { sequence: number }) => e.sequence)).toEqual(
+    all.slice(-3).map((e: { sequence: number }) => e.sequence),
+  );
+  expect(tail.body.items.at(-1).type).toBe('complete');
+  const both = await stack.call('GET', `/api/v1/runs/${ids.complete}/events?tail=3&after=1`);
+  expect(both.status).toBe(400);
+  expect(both.body.error.details.fields).toHaveProperty('tail');
+});

@@ -137,6 +137,17 @@ export class RunQueries {
     return rows.map((r) => r.body);
   }
 
+  /** The run's last `n` events, oldest first. */
+  async latestEvents(runId: number, n: number): Promise<WfsEvent[]> {
+    await this.row(runId);
+    const rows = await this.db.query<{ body: WfsEvent }>(
+      `SELECT body FROM (SELECT sequence, body FROM events WHERE run_id = $1 ORDER BY sequence DESC LIMIT $2) e
+       ORDER BY sequence`,
+      [runId, n],
+    );
+    return rows.map((r) => r.body);
+  }
+
   /** Job instances in DAG order, paginated by (position, index). */
   async jobs(
     runId: number,

@@ -202,7 +202,7 @@ function listRuns(more) {
 function detail() {
   var id = state.selected;
   if (!id) { $("detail").style.display = "none"; return Promise.resolve(); }
-  return Promise.all([api("GET", "/api/v1/runs/" + id), api("GET", "/api/v1/runs/" + id + "/events?limit=1000")]).then(function (res) {
+  return Promise.all([api("GET", "/api/v1/runs/" + id), api("GET", "/api/v1/runs/" + id + "/events?tail=50")]).then(function (res) {
     var r = res[0], events = res[1].items;
     $("detail").style.display = "block";
     $("d-title").textContent = "Run " + r.id + " \\u2014 " + r.workflow + " v" + r.version + (r.subject ? " \\u2014 " + r.subject : "");
@@ -233,7 +233,7 @@ function detail() {
       jobs.appendChild(tr);
     });
     var ev = $("d-events").tBodies[0]; ev.textContent = "";
-    events.slice(-50).reverse().forEach(function (e) {
+    events.slice().reverse().forEach(function (e) {
       ev.appendChild(row([e.sequence, e.type, when(e.occurredAt), e.job ? e.job.name + "[" + e.job.index + "] " + e.job.state : "", e.state]));
     });
   });

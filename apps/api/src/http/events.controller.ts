@@ -2,7 +2,7 @@ import { Controller, Get, Headers, Inject, Param, Query, Req, Res } from '@nestj
 import { ApiBearerAuth, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { RequireRole } from '@wfs/auth';
-import { isTerminal, TERMINAL_EVENT_TYPES } from '@wfs/domain';
+import { invalid, isTerminal, TERMINAL_EVENT_TYPES } from '@wfs/domain';
 import { RunQueries } from '@wfs/runs';
 import { EventsHub } from './events-hub';
 import { boundedInt, PositiveInt } from './validation';
@@ -26,8 +26,18 @@ export class EventsController {
     @Param('id', new PositiveInt('id')) id: number,
     @Query('after', boundedInt('after', 0, 2 ** 31 - 1, 0)) after: number,
     @Query('limit', boundedInt('limit', 1, 5000, 1000)) limit: number,
+    @Query('tail', boundedInt('tail', 0, 5000, 0)) tail: number,
   ) {
-    return { items: await this.queries.events(id, after, limit) };
+    if (tail > 0 && after > 0)
+      throw invalid('INVALID_REQUEST', 'Give either after or tail, not both.', {
+        fields: { tail: 'cannot be combined with after' },
+      });
+    return {
+      items:
+        tail > 0
+          ? await this.queries.latestEvents(id, tail)
+          : await this.queries.events(id, after, limit),
+    };
   }
 
   /** Server-Sent Events: id = sequence; resumes after Last-Event-ID; ends after the terminal event. */
