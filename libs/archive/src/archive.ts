@@ -1,11 +1,12 @@
+import type { ProductRole } from '@wfs/domain';
+
 /**
  * The archive port: the system of record for products. wfs talks to it only
  * through this interface; the embedded default is LocalArchive (a directory
  * store under WFS_ARCHIVE_ROOT plus tables in Postgres). A site plugs in its
- * real archive behind the same interface.
+ * real archive behind the same interface. (Product roles are the domain's.)
  */
-export type ProductRole =
-  'primary' | 'ancillary' | 'calibration' | 'weblog' | 'flags' | 'qa_report';
+export type { ProductRole };
 export type CalibrationStatus = 'Calibrating' | 'Calibrated' | 'Do Not Calibrate' | 'Unknown';
 export type QaFlag = 'pass' | 'fail' | 'null';
 

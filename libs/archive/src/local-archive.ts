@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { PRODUCT_ROLES } from '@wfs/domain';
 import type { Tx } from '@wfs/persistence';
 import type {
   Archive,
@@ -21,14 +22,7 @@ export interface ArchiveDb extends Tx {
 
 /** A product name is one directory under the archive root: a tame, single path segment. */
 export const PRODUCT_NAME = /^[A-Za-z0-9][A-Za-z0-9._:+-]{0,254}$/;
-const ROLES: ReadonlySet<string> = new Set([
-  'primary',
-  'ancillary',
-  'calibration',
-  'weblog',
-  'flags',
-  'qa_report',
-]);
+const ROLES: ReadonlySet<string> = new Set(PRODUCT_ROLES);
 const QA_FLAGS: ReadonlySet<string> = new Set(['pass', 'fail', 'null']);
 const STATUSES: ReadonlySet<string> = new Set([
   'Calibrating',

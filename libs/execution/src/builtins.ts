@@ -1,39 +1,9 @@
 import * as fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Roots, RunDirs } from '@wfs/storage';
-import type { RunEffects } from '@wfs/runs';
-import type { Archive } from '@wfs/archive';
-import type { WorkflowDefinition } from '@wfs/domain';
+import type { Builtin } from './builtin-context';
 import { INGESTION_BUILTINS } from './ingestion-builtins';
 
-/** The run a step belongs to, and for ingestion runs the run they ingest. */
-export interface BuiltinRun {
-  id: number;
-  workflow: string;
-  subject: string | null;
-  parameters: Record<string, unknown>;
-  definition: WorkflowDefinition;
-  dirs: RunDirs;
-}
-
-export interface BuiltinContext {
-  dirs: RunDirs;
-  args: string[];
-  roots: Roots;
-  signal: AbortSignal;
-  log: (line: string) => void;
-  run: BuiltinRun;
-  /** The source run of an ingestion run (its directory, its definition's product patterns), else null. */
-  source: BuiltinRun | null;
-  archive: Archive;
-}
-
-export interface BuiltinResult {
-  exitCode: number;
-  effects?: RunEffects;
-}
-
-type Builtin = (ctx: BuiltinContext) => Promise<BuiltinResult>;
+export type { Builtin, BuiltinContext, BuiltinResult, BuiltinRun } from './builtin-context';
 
 /** Steps the service does itself, in the worker, without a process. */
 export const BUILTINS: Record<string, Builtin> = {

@@ -17,33 +17,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { classifyProducts, ProductRole } from '@wfs/domain';
 import { containedIn, isInside, realDestination } from '@wfs/storage';
-import type { Roots, RunDirs } from '@wfs/storage';
-import type { EventProduct, WorkflowDefinition } from '@wfs/domain';
-import type { Archive, QaFlag } from '@wfs/archive';
-import type { RunEffects } from '@wfs/runs';
+import type { EventProduct } from '@wfs/domain';
+import type { QaFlag } from '@wfs/archive';
+import type { Builtin, BuiltinContext, BuiltinRun } from './builtin-context';
 
-/**
- * What these steps use of the worker's BuiltinContext (builtins.ts), declared
- * here so that builtins.ts can merge INGESTION_BUILTINS without an import cycle.
- */
-export interface StepRun {
-  id: number;
-  workflow: string;
-  subject: string | null;
-  parameters: Record<string, unknown>;
-  definition: WorkflowDefinition;
-  dirs: RunDirs;
-}
-export interface StepContext {
-  dirs: RunDirs;
-  roots: Roots;
-  signal: AbortSignal;
-  log: (line: string) => void;
-  run: StepRun;
-  source: StepRun | null;
-  archive: Archive;
-}
-type Builtin = (ctx: StepContext) => Promise<{ exitCode: number; effects?: RunEffects }>;
 type ProductKind = 'calibration' | 'image';
 
 /** Files a DA may hand an ingestion (into the ingestion run's inputs/), and the role each has at least. */
@@ -77,12 +54,12 @@ const QA_FLAGS: ReadonlySet<string> = new Set(['pass', 'fail', 'null']);
 export const productName = (kind: ProductKind, subject: string, sourceRunId: number): string =>
   `${subject}.${kind === 'calibration' ? 'cal' : 'img'}.r${sourceRunId}`;
 
-const stagingDir = (ctx: StepContext, kind: ProductKind) =>
+const stagingDir = (ctx: BuiltinContext, kind: ProductKind) =>
   path.join(ctx.dirs.working, `${kind}_product`);
-const manifestPath = (ctx: StepContext, kind: ProductKind) =>
+const manifestPath = (ctx: BuiltinContext, kind: ProductKind) =>
   path.join(ctx.dirs.working, `${kind}_product.json`);
 
-function sourceOf(ctx: StepContext): StepRun & { subject: string } {
+function sourceOf(ctx: BuiltinContext): BuiltinRun & { subject: string } {
   const source = ctx.source;
   if (!source) throw new Error('this step belongs to an ingestion run: it has no source run');
   const subject = source.subject ?? ctx.run.subject;
@@ -146,7 +123,7 @@ const escapeHtml = (s: string) =>
  * escaped and kept verbatim in a <pre>, so nothing a report holds can run in
  * the archive's weblog viewer.
  */
-function qaNotesSection(report: string, ctx: StepContext): string {
+function qaNotesSection(report: string, ctx: BuiltinContext): string {
   const p = ctx.run.parameters;
   const meta = [
     `SRDP QA flag: ${String(p.qaFlag ?? 'null')}`,
@@ -171,7 +148,7 @@ function withQaNotes(existing: string | null, section: string): string {
  * plain files and directories, absolute names and ".." are refused.
  */
 async function weblogWithQaNotes(
-  ctx: StepContext,
+  ctx: BuiltinContext,
   tgz: string,
   dest: string,
   section: string,
@@ -235,7 +212,7 @@ async function weblogWithQaNotes(
  * name), and the weblog re-packed with qa_notes.html when a qa_report.txt is given.
  * Rebuilt from scratch on every attempt.
  */
-async function prepareProduct(ctx: StepContext, kind: ProductKind): Promise<ProductManifest> {
+async function prepareProduct(ctx: BuiltinContext, kind: ProductKind): Promise<ProductManifest> {
   const source = sourceOf(ctx);
   const patterns = source.definition.products ?? {};
   if (Object.keys(patterns).length === 0)
@@ -311,7 +288,7 @@ async function prepareProduct(ctx: StepContext, kind: ProductKind): Promise<Prod
   return manifest;
 }
 
-async function readManifest(ctx: StepContext, kind: ProductKind): Promise<ProductManifest> {
+async function readManifest(ctx: BuiltinContext, kind: ProductKind): Promise<ProductManifest> {
   const file = manifestPath(ctx, kind);
   if (!fs.existsSync(file)) throw new Error(`${file} is missing: the prepare step has not run`);
   const manifest = JSON.parse(await fs.promises.readFile(file, 'utf8')) as ProductManifest;
@@ -322,7 +299,7 @@ async function readManifest(ctx: StepContext, kind: ProductKind): Promise<Produc
 
 /** Ingests the prepared product and checks the archive recorded exactly the manifest's bytes. */
 async function archiveProduct(
-  ctx: StepContext,
+  ctx: BuiltinContext,
   kind: ProductKind,
   qaFlag: QaFlag,
 ): Promise<EventProduct> {

@@ -1,0 +1,34 @@
+import type { Roots, RunDirs } from '@wfs/storage';
+import type { RunEffects } from '@wfs/runs';
+import type { Archive } from '@wfs/archive';
+import type { WorkflowDefinition } from '@wfs/domain';
+
+/** The run a step belongs to, and for ingestion runs the run they ingest. */
+export interface BuiltinRun {
+  id: number;
+  workflow: string;
+  subject: string | null;
+  parameters: Record<string, unknown>;
+  definition: WorkflowDefinition;
+  dirs: RunDirs;
+}
+
+/** What a step the worker does itself (no process) is given. */
+export interface BuiltinContext {
+  dirs: RunDirs;
+  args: string[];
+  roots: Roots;
+  signal: AbortSignal;
+  log: (line: string) => void;
+  run: BuiltinRun;
+  /** The source run of an ingestion run (its directory, its definition's product patterns), else null. */
+  source: BuiltinRun | null;
+  archive: Archive;
+}
+
+export interface BuiltinResult {
+  exitCode: number;
+  effects?: RunEffects;
+}
+
+export type Builtin = (ctx: BuiltinContext) => Promise<BuiltinResult>;
