@@ -18,9 +18,9 @@ import {
   pgCounters,
   pool,
   postNoop3,
-  procCpu,
-  cpuSample,
-  cpuUsed,
+  cpuMeter,
+  eventsRow,
+  primitiveLimits,
   round,
   Row,
   scaled,
@@ -57,36 +57,13 @@ test(`e2e: ${N} runs of a 3-job no-op DAG`, async () => {
   // ---- the measured runs
   await sleep(1500);
   const before = await pgCounters(db);
-  const cpu0 = {
-    api: procCpu(b.d.api!.pid),
-    worker: procCpu(b.d.workers[0]!.pid),
-    bench: process.cpuUsage(),
-    machine: cpuSample(),
-  };
+  const cpu = cpuMeter(b.d);
   const t0 = now();
   const ids = await pool(N, CLIENTS, () => postNoop3(b.d.url));
   const postedAt = now();
   const lastTerminal = await b.consumer.waitTerminal(ids, 600_000);
   const seconds = (lastTerminal - t0) / 1000;
-  const benchCpu = process.cpuUsage(cpu0.bench);
-  const services = cpuUsed(cpu0.machine, cpuSample());
-  const msPerRun = (cpuSeconds: number) => round((cpuSeconds * 1000) / N, 2);
-  const cpuPerRun = {
-    api: msPerRun(procCpu(b.d.api!.pid) - cpu0.api),
-    worker: msPerRun(procCpu(b.d.workers[0]!.pid) - cpu0.worker),
-    postgres: msPerRun(services.postgres ?? 0),
-    rabbitmq: msPerRun(services.rabbitmq ?? 0),
-    redis: msPerRun(services.redis ?? 0),
-    benchClientAndConsumer: msPerRun((benchCpu.user + benchCpu.system) / 1e6),
-    machineBusy: msPerRun(services.busy),
-  };
-  const busyShare = round(services.busy / services.total, 2);
-  const cpu = {
-    // share of one core over the measured window
-    api: round((procCpu(b.d.api!.pid) - cpu0.api) / seconds, 2),
-    worker: round((procCpu(b.d.workers[0]!.pid) - cpu0.worker) / seconds, 2),
-    benchClientAndConsumer: round((benchCpu.user + benchCpu.system) / 1e6 / seconds, 2),
-  };
+  const { per: cpuPerRun, busyShare } = cpu(N, 1e3);
   await sleep(2500); // let backends flush their statistics
   const used = diffCounters(before, await pgCounters(db));
   const runsPerSec = round(N / seconds);
@@ -105,17 +82,13 @@ test(`e2e: ${N} runs of a 3-job no-op DAG`, async () => {
 
   // ---- uses per run and the limit they imply
   const writesPerRun = used.xid / N;
-  const limits = {
-    postgres: pg4.perSec / writesPerRun,
-    bullmq: bull.perSec / 3,
-    rabbitmq: amqpBatch.perSec / eventsPerRun,
-  };
-  const [bound, L] = Object.entries(limits).sort((x, y) => x[1] - y[1])[0] as [string, number];
+  const limits = primitiveLimits({
+    postgres: { rate: pg4.perSec, uses: writesPerRun },
+    bullmq: { rate: bull.perSec, uses: 3 },
+    rabbitmq: { rate: amqpBatch.perSec, uses: eventsPerRun },
+  });
+  const { bound, L } = limits;
   const ratio = runsPerSec / L;
-  // Each baseline had the whole machine to itself; a run needs all three at once on the same
-  // cores. Time-shared, the primitives alone allow 1 / sum(uses / rate) runs/s.
-  const sharedL =
-    1 / (writesPerRun / pg4.perSec + 3 / bull.perSec + eventsPerRun / amqpBatch.perSec);
 
   // ---- side by side: the same DAG without wfs
   const flows = await bullmqFlows(N, CLIENTS);
@@ -135,20 +108,12 @@ test(`e2e: ${N} runs of a 3-job no-op DAG`, async () => {
       bench: 'e2e',
       figure: 'primitives time-shared: 1/sum(uses/rate)',
       value: String(runsPerSec),
-      baseline: `L=${round(sharedL)}`,
-      ratio: round(runsPerSec / sharedL, 2).toFixed(2),
+      baseline: `L=${round(limits.shared)}`,
+      ratio: round(runsPerSec / limits.shared, 2).toFixed(2),
       bar: '-',
       pass: null,
     },
-    {
-      bench: 'e2e',
-      figure: 'events: lost/dup/reordered/not complete',
-      value: `${check.lost}/${check.duplicates}/${check.reordered}/${check.notComplete}`,
-      baseline: `${check.events} events, ${N} runs`,
-      ratio: '-',
-      bar: 'all 0',
-      pass: check.ok,
-    },
+    eventsRow('e2e', check, `${check.events} events, ${N} runs`),
     {
       bench: 'e2e',
       figure: 'uses/run: pg write tx, bull jobs, msgs',
@@ -167,7 +132,7 @@ test(`e2e: ${N} runs of a 3-job no-op DAG`, async () => {
         cpuPerRun.postgres,
         cpuPerRun.rabbitmq,
         cpuPerRun.redis,
-        cpuPerRun.benchClientAndConsumer,
+        cpuPerRun.bench,
       ].join(', '),
       baseline: `machine ${cpuPerRun.machineBusy} ms/run, ${Math.round(busyShare * 100)}% busy`,
       ratio: '-',
@@ -215,12 +180,11 @@ test(`e2e: ${N} runs of a 3-job no-op DAG`, async () => {
         bullmqJobs: 3,
         amqpMessages: round(eventsPerRun, 2),
       },
-      limits: Object.fromEntries(Object.entries(limits).map(([k, v]) => [k, round(v)])),
+      limits: Object.fromEntries(Object.entries(limits.each).map(([k, v]) => [k, round(v)])),
       L: round(L),
-      sharedL: round(sharedL),
+      sharedL: round(limits.shared),
       boundBy: bound,
       ratio: round(ratio, 3),
-      cpuCoresUsed: cpu,
       cpuMsPerRun: cpuPerRun,
       machineBusyShare: busyShare,
       check,

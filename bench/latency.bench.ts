@@ -7,6 +7,7 @@
  * here when that is missing).
  */
 import {
+  eventsRow,
   amqpTripLatency,
   Bench,
   checkEvents,
@@ -97,15 +98,7 @@ test('latency: commit -> message at a consumer at 50% of max throughput', async 
       bar: '-',
       pass: null,
     },
-    {
-      bench: 'latency',
-      figure: 'events: lost/dup/reordered/not complete',
-      value: `${check.lost}/${check.duplicates}/${check.reordered}/${check.notComplete}`,
-      baseline: `${check.events} events`,
-      ratio: '-',
-      bar: 'all 0',
-      pass: check.ok,
-    },
+    eventsRow('latency', check, `${check.events} events`),
   ];
   writeResult(
     'latency',

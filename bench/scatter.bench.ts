@@ -17,9 +17,9 @@ import {
   pgCommitRate,
   pgCounters,
   procMem,
-  procCpu,
-  cpuSample,
-  cpuUsed,
+  cpuMeter,
+  eventsRow,
+  primitiveLimits,
   round,
   Row,
   scaled,
@@ -89,23 +89,13 @@ test(`scatter: one radps_skeleton run of ${INSTANCES} instances`, async () => {
   }, 250);
 
   const before = await pgCounters(db);
-  const cpu0 = { api: procCpu(apiPid), worker: procCpu(workerPid), machine: cpuSample() };
+  const cpu = cpuMeter(b.d);
   const t0 = now();
   const runId = await post(NSCAN);
   const postMs = now() - t0;
   const end = await b.consumer.waitTerminal([runId], 600_000);
   const seconds = (end - t0) / 1000;
-  const services = cpuUsed(cpu0.machine, cpuSample());
-  const usPer = (cpuSeconds: number) => round((cpuSeconds * 1e6) / INSTANCES);
-  const cpuPerInstance = {
-    api: usPer(procCpu(apiPid) - cpu0.api),
-    worker: usPer(procCpu(workerPid) - cpu0.worker),
-    postgres: usPer(services.postgres ?? 0),
-    rabbitmq: usPer(services.rabbitmq ?? 0),
-    redis: usPer(services.redis ?? 0),
-    machineBusy: usPer(services.busy),
-  };
-  const busyShare = round(services.busy / services.total, 2);
+  const { per: cpuPerInstance, busyShare } = cpu(INSTANCES, 1e6);
   clearInterval(sampler);
   await sleep(2500);
   const used = diffCounters(before, await pgCounters(db));
@@ -149,12 +139,12 @@ test(`scatter: one radps_skeleton run of ${INSTANCES} instances`, async () => {
 
   const msgsPer = check.events / INSTANCES;
   const writesPer = used.xid / INSTANCES;
-  const limits = {
-    postgres: pg4.perSec / writesPer,
-    bullmq: bull.perSec / 1,
-    rabbitmq: amqpBatch.perSec / msgsPer,
-  };
-  const [bound, L] = Object.entries(limits).sort((x, y) => x[1] - y[1])[0] as [string, number];
+  const limits = primitiveLimits({
+    postgres: { rate: pg4.perSec, uses: writesPer },
+    bullmq: { rate: bull.perSec, uses: 1 },
+    rabbitmq: { rate: amqpBatch.perSec, uses: msgsPer },
+  });
+  const { bound, L } = limits;
   const growth = {
     api: round(memAfter.api.rssMB - memBefore.api.rssMB),
     worker: round(memAfter.worker.rssMB - memBefore.worker.rssMB),
@@ -224,15 +214,7 @@ test(`scatter: one radps_skeleton run of ${INSTANCES} instances`, async () => {
       bar: 'p99 <= 100 ms',
       pass: ep.p99 <= 100,
     },
-    {
-      bench: 'scatter',
-      figure: 'events: lost/dup/reordered/not complete',
-      value: `${check.lost}/${check.duplicates}/${check.reordered}/${check.notComplete}`,
-      baseline: `${check.events} events`,
-      ratio: '-',
-      bar: 'all 0',
-      pass: check.ok,
-    },
+    eventsRow('scatter', check, `${check.events} events`),
   ];
   writeResult(
     'scatter',
@@ -252,7 +234,7 @@ test(`scatter: one radps_skeleton run of ${INSTANCES} instances`, async () => {
         bullmqJobs: 1,
         amqpMessages: round(msgsPer, 2),
       },
-      limits: Object.fromEntries(Object.entries(limits).map(([k, v]) => [k, round(v)])),
+      limits: Object.fromEntries(Object.entries(limits.each).map(([k, v]) => [k, round(v)])),
       L: round(L),
       memory: { before: memBefore, after: memAfter, peakRssMB: peak, growthMB: growth },
       latencies: { runDetail: d, jobPages: jp, eventPages: ep },

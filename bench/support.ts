@@ -614,7 +614,7 @@ export function procCpu(pid: number): number {
 }
 
 /** CPU seconds used so far by the machine's service processes, by kind, and the machine's busy/total time. */
-export interface CpuSample {
+interface CpuSample {
   byKind: Record<string, number>;
   busy: number;
   total: number;
@@ -626,7 +626,7 @@ const KINDS: Array<[string, RegExp]> = [
   ['redis', /^redis-server/],
 ];
 
-export function cpuSample(): CpuSample {
+function cpuSample(): CpuSample {
   const byKind: Record<string, number> = {};
   for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     let stat: string;
@@ -647,18 +647,89 @@ export function cpuSample(): CpuSample {
     .split(/\s+/)
     .slice(1, 9)
     .map(Number);
-  const total = cpu.reduce((a, b) => a + b, 0) / 100;
+  const total = cpu.reduce((a, c) => a + c, 0) / 100;
   const idle = ((cpu[3] ?? 0) + (cpu[4] ?? 0)) / 100;
   return { byKind, busy: total - idle, total };
 }
 
-/** CPU seconds each kind used between two samples (backends that exited meanwhile are not counted). */
-export function cpuUsed(
-  a: CpuSample,
-  b: CpuSample,
-): Record<string, number> & { busy: number; total: number } {
-  const out: Record<string, number> = {};
-  for (const k of Object.keys(b.byKind))
-    out[k] = Math.max(0, (b.byKind[k] ?? 0) - (a.byKind[k] ?? 0));
-  return Object.assign(out, { busy: b.busy - a.busy, total: b.total - a.total });
+export interface CpuPerUnit {
+  api: number;
+  worker: number;
+  postgres: number;
+  rabbitmq: number;
+  redis: number;
+  /** This bench process: the load generator and the AMQP consumer. */
+  bench: number;
+  /** The whole machine's busy time. */
+  machineBusy: number;
+}
+
+/**
+ * Starts counting the CPU of the deployment's API and (first) worker, of every
+ * Postgres, RabbitMQ and Redis process and of this bench process; the function
+ * it returns gives each one's CPU per unit of work (`scale`: 1e3 for ms, 1e6
+ * for us) and how busy the machine was. Backends that exit meanwhile are not
+ * counted.
+ */
+export function cpuMeter(d: Deployment): (
+  units: number,
+  scale: number,
+) => {
+  per: CpuPerUnit;
+  busyShare: number;
+} {
+  const apiPid = d.api!.pid;
+  const workerPid = d.workers[0]!.pid;
+  const t0 = {
+    api: procCpu(apiPid),
+    worker: procCpu(workerPid),
+    bench: process.cpuUsage(),
+    machine: cpuSample(),
+  };
+  return (units, scale) => {
+    const bench = process.cpuUsage(t0.bench);
+    const m = cpuSample();
+    const kind = (k: string) => (m.byKind[k] ?? 0) - (t0.machine.byKind[k] ?? 0);
+    const per = (seconds: number) => round((Math.max(0, seconds) * scale) / units, 2);
+    return {
+      per: {
+        api: per(procCpu(apiPid) - t0.api),
+        worker: per(procCpu(workerPid) - t0.worker),
+        postgres: per(kind('postgres')),
+        rabbitmq: per(kind('rabbitmq')),
+        redis: per(kind('redis')),
+        bench: per((bench.user + bench.system) / 1e6),
+        machineBusy: per(m.busy - t0.machine.busy),
+      },
+      busyShare: round((m.busy - t0.machine.busy) / (m.total - t0.machine.total), 2),
+    };
+  };
+}
+
+/**
+ * The limits a primitive baseline implies: per primitive, rate / uses per unit
+ * (each baseline had the whole machine to itself); L, the least of them; and
+ * the time-shared limit 1 / sum(uses / rate) (a unit needs all of them at once
+ * on the same cores).
+ */
+export function primitiveLimits(primitives: Record<string, { rate: number; uses: number }>) {
+  const each = Object.fromEntries(
+    Object.entries(primitives).map(([k, p]) => [k, p.rate / p.uses]),
+  ) as Record<string, number>;
+  const [bound, L] = Object.entries(each).sort((x, y) => x[1] - y[1])[0] as [string, number];
+  const shared = 1 / Object.values(primitives).reduce((sum, p) => sum + p.uses / p.rate, 0);
+  return { each, bound, L, shared };
+}
+
+/** The table row of an event check (every bench checks what it measured). */
+export function eventsRow(bench: string, check: EventCheck, baseline: string): Row {
+  return {
+    bench,
+    figure: 'events: lost/dup/reordered/not complete',
+    value: `${check.lost}/${check.duplicates}/${check.reordered}/${check.notComplete}`,
+    baseline,
+    ratio: '-',
+    bar: 'all 0',
+    pass: check.ok,
+  };
 }

@@ -15,6 +15,8 @@ const run = (cmd, args, env = {}) =>
   spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
 
 const ALL = ['e2e', 'scatter', 'latency', 'api'];
+// Where the benches write their JSON (bench/support.ts reads the same variable).
+const RESULTS = process.env.BENCH_RESULTS_DIR ?? join(root, 'bench', 'results');
 const wanted = process.argv.slice(2).filter((a) => ALL.includes(a));
 const benches = wanted.length ? wanted : ALL;
 
@@ -30,7 +32,7 @@ const t0 = Date.now();
 let failed = 0;
 const rows = [];
 for (const bench of benches) {
-  const latest = join(root, 'bench', 'results', `latest-${bench}.json`);
+  const latest = join(RESULTS, `latest-${bench}.json`);
   const before = existsSync(latest) ? readFileSync(latest, 'utf8') : null;
   if (bench !== 'latency') rmSync(latest, { force: true }); // latency reads e2e's figure
   console.log(`\n=== bench ${bench} (BENCH_SCALE=${process.env.BENCH_SCALE ?? 1}) ===`);
@@ -52,7 +54,7 @@ const head = ['bench', 'figure', 'value', 'baseline', 'ratio', 'bar', 'pass'];
 const cells = rows.map((r) => [r.bench, r.figure, r.value, r.baseline, r.ratio, r.bar, r.pass === null ? '-' : r.pass ? 'PASS' : 'FAIL']);
 const w = head.map((h, i) => Math.max(h.length, ...cells.map((c) => String(c[i]).length)));
 const line = (c) => '| ' + c.map((x, i) => String(x).padEnd(w[i])).join(' | ') + ' |';
-console.log(`\nbench results (${Math.round((Date.now() - t0) / 1000)} s, JSON in bench/results/):`);
+console.log(`\nbench results (${Math.round((Date.now() - t0) / 1000)} s, JSON in ${RESULTS}):`);
 console.log([line(head), line(w.map((n) => '-'.repeat(n))), ...cells.map(line)].join('\n'));
 const missed = rows.filter((r) => r.pass === false).length;
 console.log(`\n${missed} bar(s) missed; ${failed} bench(es) failed to run or found incorrect results`);

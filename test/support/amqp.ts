@@ -6,6 +6,15 @@ export interface Received {
   routingKey: string;
 }
 
+/** A delivered message as the tests look at it. */
+export function received(msg: amqp.ConsumeMessage): Received {
+  return {
+    body: JSON.parse(msg.content.toString()),
+    properties: msg.properties,
+    routingKey: msg.fields.routingKey,
+  };
+}
+
 /** Reads every message currently in a queue (and keeps reading as they come) into an array. */
 export async function collectQueue(
   url: string,
@@ -16,11 +25,7 @@ export async function collectQueue(
   const messages: Received[] = [];
   await ch.consume(queue, (msg) => {
     if (!msg) return;
-    messages.push({
-      body: JSON.parse(msg.content.toString()),
-      properties: msg.properties,
-      routingKey: msg.fields.routingKey,
-    });
+    messages.push(received(msg));
     ch.ack(msg);
   });
   return {

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import * as amqp from 'amqplib';
 import { Database } from '@wfs/persistence';
-import { Received, sequenceProblems, until } from './amqp';
+import { Received, received, sequenceProblems, until } from './amqp';
 import { Deployment, startDeployment, TEST_APPLICATION_NAME } from './processes';
 
 /**
@@ -331,11 +331,7 @@ function collectPatiently(
         ch.on('error', () => undefined);
         await ch.consume(queue, (msg) => {
           if (!msg) return;
-          messages.push({
-            body: JSON.parse(msg.content.toString()),
-            properties: msg.properties,
-            routingKey: msg.fields.routingKey,
-          });
+          messages.push(received(msg));
           ch.ack(msg);
         });
         connection = c;

@@ -5,11 +5,10 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as amqp from 'amqplib';
-import IORedis from 'ioredis';
 import { loadConfig, WfsConfig } from '@wfs/config';
-import { Database, dropDatabase, ensureDatabase } from '@wfs/persistence';
+import { Database, ensureDatabase } from '@wfs/persistence';
 import { until } from './amqp';
-import { deleteBrokerObjects, isolatedEnv, TOKENS } from './stack';
+import { isolatedEnv, removeTraces, TOKENS } from './stack';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const ENTRY = {
@@ -216,13 +215,7 @@ export async function startDeployment(
         }
       }
       await db.close();
-      const redis = new IORedis(config.redisUrl);
-      const keys = await redis.keys(`${config.queuePrefix}:*`);
-      if (keys.length) await redis.del(...keys);
-      redis.disconnect();
-      await deleteBrokerObjects(config).catch(() => undefined);
-      await dropDatabase(config.databaseUrl).catch(() => undefined);
-      fs.rmSync(dataRoot, { recursive: true, force: true });
+      await removeTraces(config, dataRoot);
     },
   };
 

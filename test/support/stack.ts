@@ -63,6 +63,17 @@ export async function deleteBrokerObjects(config: WfsConfig): Promise<void> {
   }
 }
 
+/** Leaves nothing of an isolated wfs behind: its Redis keys, broker objects, database and data root. */
+export async function removeTraces(config: WfsConfig, dataRoot: string): Promise<void> {
+  const redis = new IORedis(config.redisUrl);
+  const keys = await redis.keys(`${config.queuePrefix}:*`);
+  if (keys.length) await redis.del(...keys);
+  redis.disconnect();
+  await deleteBrokerObjects(config).catch(() => undefined);
+  await dropDatabase(config.databaseUrl).catch(() => undefined);
+  fs.rmSync(dataRoot, { recursive: true, force: true });
+}
+
 /**
  * The environment of one isolated wfs: its own database, Redis prefix,
  * exchanges and data root on the machine's services; `extra` wins.
@@ -158,13 +169,7 @@ export async function startStack(
     for (const w of workers) await w.close();
     await api.close();
     await db.close();
-    const redis = new IORedis(config.redisUrl);
-    const keys = await redis.keys(`${config.queuePrefix}:*`);
-    if (keys.length) await redis.del(...keys);
-    redis.disconnect();
-    await deleteBrokerObjects(config).catch(() => undefined);
-    await dropDatabase(config.databaseUrl).catch(() => undefined);
-    fs.rmSync(dataRoot, { recursive: true, force: true });
+    await removeTraces(config, dataRoot);
   };
 
   return { config, url, db, dataRoot, api, workers, call, waitForRun, startWorker, stop };
