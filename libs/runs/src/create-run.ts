@@ -59,21 +59,24 @@ export class CreateRun {
     const subject = this.subjectFor(def, cmd.subject ?? null);
     const parameters = this.catalog.validateParameters(def, cmd.parameters ?? {});
     const resultsDir = cmd.resultsDir ? this.roots.resolveResultsDir(cmd.resultsDir) : null;
-    const requestHash = createHash('sha256')
-      .update(
-        JSON.stringify([
-          cmd.workflow,
-          subject,
-          cmd.parameters ?? {},
-          cmd.correlationId ?? null,
-          cmd.resultsDir ?? null,
-          cmd.submit ?? false,
-        ]),
-      )
-      .digest('hex');
+    // What an Idempotency-Key is bound to (only computed when one is given).
+    const requestHash = cmd.idempotencyKey
+      ? createHash('sha256')
+          .update(
+            JSON.stringify([
+              cmd.workflow,
+              subject,
+              cmd.parameters ?? {},
+              cmd.correlationId ?? null,
+              cmd.resultsDir ?? null,
+              cmd.submit ?? false,
+            ]),
+          )
+          .digest('hex')
+      : '';
 
-    // Refuse an oversized plan before anything is written or made on disk.
-    if (cmd.submit) planRun(def.jobs, parameters, this.maxJobsPerRun);
+    // Planned (and an oversized plan refused) before anything is written or made on disk.
+    const groups = cmd.submit ? planRun(def.jobs, parameters, this.maxJobsPerRun) : null;
     const outcome = await this.transaction(async (tx, made) => {
       const repeat = { created: false, ready: [], view: null };
       if (cmd.idempotencyKey) {
@@ -101,9 +104,9 @@ export class CreateRun {
       let run = await this.insertRow(tx, spec, made);
       let view: RunView;
       let ready: Awaited<ReturnType<typeof planSubmission>>['ready'] = [];
-      if (cmd.submit) {
+      if (groups) {
         // Created and submitted in one statement: both events, in order.
-        const plan = planSubmission(run, def, this.maxJobsPerRun, new Set());
+        const plan = planSubmission(run, def, this.maxJobsPerRun, new Set(), groups ?? undefined);
         const created = { type: 'created' as const, run: snapshotOf(run) };
         run = await writeSubmission(tx, run, plan, [created]);
         ready = plan.ready;

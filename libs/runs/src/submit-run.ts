@@ -28,6 +28,8 @@ export function planSubmission(
   def: WorkflowDefinition,
   maxJobsPerRun: number,
   files: ReadonlySet<string>,
+  /** The plan, when the caller has made it already. */
+  planned?: PlannedGroup[],
 ): Submission {
   const runId = Number(run.id);
   transitionRun(runId, run.state, 'submit');
@@ -41,7 +43,7 @@ export function planSubmission(
       },
     );
   }
-  const groups = planRun(def.jobs, run.parameters, maxJobsPerRun);
+  const groups = planned ?? planRun(def.jobs, run.parameters, maxJobsPerRun);
   const instances: Submission['instances'] = [];
   const ready: JobKey[] = [];
   for (const g of groups) {
