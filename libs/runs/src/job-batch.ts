@@ -67,9 +67,8 @@ const jobId = (runId: number | string, name: string, idx: number): string =>
  * their rows read once, each transition applied in memory in the order it
  * was asked for, and everything written back in one statement (jobs, groups,
  * runs, events and the release of newly ready groups) instead of five to
- * eight per transition. Only the common transitions go
- * this way: a claim, and a finish that succeeded without side effects on the
- * run. The caller sends anything else (retries, failures, lost workers,
+ * eight per transition. Only the common transitions go this way: a claim, and
+ * a finish that succeeded without side effects on the run. The caller sends anything else (retries, failures, lost workers,
  * ingestion runs, directory moves) through the one-at-a-time path, after
  * `flush()`, and `forget()`s that run for the rest of the batch.
  */
@@ -178,15 +177,13 @@ export class JobBatch {
     return run !== undefined && run.source_run_id === null;
   }
 
-  /** Whether a successful finish without effects can be applied here (ingestion runs settle their source: not here). */
+  /**
+   * Whether a successful finish without effects can be applied here (an
+   * ingestion run, which always has a source run, settles its source: not here).
+   */
   canFinish(key: JobKey): boolean {
     const run = this.runs.get(key.runId);
-    return (
-      run !== undefined &&
-      run.source_run_id === null &&
-      this.groups.has(key.runId) &&
-      this.definitions.get(key.runId)?.role !== 'ingestion'
-    );
+    return run !== undefined && run.source_run_id === null && this.groups.has(key.runId);
   }
 
   /** As JobLifecycle's claim: the instance running for this attempt, or null if it must not run. */
