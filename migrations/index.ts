@@ -3,6 +3,7 @@ import { AddWorkerLiveness1763800000000 } from './1763800000000-AddWorkerLivenes
 import { AddQaDecisionsAndRunProducts1763850000000 } from './1763850000000-AddQaDecisionsAndRunProducts';
 import { CreateLocalArchive1763900000000 } from './1763900000000-CreateLocalArchive';
 import { AddEventNotifications1763950000000 } from './1763950000000-AddEventNotifications';
+import { MakeTokenNamesUnique1764000000000 } from './1764000000000-MakeTokenNamesUnique';
 
 /** Every migration, registered explicitly, in order. */
 export const MIGRATIONS = [
@@ -11,4 +12,5 @@ export const MIGRATIONS = [
   AddQaDecisionsAndRunProducts1763850000000,
   CreateLocalArchive1763900000000,
   AddEventNotifications1763950000000,
+  MakeTokenNamesUnique1764000000000,
 ];

@@ -96,6 +96,7 @@ describe('ingestion builtins', () => {
       parameters: {},
       definition: defs.get(workflow)!,
       dirs: runDirsOf(qaRoot),
+      resultsDir: null,
     };
   }
 
@@ -121,7 +122,15 @@ describe('ingestion builtins', () => {
     const dirs = makeRunDir(path.join(roots.processing, `${workflow}_${id}`));
     for (const [name, text] of Object.entries(files))
       fs.writeFileSync(path.join(dirs.inputs, name), text);
-    return { id, workflow, subject, parameters, definition: defs.get(workflow)!, dirs };
+    return {
+      id,
+      workflow,
+      subject,
+      parameters,
+      definition: defs.get(workflow)!,
+      dirs,
+      resultsDir: null,
+    };
   }
 
   const step = (name: string, run: BuiltinRun, source: BuiltinRun) => {

@@ -87,6 +87,11 @@ export async function createApi(config: WfsConfig): Promise<INestApplication> {
     abortOnError: false,
   });
   app.disable('x-powered-by');
+  // No response is ever to be sniffed into another type (a downloaded file as HTML, say).
+  app.use((_req: Request, res: Response, next: NextFunction) => {
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    next();
+  });
   app.use(app.get(HttpDrain).middleware);
   app.use(requireJson);
   const parseJson = json({ limit: JSON_BODY_LIMIT, strict: true });

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ROLES, Role, WfsConfig } from '@wfs/config';
-import { invalid, notFound, WfsError } from '@wfs/domain';
+import { conflict, invalid, notFound, WfsError } from '@wfs/domain';
 import { Database } from '@wfs/persistence';
 
 export interface Principal {
@@ -73,10 +73,22 @@ export class TokenService {
       );
     }
     const token = `wfs_${randomBytes(24).toString('base64url')}`;
-    const [row] = await this.db.query<{ id: string }>(
-      'INSERT INTO api_tokens (name, role, token_hash) VALUES ($1, $2, $3) RETURNING id',
-      [name, role, hash(token).toString('hex')],
-    );
+    const [row] = await this.db
+      .query<{ id: string }>(
+        'INSERT INTO api_tokens (name, role, token_hash) VALUES ($1, $2, $3) RETURNING id',
+        [name, role, hash(token).toString('hex')],
+      )
+      .catch((e: { code?: string }) => {
+        if (e.code === '23505')
+          throw conflict(
+            'TOKEN_NAME_TAKEN',
+            `A token named ${name} exists; revoke it or pick another name.`,
+            {
+              fields: { name: 'is taken' },
+            },
+          );
+        throw e;
+      });
     return { id: Number(row?.id), name, role, token };
   }
 

@@ -11,6 +11,8 @@ export interface BuiltinRun {
   parameters: Record<string, unknown>;
   definition: WorkflowDefinition;
   dirs: RunDirs;
+  /** The directory the caller asked for (left where it is), or null for one the service named. */
+  resultsDir: string | null;
 }
 
 /** What a step the worker does itself (no process) is given. */

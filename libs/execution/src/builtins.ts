@@ -1,4 +1,4 @@
-import * as fs from 'node:fs';
+import { entryKind, moveDir } from '@wfs/storage';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Builtin } from './builtin-context';
 import { INGESTION_BUILTINS } from './ingestion-builtins';
@@ -22,16 +22,16 @@ export const BUILTINS: Record<string, Builtin> = {
    * Moves the run directory from the processing area to the QA area for
    * review. Idempotent: a repeat after a crash finds it already there.
    */
-  'builtin:deliver_to_qa': async ({ dirs, roots, log }) => {
-    const target = roots.qaDestination(dirs.root);
-    if (!dirs.root.startsWith(roots.processing + '/')) {
+  'builtin:deliver_to_qa': async ({ dirs, roots, log, run }) => {
+    // A caller's resultsDir is reviewed where the caller asked for it, wherever it is.
+    if (run.resultsDir !== null) {
       log(`results directory ${dirs.root} is the caller's: reviewed where it is, not moved`);
       return { exitCode: 0 };
     }
-    if (fs.existsSync(dirs.root)) {
-      if (fs.existsSync(target)) throw new Error(`QA area already holds ${target}`);
-      await fs.promises.rename(dirs.root, target);
-    } else if (!fs.existsSync(target)) {
+    const target = roots.qaDestination(dirs.root);
+    if (entryKind(dirs.root) !== null) {
+      await moveDir(dirs.root, target, roots.managed);
+    } else if (entryKind(target) !== 'dir') {
       throw new Error(`run directory ${dirs.root} is gone`);
     }
     log(`moved ${dirs.root} to ${target}`);

@@ -1,4 +1,3 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   JobObservation,
@@ -10,7 +9,16 @@ import {
 } from '@wfs/domain';
 import { JobKey } from '@wfs/dispatch';
 import { ClaimedJob, JobLifecycle, RunEffects, RunRow } from '@wfs/runs';
-import { containedIn, jobLogPath, Roots, runDirs } from '@wfs/storage';
+import {
+  appendIn,
+  containedIn,
+  ensureDir,
+  entryKind,
+  jobLogName,
+  jobLogPath,
+  Roots,
+  runDirs,
+} from '@wfs/storage';
 import type { Archive } from '@wfs/archive';
 import { BuiltinRun, BUILTINS } from './builtins';
 import { findSevereLine } from './casa-logs';
@@ -25,7 +33,20 @@ const builtinRun = (run: RunRow, definition: WorkflowDefinition): BuiltinRun => 
   parameters: run.parameters,
   definition,
   dirs: runDirs(run.processing_dir as string),
+  resultsDir: run.results_dir,
 });
+
+/** The verdict on a job whose process could not be started (no tool, an unsafe directory). */
+const spawnFailure = (success: WorkflowDefinition['jobs'][number]['success'], message: string) =>
+  judgeJob(success, {
+    exitCode: null,
+    signal: null,
+    timedOut: false,
+    cancelled: false,
+    spawnError: message,
+    firstSevereLine: null,
+    missingOutputs: [],
+  });
 
 /** How long a worker keeps trying to record a finished job while the database is away. */
 const FINISH_PATIENCE_MS = 10 * 60_000;
@@ -144,15 +165,12 @@ export class ExecuteJob {
       }
       if (lines.length > 1) {
         const finalLogs = runDirs(effects.processingDir ?? dirs.root);
-        await fs.promises
-          .mkdir(finalLogs.logs, { recursive: true })
-          .then(() =>
-            fs.promises.appendFile(
-              jobLogPath(finalLogs, job.name, job.idx, 'stdout'),
-              lines.join('\n') + '\n',
-            ),
-          )
-          .catch(() => undefined);
+        await appendIn(
+          finalLogs.logs,
+          finalLogs.root,
+          jobLogName(job.name, job.idx, 'stdout'),
+          lines.join('\n') + '\n',
+        ).catch(() => undefined);
       }
     } else {
       let executable: string;
@@ -160,15 +178,7 @@ export class ExecuteJob {
         executable = this.tools.resolve(def.executable);
       } catch (e) {
         return {
-          verdict: judgeJob(def.success, {
-            exitCode: null,
-            signal: null,
-            timedOut: false,
-            cancelled: false,
-            spawnError: (e as Error).message,
-            firstSevereLine: null,
-            missingOutputs: [],
-          }),
+          verdict: spawnFailure(def.success, (e as Error).message),
           exitCode: null,
           effects,
         };
@@ -185,8 +195,18 @@ export class ExecuteJob {
       // Marks the process (and what it starts) as this worker's: if the worker dies before the pid is
       // recorded, the recovery still finds and stops it before the job is tried again.
       env[WORKER_ENV] = this.lifecycle.workerId;
-      await fs.promises.mkdir(dirs.working, { recursive: true });
-      await fs.promises.mkdir(dirs.logs, { recursive: true });
+      // The tool writes where its run directory leads: never through a link planted there.
+      try {
+        this.roots.checkRunDirs(dirs);
+        ensureDir(dirs.working, dirs.root);
+        ensureDir(dirs.logs, dirs.root);
+      } catch (e) {
+        return {
+          verdict: spawnFailure(def.success, (e as Error).message),
+          exitCode: null,
+          effects,
+        };
+      }
       const stopProcess = new AbortController();
       outcome = await this.executor.run({
         runId: Number(run.id),
@@ -226,6 +246,6 @@ export class ExecuteJob {
   /** Outputs are relative to the run directory and may not point out of it. */
   private outputExists(root: string, output: string): boolean {
     const target = path.resolve(root, output);
-    return containedIn([root], target) !== null && fs.existsSync(target);
+    return containedIn([root], target) !== null && entryKind(target) !== null;
   }
 }

@@ -12,11 +12,10 @@
  * lists and checks the archive recorded the same checksums.
  */
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { classifyProducts, ProductRole } from '@wfs/domain';
-import { containedIn, isInside, realDestination } from '@wfs/storage';
+import { digestFile, entryKind, isInside, listFiles, moveDir } from '@wfs/storage';
 import type { EventProduct } from '@wfs/domain';
 import type { QaFlag } from '@wfs/archive';
 import type { Builtin, BuiltinContext, BuiltinRun } from './builtin-context';
@@ -68,29 +67,14 @@ function sourceOf(ctx: BuiltinContext): BuiltinRun & { subject: string } {
   return { ...source, subject };
 }
 
-/** Regular files under dir, as sorted relative POSIX paths; symlinks and specials are skipped (and logged). */
-async function listFiles(dir: string, log: (l: string) => void): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (rel: string) => {
-    for (const entry of await fs.promises.readdir(path.join(dir, rel), { withFileTypes: true })) {
-      const r = rel ? `${rel}/${entry.name}` : entry.name;
-      if (entry.isDirectory()) await walk(r);
-      else if (entry.isFile()) out.push(r);
-      else log(`skipped ${r}: not a regular file`);
-    }
-  };
-  await walk('');
-  return out.sort();
-}
+/** Regular files under dir (links and specials skipped, and logged). */
+const filesUnder = (dir: string, log: (l: string) => void) =>
+  listFiles(dir, (rel) => log(`skipped ${rel}: not a regular file`));
 
 async function sha256Of(file: string): Promise<{ sha256: string; size: number }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of fs.createReadStream(file)) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { sha256: hash.digest('hex'), size };
+  const digest = await digestFile(file);
+  if (!digest) throw new Error(`${file} is gone`);
+  return digest;
 }
 
 /** Runs a program with an argument array (no shell); rejects with its stderr unless it exits 0. */
@@ -178,7 +162,7 @@ async function weblogWithQaNotes(
     ctx.signal,
   );
 
-  const files = await listFiles(tree, ctx.log);
+  const files = await filesUnder(tree, ctx.log);
   const index = files.find((f) => /(^|\/)html\/index\.html$/.test(f));
   const htmlDir = index ? path.posix.dirname(index) : (files[0]?.split('/')[0] ?? '');
   if (!index)
@@ -226,7 +210,7 @@ async function prepareProduct(ctx: BuiltinContext, kind: ProductKind): Promise<P
   await fs.promises.mkdir(staging, { recursive: true });
 
   const entries = new Map<string, Omit<ManifestEntry, 'size' | 'sha256'>>();
-  for (const f of classifyProducts(await listFiles(source.dirs.products, ctx.log), patterns)) {
+  for (const f of classifyProducts(await filesUnder(source.dirs.products, ctx.log), patterns)) {
     entries.set(f.path, {
       path: f.path,
       roles: f.roles,
@@ -396,12 +380,11 @@ export const INGESTION_BUILTINS: Record<string, Builtin> = {
   'builtin:return_to_processing': async (ctx) => {
     const source = sourceOf(ctx);
     const root = path.resolve(source.dirs.root);
-    const qa = realDestination(ctx.roots.qa);
-    const processing = realDestination(ctx.roots.processing);
+    const qa = ctx.roots.qa;
     const target = path.join(ctx.roots.processing, path.basename(root));
-    const inQa = isInside(path.resolve(ctx.roots.qa), root) && root !== path.resolve(ctx.roots.qa);
+    const inQa = isInside(qa, root) && root !== qa;
     if (!inQa) {
-      if (isInside(path.resolve(ctx.roots.processing), root)) {
+      if (isInside(ctx.roots.processing, root)) {
         ctx.log(`${root} is already in the processing area`);
         return {
           exitCode: 0,
@@ -411,16 +394,12 @@ export const INGESTION_BUILTINS: Record<string, Builtin> = {
       ctx.log(`${root} is not in the QA area: left where it is`);
       return { exitCode: 0 };
     }
-    if (fs.existsSync(root)) {
-      const real = containedIn([qa], root);
-      if (!real || real === qa || path.dirname(real) !== qa)
+    if (entryKind(root) !== null) {
+      if (path.dirname(root) !== qa)
         throw new Error(`refusing to move ${root}: it is not a run directory of the QA area`);
-      if (!containedIn([processing], target))
-        throw new Error(`refusing to move to ${target}: outside the processing area`);
-      if (fs.existsSync(target)) throw new Error(`the processing area already holds ${target}`);
-      await fs.promises.rename(real, target);
+      await moveDir(root, target, ctx.roots.managed);
       ctx.log(`moved ${root} to ${target}`);
-    } else if (fs.existsSync(target)) {
+    } else if (entryKind(target) === 'dir') {
       ctx.log(`${root} was already moved to ${target}`);
     } else {
       throw new Error(`run directory ${root} is gone`);

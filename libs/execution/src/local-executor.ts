@@ -1,6 +1,10 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { openAppend } from '@wfs/storage';
 import { Executor, ProcessOutcome, ProcessSpec } from './executor';
+
+const openLog = (file: string) => openAppend(path.dirname(file), path.basename(file));
 
 const KILL_GRACE_MS = 3000;
 
@@ -16,8 +20,21 @@ export class LocalExecutor implements Executor {
   private readonly byRun = new Map<number, Set<Running>>();
 
   async run(spec: ProcessSpec): Promise<ProcessOutcome> {
-    const stdout = fs.createWriteStream(spec.stdoutPath, { flags: 'a' });
-    const stderr = fs.createWriteStream(spec.stderrPath, { flags: 'a' });
+    let stdout: fs.WriteStream;
+    let stderr: fs.WriteStream;
+    try {
+      // Opened without following links, and checked to be in the run's logs/.
+      stdout = (await openLog(spec.stdoutPath)).createWriteStream();
+      stderr = (await openLog(spec.stderrPath)).createWriteStream();
+    } catch (e) {
+      return {
+        exitCode: null,
+        signal: null,
+        timedOut: false,
+        cancelled: false,
+        spawnError: `cannot open the job's log: ${(e as Error).message}`,
+      };
+    }
     stdout.write(spec.banner + '\n');
     stderr.write(spec.banner + '\n');
     let child: ChildProcess;

@@ -1,9 +1,8 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { conflict, invalid, isSafeUploadName } from '@wfs/domain';
 import { Dispatcher, JobKey } from '@wfs/dispatch';
 import { CreateRun, lockRun, submitLocked } from '@wfs/runs';
-import { runDirs } from '@wfs/storage';
+import { isPlainFile, runDirs } from '@wfs/storage';
 import { WorkflowCatalog } from '@wfs/workflows';
 import { requestSealed, ingestionUnderway } from './operation-errors';
 
@@ -66,7 +65,7 @@ export class RerunRun {
       );
       const oldInputs = runDirs(old.processing_dir as string).inputs;
       const gone = carried
-        .filter((f) => !replaced.has(f.name) && !fs.existsSync(path.join(oldInputs, f.name)))
+        .filter((f) => !replaced.has(f.name) && !isPlainFile(path.join(oldInputs, f.name)))
         .map((f) => f.name);
       if (gone.length > 0) {
         throw conflict(

@@ -1,11 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { conflict, invalid, planRun, SUBJECT, WorkflowDefinition } from '@wfs/domain';
 import { appendEvents } from '@wfs/events';
 import { Database, Tx } from '@wfs/persistence';
 import { Dispatcher } from '@wfs/dispatch';
-import { removeInside, Roots, storeUpload } from '@wfs/storage';
+import { entryKind, openRead, removeInside, Roots, storeUpload } from '@wfs/storage';
 import { WorkflowCatalog } from '@wfs/workflows';
 import { JOBS_INLINE_LIMIT, RunRow, RunView, runView, snapshotOf, updateRun } from './run-model';
 import { planSubmission, plannedJobRows, writeSubmission } from './submit-run';
@@ -35,7 +35,7 @@ export interface NewRun {
   resultsDir: string | null;
   actor: string;
   sourceRunId: number | null;
-  /** Input files: a path to copy from, or the bytes. */
+  /** Input files: a path to copy from (another run's input, never through a link), or the bytes. */
   files: Array<{ name: string; from: string | Buffer }>;
 }
 
@@ -63,7 +63,7 @@ export class CreateRun {
     const requestHash = cmd.idempotencyKey
       ? createHash('sha256')
           .update(
-            JSON.stringify([
+            canonicalJson([
               cmd.workflow,
               subject,
               cmd.parameters ?? {},
@@ -184,22 +184,29 @@ export class CreateRun {
     const runId = Number(run.id);
     let root = this.roots.runRoot(runId, def.name, spec.resultsDir);
     // A caller's resultsDir may have taken a default name first: never share a directory.
-    if (!spec.resultsDir && fs.existsSync(root)) {
+    if (!spec.resultsDir && entryKind(root) !== null) {
       root = `${root}_${randomBytes(3).toString('hex')}`;
       run = await updateRun(tx, runId, { processing_dir: root });
     }
-    if (!fs.existsSync(root)) made.push(root);
-    const dirs = this.roots.create(root);
+    const { dirs, made: top } = this.roots.create(root);
+    if (top !== null) made.push(top);
     for (const file of spec.files) {
-      const source =
-        typeof file.from === 'string' ? fs.createReadStream(file.from) : Readable.from([file.from]);
-      const stored = await storeUpload(source, dirs.inputs, file.name, Number.MAX_SAFE_INTEGER);
-      await tx.query('INSERT INTO run_files (run_id, name, size, sha256) VALUES ($1, $2, $3, $4)', [
-        runId,
-        file.name,
-        stored.size,
-        stored.sha256,
-      ]);
+      const source = typeof file.from === 'string' ? null : Readable.from([file.from]);
+      const copied = typeof file.from === 'string' ? await openFileIn(file.from) : null;
+      try {
+        const stored = await storeUpload(
+          copied ? copied.createReadStream({ autoClose: false }) : (source as Readable),
+          dirs.inputs,
+          file.name,
+          Number.MAX_SAFE_INTEGER,
+        );
+        await tx.query(
+          'INSERT INTO run_files (run_id, name, size, sha256) VALUES ($1, $2, $3, $4)',
+          [runId, file.name, stored.size, stored.sha256],
+        );
+      } finally {
+        await copied?.close();
+      }
     }
     return run;
   }
@@ -213,10 +220,7 @@ export class CreateRun {
     try {
       return await this.db.transaction((tx) => fn(tx, made));
     } catch (e) {
-      for (const dir of made)
-        await removeInside([this.roots.processing, ...this.roots.results], dir).catch(
-          () => undefined,
-        );
+      for (const dir of made) await removeInside(this.roots.runAreas, dir).catch(() => undefined);
       throw e;
     }
   }
@@ -333,4 +337,24 @@ export class CreateRun {
     );
     return Number((created as { id: string }).id);
   }
+}
+
+/** Another run's stored input, opened without following links (a link planted there is refused). */
+async function openFileIn(file: string) {
+  const handle = await openRead(path.dirname(file), path.basename(file));
+  if (!handle) throw conflict('INPUTS_GONE', `${file} is gone.`, { path: file });
+  return handle;
+}
+
+/** JSON with every object's keys in sorted order: one text for one value, however its keys came. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) =>
+            a < b ? -1 : a > b ? 1 : 0,
+          ),
+        )
+      : v,
+  );
 }

@@ -1,10 +1,10 @@
-import * as path from 'node:path';
+import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { conflict, invalid, isSafeUploadName, notFound, transitionRun } from '@wfs/domain';
 import { appendEvents } from '@wfs/events';
 import { Database } from '@wfs/persistence';
 import { Dispatcher } from '@wfs/dispatch';
-import { runDirs, storeUpload } from '@wfs/storage';
+import { openRead, plainDir, runDirs, stageUpload } from '@wfs/storage';
 import { WorkflowCatalog } from '@wfs/workflows';
 import { FileRow, fileView, FileView, lockRun, snapshotOf, updateRun } from './run-model';
 import { RunQueries } from './run-queries';
@@ -44,33 +44,51 @@ export class RunCommands {
       );
     }
     const dirs = runDirs(run.processing_dir as string);
-    const stored = await storeUpload(body, dirs.inputs, name, this.limits.maxUploadBytes);
-    // Recheck under the lock: a submit may have raced the upload.
-    return this.db.transaction(async (tx) => {
-      const locked = await lockRun(tx, runId);
-      if (locked.state !== 'created') {
-        throw conflict('RUN_NOT_CREATED', `Run ${runId} was submitted during the upload.`, {
-          state: locked.state,
-        });
-      }
-      const [row] = await tx.query<FileRow>(
-        `INSERT INTO run_files (run_id, name, size, sha256) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (run_id, name) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, uploaded_at = now()
-         RETURNING *`,
-        [runId, name, stored.size, stored.sha256],
-      );
-      return fileView(row as FileRow);
-    });
+    const staged = await stageUpload(
+      body,
+      plainDir(dirs.inputs, dirs.root),
+      this.limits.maxUploadBytes,
+    );
+    // The bytes go under their name with the run locked and the record written, and come back out
+    // if that does not commit: a submit that overtook the upload, or parallel uploads of one name,
+    // never leave on disk what the database does not say.
+    let installed: Awaited<ReturnType<typeof staged.install>> | null = null;
+    try {
+      const view = await this.db.transaction(async (tx) => {
+        const locked = await lockRun(tx, runId);
+        if (locked.state !== 'created') {
+          throw conflict('RUN_NOT_CREATED', `Run ${runId} was submitted during the upload.`, {
+            state: locked.state,
+          });
+        }
+        const [row] = await tx.query<FileRow>(
+          `INSERT INTO run_files (run_id, name, size, sha256) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (run_id, name) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, uploaded_at = now()
+           RETURNING *`,
+          [runId, name, staged.size, staged.sha256],
+        );
+        installed = await staged.install(name);
+        return fileView(row as FileRow);
+      });
+      await (installed as { keep: () => Promise<void> } | null)?.keep();
+      return view;
+    } catch (e) {
+      await (installed as { undo: () => Promise<void> } | null)?.undo().catch(() => undefined);
+      await staged.discard();
+      throw e;
+    }
   }
 
-  /** Path of a stored input file, for download. */
-  async filePath(runId: number, name: string): Promise<string> {
+  /** A stored input file, opened for download without following links; 404 when it is not there. */
+  async openFile(runId: number, name: string): Promise<{ handle: FileHandle; size: number }> {
     const run = await this.queries.row(runId);
     const files = await this.queries.files(runId);
-    if (!isSafeUploadName(name) || !files.some((f) => f.name === name)) {
+    if (!isSafeUploadName(name) || !files.some((f) => f.name === name) || !run.processing_dir) {
       throw notFound('file', `${runId}/${name}`);
     }
-    return path.join(runDirs(run.processing_dir as string).inputs, name);
+    const handle = await openRead(runDirs(run.processing_dir).inputs, name);
+    if (!handle) throw notFound('file', `${runId}/${name}`);
+    return { handle, size: (await handle.stat()).size };
   }
 
   async submit(runId: number): Promise<void> {

@@ -1,6 +1,5 @@
-import * as fs from 'node:fs';
 import { notFound, invalid, WfsEvent } from '@wfs/domain';
-import { jobLogPath, runDirs } from '@wfs/storage';
+import { jobLogName, openRead, runDirs } from '@wfs/storage';
 import { Database } from '@wfs/persistence';
 import {
   FileRow,
@@ -173,8 +172,14 @@ export class RunQueries {
     const job = await this.job(runId, name, index);
     const run = await this.row(runId);
     if (!run.processing_dir) return '';
-    const file = jobLogPath(runDirs(run.processing_dir), job.name, job.idx, stream);
-    const handle = await fs.promises.open(file, 'r').catch(() => null);
+    // Never through a link: a log replaced by one is refused (409), not followed out of the run.
+    const handle = await openRead(
+      runDirs(run.processing_dir).logs,
+      jobLogName(job.name, job.idx, stream),
+    ).catch((e: unknown) => {
+      if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
+      throw e;
+    });
     if (!handle) return '';
     try {
       const { size } = await handle.stat();

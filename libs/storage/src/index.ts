@@ -1,4 +1,4 @@
-export * from './safe-paths';
+export * from './confined-fs';
 export * from './run-directories';
 export * from './uploads';
 export * from './storage.module';

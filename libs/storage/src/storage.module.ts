@@ -9,11 +9,7 @@ import { Roots } from './run-directories';
     {
       provide: Roots,
       inject: [WFS_CONFIG],
-      useFactory: (c: WfsConfig) => {
-        const roots = new Roots(c.processingRoot, c.qaRoot, c.resultsRoots);
-        roots.ensure();
-        return roots;
-      },
+      useFactory: (c: WfsConfig) => new Roots(c.processingRoot, c.qaRoot, c.resultsRoots),
     },
   ],
   exports: [Roots],

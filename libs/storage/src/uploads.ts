@@ -1,28 +1,34 @@
-import { createHash, randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Transform } from 'node:stream';
 import { WfsError } from '@wfs/domain';
+import { createTemp, install, removeFile } from './confined-fs';
 
 export interface StoredFile {
   size: number;
   sha256: string;
 }
 
+/** Bytes staged in a run's directory under a temporary name, not yet under their own. */
+export interface StagedFile extends StoredFile {
+  /** Puts the bytes under `name`; keep() once the record is committed, undo() if it is not. */
+  install(name: string): Promise<{ keep: () => Promise<void>; undo: () => Promise<void> }>;
+  /** Removes the staged bytes (a no-op once installed). */
+  discard(): Promise<void>;
+}
+
 /**
- * Streams an upload into `dir/name`, hashing and counting as it goes. Stops
- * reading with a 413 as soon as the limit is passed (the rest is never
- * buffered), and only a complete file ever appears under its name.
+ * Streams an upload into a new file of `dir` (made exclusively, never through
+ * a link), hashing and counting as it goes. Stops reading with a 413 as soon
+ * as the limit is passed (the rest is never buffered). Nothing appears under
+ * the file's own name until `install`, so a refused upload changes nothing.
  */
-export async function storeUpload(
+export async function stageUpload(
   source: Readable,
   dir: string,
-  name: string,
   maxBytes: number,
-): Promise<StoredFile> {
-  const temp = path.join(dir, `.upload-${randomBytes(6).toString('hex')}`);
+): Promise<StagedFile> {
+  const temp = await createTemp(dir, '.upload-');
   const hash = createHash('sha256');
   let size = 0;
   const meter = new Transform({
@@ -44,11 +50,40 @@ export async function storeUpload(
     },
   });
   try {
-    await pipeline(source, meter, fs.createWriteStream(temp, { flags: 'wx' }));
-    await fs.promises.rename(temp, path.join(dir, name));
+    await pipeline(source, meter, temp.handle.createWriteStream());
   } catch (e) {
-    await fs.promises.rm(temp, { force: true });
+    await temp.handle.close().catch(() => undefined);
+    await removeFile(temp.path);
     throw e;
   }
-  return { size, sha256: hash.digest('hex') };
+  let installed = false;
+  return {
+    size,
+    sha256: hash.digest('hex'),
+    install: async (name) => {
+      const done = await install(temp.path, name);
+      installed = true;
+      return done;
+    },
+    discard: async () => {
+      if (!installed) await removeFile(temp.path);
+    },
+  };
+}
+
+/** Stages and installs at once: for a directory no one else can see yet (a run being created). */
+export async function storeUpload(
+  source: Readable,
+  dir: string,
+  name: string,
+  maxBytes: number,
+): Promise<StoredFile> {
+  const staged = await stageUpload(source, dir, maxBytes);
+  try {
+    await (await staged.install(name)).keep();
+  } catch (e) {
+    await staged.discard();
+    throw e;
+  }
+  return { size: staged.size, sha256: staged.sha256 };
 }

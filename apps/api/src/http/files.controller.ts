@@ -1,12 +1,12 @@
 import { PassThrough } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { Controller, Get, Inject, Param, Put, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiConsumes, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { RequireRole } from '@wfs/auth';
-import { notFound, WfsError } from '@wfs/domain';
+import { WfsError } from '@wfs/domain';
 import { RunCommands, RunQueries } from '@wfs/runs';
 import { dropRest } from './drop-rest';
-import { toErrorResponse } from './error.filter';
 import { PositiveInt } from './validation';
 
 @ApiTags('files')
@@ -76,25 +76,20 @@ export class FilesController {
     @Param('filename') filename: string,
     @Res() res: Response,
   ) {
-    // An unknown name is a 404 (contract: unknown id/name), like an unknown run.
-    const files = await this.queries.files(id);
-    if (!files.some((f) => f.name === filename)) throw notFound('file', filename);
-    const file = await this.commands.filePath(id, filename);
-    await new Promise<void>((resolve) => {
-      res.sendFile(
-        file,
-        { dotfiles: 'deny', headers: { 'Content-Type': 'application/octet-stream' } },
-        (err) => {
-          // The row exists but the bytes are gone (or unreadable): still the contract's envelope, never express's page.
-          if (err && !res.headersSent) {
-            const { status, body } = toErrorResponse(notFound('file', filename));
-            res.status(status).type('application/json').json(body);
-          } else if (err) {
-            res.end();
-          }
-          resolve();
-        },
-      );
+    // An unknown name is a 404 (contract: unknown id/name), like an unknown run; the bytes are
+    // read through a descriptor opened without following links (a link planted there is a 409).
+    const { handle, size } = await this.commands.openFile(id, filename);
+    res.status(200).set({
+      'Content-Type': 'application/octet-stream',
+      'Content-Length': String(size),
+      // Names are plain (UPLOAD_NAME): quoting is enough. Behind a token: never in a shared cache.
+      'Content-Disposition': `attachment; filename="${filename}"`,
+      'Cache-Control': 'private, no-store',
     });
+    try {
+      await pipeline(handle.createReadStream(), res);
+    } catch {
+      res.destroy();
+    }
   }
 }

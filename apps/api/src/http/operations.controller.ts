@@ -17,7 +17,7 @@ import { AuthenticatedRequest, RequireRole } from '@wfs/auth';
 import { invalid } from '@wfs/domain';
 import { CleanupRun, IngestRun, QaStatus, RejectRun, RerunRun, SetQa } from '@wfs/operations';
 import { RunQueries } from '@wfs/runs';
-import { PositiveInt } from './validation';
+import { assertSafeJson, PositiveInt } from './validation';
 
 type Fields = Record<string, unknown>;
 type Part = { fieldname: string; originalname: string; buffer: Buffer };
@@ -67,8 +67,18 @@ function only(body: Fields, allowed: string[]): void {
   }
 }
 
-const files = (parts: Part[] | undefined) =>
-  (parts ?? []).map((p) => ({ name: p.fieldname, data: p.buffer }));
+/** The file parts of a multipart body, each name once (two parts of one name would both claim it). */
+function files(parts: Part[] | undefined): Array<{ name: string; data: Buffer }> {
+  const seen = new Set<string>();
+  for (const p of parts ?? []) {
+    if (seen.has(p.fieldname))
+      throw invalid('DUPLICATE_FILE', `The file ${p.fieldname} is given twice.`, {
+        fields: { [p.fieldname]: 'is given more than once' },
+      });
+    seen.add(p.fieldname);
+  }
+  return (parts ?? []).map((p) => ({ name: p.fieldname, data: p.buffer }));
+}
 
 @ApiTags('operations')
 @ApiBearerAuth()
@@ -104,6 +114,8 @@ export class OperationsController {
           fields: { parameters: 'is not JSON' },
         });
       }
+      // A multipart field is parsed here, after the pipe's checks of the body: check it the same way.
+      assertSafeJson(parameters, 'parameters');
     }
     if (
       parameters !== undefined &&

@@ -96,6 +96,15 @@ function firstUnsafe(value: unknown, root: string): { field: string; problem: st
   return null;
 }
 
+/** 400 for a value (a multipart field parsed as JSON) that no body could carry: NUL, prototype keys, deep nesting. */
+export function assertSafeJson(value: unknown, field: string): void {
+  const bad = firstUnsafe(value, field);
+  if (bad)
+    throw invalid('INVALID_REQUEST', `${bad.field} ${bad.problem}.`, {
+      fields: { [bad.field]: bad.problem },
+    });
+}
+
 /**
  * A JSON body must be an object; then its DTO rules apply. Bodies, queries
  * and path values never carry NUL, prototype keys or absurd nesting.
@@ -109,11 +118,7 @@ export const validationPipe: PipeTransform = {
       throw invalid('INVALID_REQUEST', 'The request body must be a JSON object.');
     }
     if (meta.type === 'body' || meta.type === 'query' || meta.type === 'param') {
-      const bad = firstUnsafe(value, meta.type === 'body' ? '' : (meta.data ?? ''));
-      if (bad)
-        throw invalid('INVALID_REQUEST', `${bad.field} ${bad.problem}.`, {
-          fields: { [bad.field]: bad.problem },
-        });
+      assertSafeJson(value, meta.type === 'body' ? '' : (meta.data ?? ''));
     }
     // Numeric path and query values reach their own strict pipes (PositiveInt, boundedInt) as sent:
     // ValidationPipe's `+value` would first turn "1e3" into 1000, "0x10" into 16 and "" into 0.
