@@ -1,19 +1,33 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
+import { filesIn, openRead } from '@wfs/storage';
 
 /** A CASA log line at level SEVERE: `2026-11-21 10:00:01<tab>SEVERE<tab>task::::casa<tab>message`. */
 const SEVERE_LINE = /^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?\s+SEVERE\s/;
 
-/** First SEVERE line in one file, or null. Streams: CASA logs can be large. */
-async function firstSevere(file: string): Promise<string | null> {
-  const lines = readline.createInterface({ input: fs.createReadStream(file), crlfDelay: Infinity });
+/**
+ * First SEVERE line in one file (read without following a link: a tool's
+ * link to a file elsewhere is not read), or null. Streams: CASA logs can be
+ * large. Files written since `since` only, when given.
+ */
+async function firstSevere(file: string, since: Date | null): Promise<string | null> {
+  const handle = await openRead(path.dirname(file), path.basename(file)).catch(() => null);
+  if (!handle) return null;
   try {
-    for await (const line of lines) if (SEVERE_LINE.test(line)) return line.trim().slice(0, 500);
+    if (since && (await handle.stat()).mtimeMs < since.getTime() - 1000) return null;
+    const lines = readline.createInterface({
+      input: handle.createReadStream({ autoClose: false }),
+      crlfDelay: Infinity,
+    });
+    try {
+      for await (const line of lines) if (SEVERE_LINE.test(line)) return line.trim().slice(0, 500);
+    } finally {
+      lines.close();
+    }
+    return null;
   } finally {
-    lines.close();
+    await handle.close();
   }
-  return null;
 }
 
 /**
@@ -26,14 +40,15 @@ export async function findSevereLine(
   jobLogs: string[],
   since: Date,
 ): Promise<string | null> {
-  const casaLogs = (await fs.promises.readdir(workingDir).catch(() => [] as string[]))
+  const casaLogs = (await filesIn(workingDir))
     .filter((f) => /^casa.*\.log$/.test(f))
-    .map((f) => path.join(workingDir, f))
-    .filter((f) => fs.statSync(f).mtimeMs >= since.getTime() - 1000)
-    .sort();
-  for (const file of [...casaLogs, ...jobLogs]) {
-    if (!fs.existsSync(file)) continue;
-    const line = await firstSevere(file);
+    .map((f) => path.join(workingDir, f));
+  for (const file of casaLogs) {
+    const line = await firstSevere(file, since);
+    if (line) return line;
+  }
+  for (const file of jobLogs) {
+    const line = await firstSevere(file, null);
     if (line) return line;
   }
   return null;

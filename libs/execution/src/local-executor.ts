@@ -25,7 +25,12 @@ export class LocalExecutor implements Executor {
     try {
       // Opened without following links, and checked to be in the run's logs/.
       stdout = (await openLog(spec.stdoutPath)).createWriteStream();
-      stderr = (await openLog(spec.stderrPath)).createWriteStream();
+      stderr = await openLog(spec.stderrPath)
+        .then((h) => h.createWriteStream())
+        .catch(async (e: unknown) => {
+          await closeStream(stdout);
+          throw e;
+        });
     } catch (e) {
       return {
         exitCode: null,

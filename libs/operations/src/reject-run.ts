@@ -1,9 +1,8 @@
-import * as fs from 'node:fs';
 import type { Archive } from '@wfs/archive';
 import { appendEvents } from '@wfs/events';
 import { Database } from '@wfs/persistence';
 import { lockRun, RunQueries, snapshotOf, updateRun } from '@wfs/runs';
-import { isInside, realDestination, removeInside, Roots } from '@wfs/storage';
+import { entryKind, isInside, realDestination, removeInside, Roots } from '@wfs/storage';
 import { ingestionUnderway, runNotComplete } from './operation-errors';
 import { setQaLocked } from './set-qa';
 
@@ -29,7 +28,7 @@ export class RejectRun {
     if (run.subject) await this.archive.setCalibrationStatus(run.subject, 'Do Not Calibrate');
     const dir = run.processing_dir;
     const inQa = dir !== null && isInside(realDestination(this.roots.qa), realDestination(dir));
-    if (inQa && fs.existsSync(dir)) await removeInside([this.roots.qa], dir);
+    if (inQa && entryKind(dir) !== null) await removeInside([this.roots.qa], dir);
     await this.db.transaction(async (tx) => {
       const locked = await lockRun(tx, runId);
       if (locked.archive_state === 'ingesting' || locked.archive_state === 'ingested')

@@ -318,3 +318,12 @@ export async function digestFile(file: string): Promise<{ sha256: string; size: 
   }
   return { sha256: hash.digest('hex'), size };
 }
+
+/** Names of the regular files directly in `dir` (links and directories left out); [] if absent. */
+export async function filesIn(dir: string): Promise<string[]> {
+  const entries = await fs.promises.readdir(dir, { withFileTypes: true }).catch(() => []);
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => e.name)
+    .sort();
+}
