@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { appendEvents } from '@wfs/events';
 import { Database } from '@wfs/persistence';
 import { lockRun, snapshotOf, updateRun } from '@wfs/runs';
-import { isInside, removeInside } from '@wfs/storage';
+import { isInside, realDestination, removeInside } from '@wfs/storage';
 
 interface Log {
   log(m: string): void;
@@ -69,7 +69,8 @@ export class Sweeper {
   }
 
   private async sweep(): Promise<SweepResult> {
-    const root = path.resolve(this.opts.processingRoot);
+    // Run directories are recorded by their real paths (the roots are resolved at start-up).
+    const root = realDestination(this.opts.processingRoot);
     const result: SweepResult = { expired: [], skipped: [] };
     let after = 0;
     for (;;) {
