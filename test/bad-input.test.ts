@@ -8,6 +8,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startStack, Stack, TOKENS } from '@wfs/testing';
+import { lexists, postMultipart } from './support/files';
 
 const MAX_UPLOAD = 1024;
 const MAX_JOBS = 1000;
@@ -1332,5 +1333,273 @@ describe('OpenAPI', () => {
     );
     expect(r.body.paths['/api/v1/workflows/{name}/runs'].post).toBeDefined();
     expect(r.body.paths['/api/v1/runs/{id}/files/{filename}'].put).toBeDefined();
+  });
+});
+
+// ---------------------------------------------------------------- issue 9: items 5, 6 and 7
+
+describe('resultsDir the file system cannot take: 400, nothing created or deleted', () => {
+  const outside = fs.mkdtempSync(path.join(os.tmpdir(), 'wfs-bad-resultsdir-'));
+  afterAll(() => fs.rmSync(outside, { recursive: true, force: true }));
+  const root = () => stack.config.resultsRoots[0] as string;
+  const tag = () => `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+
+  test.each([
+    [
+      'a regular file',
+      () => {
+        const file = path.join(root(), `plain-file-${tag()}`);
+        fs.writeFileSync(file, 'not a directory\n');
+        return file;
+      },
+    ],
+    [
+      'a path under a regular file',
+      () => {
+        const file = path.join(root(), `plain-file-${tag()}`);
+        fs.writeFileSync(file, 'not a directory\n');
+        return path.join(file, 'run');
+      },
+    ],
+    ['a path with a 300-character component', () => path.join(root(), 'a'.repeat(300))],
+    [
+      'a 300-character component below a new directory',
+      () => path.join(root(), `new-${tag()}`, 'b'.repeat(300)),
+    ],
+  ])('%s', async (_what, make) => {
+    const resultsDir = make();
+    await changesNothing(async () => {
+      expectInvalidField(
+        await stack.call('POST', createUrl(), { body: { parameters: SMALL, resultsDir } }),
+        'resultsDir',
+      );
+    });
+  });
+
+  test('a dangling symlink: 400, the link is left where it was, its target is not made', async () => {
+    const target = path.join(outside, `never-made-${tag()}`);
+    const inRootTarget = path.join(root(), `never-made-${tag()}`);
+    const links = [
+      path.join(root(), `dangling-${tag()}`),
+      path.join(root(), `dangling-in-${tag()}`),
+    ];
+    fs.symlinkSync(target, links[0]!);
+    fs.symlinkSync(inRootTarget, links[1]!);
+    const isLink = (l: string) => lexists(l) && fs.lstatSync(l).isSymbolicLink();
+    const before = await snapshot();
+    const replies: Reply[] = [];
+    const gone: string[] = [];
+    for (const link of links) {
+      for (const resultsDir of [link, path.join(link, 'run')]) {
+        replies.push(
+          await stack.call('POST', createUrl(), { body: { parameters: SMALL, resultsDir } }),
+        );
+        if (!isLink(link)) gone.push(`${link} after resultsDir ${resultsDir}`);
+        if (!isLink(link)) break;
+      }
+    }
+    // The harm first: the service did not make these links, so it must not delete them.
+    expect(gone).toEqual([]);
+    for (const r of replies) expectInvalidField(r, 'resultsDir');
+    expect(await snapshot()).toEqual(before);
+    expect(fs.existsSync(target)).toBe(false);
+    expect(fs.existsSync(inRootTarget)).toBe(false);
+    expect(fs.readdirSync(outside)).toEqual([]);
+  });
+
+  test.each([
+    ['newline', '\n'],
+    ['carriage return', '\r'],
+    ['tab', '\t'],
+    ['U+0001', '\u0001'],
+    ['escape', '\u001b'],
+    ['delete', '\u007f'],
+  ])('control character (%s) in resultsDir', async (_name, ch) => {
+    await changesNothing(async () => {
+      for (const resultsDir of [
+        path.join(root(), `ctl${ch}dir-${tag()}`),
+        path.join(root(), `ctl-${tag()}`, `${ch}`),
+        path.join(root(), `ctl-${tag()}${ch}`),
+      ]) {
+        expectInvalidField(
+          await stack.call('POST', createUrl(), { body: { parameters: SMALL, resultsDir } }),
+          'resultsDir',
+        );
+      }
+    });
+  });
+});
+
+describe('multipart and parameters on DA operations: 400, nothing created', () => {
+  const std = (extra: Record<string, unknown> = {}) =>
+    stack.call('POST', createUrl('std_calibration'), {
+      body: { subject: `19A-${Date.now().toString(36)}.eb1`, ...extra },
+      role: 'da',
+    });
+
+  test('two parts with the same file name on rerun', async () => {
+    const old = await std();
+    expect(old.status).toBe(201);
+    await changesNothing(async () => {
+      const r = await postMultipart(
+        stack,
+        `/api/v1/runs/${old.body.id}/rerun`,
+        [
+          { name: 'PPR.xml', data: '<ppr>one</ppr>' },
+          { name: 'PPR.xml', data: '<ppr>two</ppr>' },
+        ],
+        { submit: 'false' },
+      );
+      expectError(r, 400);
+    });
+  });
+
+  test('two parts with the same file name on ingest', async () => {
+    const made = await std({ submit: true });
+    expect(made.status).toBe(201);
+    const run = await stack.waitForRun(made.body.id);
+    expect(run.state).toBe('complete');
+    await changesNothing(async () => {
+      const r = await postMultipart(
+        stack,
+        `/api/v1/runs/${run.id}/ingest`,
+        [
+          { name: 'qa_report.txt', data: 'first report' },
+          { name: 'qa_report.txt', data: 'second report' },
+        ],
+        { qa: 'pass', analyst: 'tester' },
+      );
+      expectError(r, 400);
+    });
+    const after = await stack.call('GET', `/api/v1/runs/${run.id}`, { role: 'viewer' });
+    expect(after.body).toMatchObject({ archiveState: 'not_ingested', qaState: 'awaiting' });
+  });
+
+  test('a rerun parameters JSON string nested 3,000 deep (multipart field and JSON body)', async () => {
+    const old = await std();
+    expect(old.status).toBe(201);
+    const depth = 3000;
+    const nestedObject = '{"recipe":' + '{"a":'.repeat(depth) + '1' + '}'.repeat(depth) + '}';
+    const nestedArray = '{"casaVersion":' + '['.repeat(depth) + ']'.repeat(depth) + '}';
+    await changesNothing(async () => {
+      for (const parameters of [nestedObject, nestedArray]) {
+        expectError(
+          await postMultipart(stack, `/api/v1/runs/${old.body.id}/rerun`, [], {
+            parameters,
+            submit: 'false',
+          }),
+          400,
+        );
+        expectError(
+          await stack.call('POST', `/api/v1/runs/${old.body.id}/rerun`, {
+            raw: `{"submit":false,"parameters":${parameters}}`,
+            headers: { 'content-type': 'application/json' },
+          }),
+          400,
+        );
+      }
+    });
+  });
+});
+
+describe('Idempotency-Key and canonical JSON', () => {
+  test('the same body with the keys inside parameters in another order is the same run', async () => {
+    const key = `idem-order-${Date.now()}`;
+    const correlationId = key;
+    const first = await stack.call('POST', createUrl(), {
+      body: { parameters: { nField: 1, nSpw: 1, nScan: 1, workSeconds: 0 }, correlationId },
+      role: 'da',
+      headers: { 'idempotency-key': key },
+    });
+    expect(first.status).toBe(201);
+    for (const parameters of [
+      { nScan: 1, nSpw: 1, nField: 1, workSeconds: 0 },
+      { workSeconds: 0, nSpw: 1, nField: 1, nScan: 1 },
+    ]) {
+      const again = await stack.call('POST', createUrl(), {
+        raw: JSON.stringify({ correlationId, parameters }),
+        role: 'da',
+        headers: { 'idempotency-key': key, 'content-type': 'application/json' },
+      });
+      expect([again.status, again.body?.id]).toEqual([200, first.body.id]);
+    }
+    expect(await runCount('correlation_id = $1', [key])).toBe(1);
+  });
+});
+
+describe('response headers', () => {
+  const nosniff = (r: Reply) =>
+    expect([r.status, (r.headers as http.IncomingHttpHeaders)['x-content-type-options']]).toEqual([
+      r.status,
+      'nosniff',
+    ]);
+
+  test('X-Content-Type-Options: nosniff on every kind of answer', async () => {
+    const run = await createRun();
+    const put = await raw('PUT', `/api/v1/runs/${run.id}/files/PPR.xml`, {
+      headers: octet,
+      body: '<ppr/>',
+    });
+    expect(put.status).toBe(201);
+    for (const [method, p, role] of [
+      ['GET', '/health', null],
+      ['GET', '/metrics', null],
+      ['GET', '/api/v1/runs?limit=1', 'viewer'],
+      ['GET', `/api/v1/runs/${run.id}`, 'viewer'],
+      ['GET', `/api/v1/runs/${run.id}/files/PPR.xml`, 'viewer'],
+      ['GET', `/api/v1/runs/${run.id}/files/nope.xml`, 'viewer'],
+      ['GET', '/api/v1/runs/999999999', 'viewer'],
+      ['GET', '/api/v1/runs', null],
+      ['POST', `/api/v1/runs/${run.id}/submit`, 'viewer'],
+      ['GET', '/api/v1/no-such-route', 'viewer'],
+      ['GET', '/api/docs-json', null],
+    ] as Array<[string, string, keyof typeof TOKENS | null]>) {
+      nosniff(await raw(method, p, { role }));
+    }
+    nosniff(
+      await raw('POST', createUrl(), {
+        headers: { 'content-type': 'application/json' },
+        body: '{',
+      }),
+    );
+  });
+
+  test('a file download is private (never Cache-Control: public) and an attachment with a safe name', async () => {
+    const run = await createRun();
+    for (const name of ['PPR.xml', 'flux.csv', 'a-b_c.1.txt']) {
+      const put = await raw('PUT', `/api/v1/runs/${run.id}/files/${name}`, {
+        headers: octet,
+        body: `<x>${name}</x>`,
+      });
+      expect(put.status).toBe(201);
+      const r = await raw('GET', `/api/v1/runs/${run.id}/files/${name}`, { role: 'viewer' });
+      expect(r.status).toBe(200);
+      const headers = r.headers as http.IncomingHttpHeaders;
+      const cache = String(headers['cache-control'] ?? '');
+      expect(cache).not.toMatch(/\bpublic\b/i);
+      expect(cache).toMatch(/\b(private|no-store)\b/i);
+      expect(headers['content-disposition']).toMatch(
+        new RegExp(`^attachment; ?filename="${name.replace(/\./g, '\\.')}"`),
+      );
+    }
+  });
+
+  test('token names are unique: a second token with a name in use is 409, and only one exists', async () => {
+    const name = `unique-${Date.now()}`;
+    const first = await stack.call('POST', '/api/v1/tokens', {
+      body: { name, role: 'viewer' },
+      role: 'ops',
+    });
+    expect(first.status).toBe(201);
+    await changesNothing(async () => {
+      for (const role of ['viewer', 'da']) {
+        expectError(
+          await stack.call('POST', '/api/v1/tokens', { body: { name, role }, role: 'ops' }),
+          409,
+        );
+      }
+    });
+    const list = await stack.call('GET', '/api/v1/tokens', { role: 'ops' });
+    expect(list.body.items.filter((t: any) => t.name === name)).toHaveLength(1);
   });
 });
