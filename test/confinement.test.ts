@@ -99,16 +99,20 @@ const upload = (runId: number, name: string, bytes: Buffer) =>
   });
 
 /**
- * Waits for the run to end; one whose tampered directory sent a job into its
- * retry backoff (fetch waits 60 s) is cancelled after a while, which ends it.
+ * Waits for the run to end. One whose tampered directory sent a job into its
+ * retry backoff (fetch waits 60 s) is cancelled as soon as a job waits for a
+ * retry (or after 30 s), which ends it.
  */
 async function finish(runId: number): Promise<any> {
-  try {
-    return await stack.waitForRun(runId, undefined, 30_000);
-  } catch {
-    await stack.call('POST', `/api/v1/runs/${runId}/cancel`, { role: 'da' });
-    return stack.waitForRun(runId);
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const run = (await stack.call('GET', `/api/v1/runs/${runId}`, { role: 'viewer' })).body;
+    if (['complete', 'failed', 'cancelled'].includes(run.state)) return run;
+    if (run.jobs.some((j: any) => j.state === 'idle' && j.attempts > 0)) break;
+    await new Promise((r) => setTimeout(r, 200));
   }
+  await stack.call('POST', `/api/v1/runs/${runId}/cancel`, { role: 'da' });
+  return stack.waitForRun(runId);
 }
 
 /** Uploads a PPR, submits and waits for the end: every kind of write a run makes (inputs, logs, rawdata, working, products). */
