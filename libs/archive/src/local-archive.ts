@@ -20,8 +20,13 @@ export interface ArchiveDb extends Tx {
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
 }
 
-/** A product name is one directory under the archive root: a tame, single path segment. */
-export const PRODUCT_NAME = /^[A-Za-z0-9][A-Za-z0-9._:+-]{0,254}$/;
+/**
+ * A product name is one directory under the archive root: a single path
+ * segment (no `/` or `\`), not hidden (so never `.`, `..` or `.staging`), no
+ * control characters, at most 255 UTF-8 bytes. Names are made from a
+ * subject's file-safe form (`uid___A001_X1284_X2c1.img.r12`).
+ */
+const UNSAFE_IN_NAME = /[/\\\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]/u;
 const ROLES: ReadonlySet<string> = new Set(PRODUCT_ROLES);
 const QA_FLAGS: ReadonlySet<string> = new Set(['pass', 'fail', 'null']);
 const STATUSES: ReadonlySet<string> = new Set([
@@ -32,7 +37,12 @@ const STATUSES: ReadonlySet<string> = new Set([
 ]);
 
 export function isSafeProductName(name: string): boolean {
-  return PRODUCT_NAME.test(name) && !name.includes('..');
+  return (
+    name.length > 0 &&
+    !name.startsWith('.') &&
+    !UNSAFE_IN_NAME.test(name) &&
+    Buffer.byteLength(name, 'utf8') <= 255
+  );
 }
 
 /** A file's place inside a product: relative, POSIX, no empty, "." or ".." segments. */

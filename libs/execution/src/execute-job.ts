@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
+  fileSafeSubject,
   JobObservation,
   judgeJob,
   render,
@@ -79,6 +80,7 @@ export class ExecuteJob {
       version: run.version,
       workflow: run.workflow,
       subject: run.subject ?? '',
+      fileSafeSubject: run.subject === null ? '' : fileSafeSubject(run.subject),
       parameters: run.parameters,
       dirs,
       item: job.item ?? {},

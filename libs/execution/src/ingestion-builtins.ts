@@ -15,7 +15,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { classifyProducts, ProductRole } from '@wfs/domain';
+import { classifyProducts, fileSafeSubject, ProductRole } from '@wfs/domain';
 import { containedIn, isInside, realDestination } from '@wfs/storage';
 import type { EventProduct } from '@wfs/domain';
 import type { QaFlag } from '@wfs/archive';
@@ -51,8 +51,9 @@ export interface ProductManifest {
 
 const QA_FLAGS: ReadonlySet<string> = new Set(['pass', 'fail', 'null']);
 
+/** `<file-safe subject>.cal.r<id>`: a product name is a directory of the archive (CONTRACT 5.2). */
 export const productName = (kind: ProductKind, subject: string, sourceRunId: number): string =>
-  `${subject}.${kind === 'calibration' ? 'cal' : 'img'}.r${sourceRunId}`;
+  `${fileSafeSubject(subject)}.${kind === 'calibration' ? 'cal' : 'img'}.r${sourceRunId}`;
 
 const stagingDir = (ctx: BuiltinContext, kind: ProductKind) =>
   path.join(ctx.dirs.working, `${kind}_product`);
