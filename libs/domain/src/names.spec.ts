@@ -1,4 +1,4 @@
-import { fileSafeSubject, isValidSubject, subjectProblem } from './names';
+import { closestWords, didYouMean, fileSafeSubject, isValidSubject, subjectProblem } from './names';
 
 describe('subjects (CONTRACT 5.2)', () => {
   test.each([
@@ -50,4 +50,18 @@ describe('fileSafeSubject', () => {
     expect(Buffer.byteLength(name)).toBeLessThanOrEqual(200);
     expect(name).toBe('é'.repeat(100));
   });
+});
+
+describe('did you mean', () => {
+  const commands = ['workflows', 'submit', 'status', 'list', 'watch', 'rerun', 'ingest', 'cleanup'];
+  test('a typo finds the word', () => {
+    expect(closestWords('stauts', commands)).toEqual(['status']);
+    expect(didYouMean('injest', commands)).toBe(' Did you mean ingest?');
+    expect(didYouMean('std_calibraton', ['std_calibration', 'std_imaging'])).toBe(
+      ' Did you mean std_calibration?',
+    );
+  });
+  test('a prefix finds the word', () =>
+    expect(closestWords('work', commands)).toEqual(['workflows']));
+  test('nothing close, no hint', () => expect(didYouMean('frobnicate', commands)).toBe(''));
 });

@@ -58,3 +58,49 @@ export function fileSafeSubject(subject: string): string {
   }
   return out;
 }
+
+/** Levenshtein distance, for "did you mean" hints (short words only). */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0] as number;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j] as number;
+      row[j] = Math.min(
+        above + 1,
+        (row[j - 1] as number) + 1,
+        diagonal + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+      diagonal = above;
+    }
+  }
+  return row[b.length] as number;
+}
+
+/**
+ * The known words closest to what was typed (at most 3, nearest first): a
+ * word within a third of its length in edits, or one that starts with what
+ * was typed. Empty when nothing is close.
+ */
+export function closestWords(typed: string, known: readonly string[]): string[] {
+  const t = typed.toLowerCase();
+  if (t.length === 0 || t.length > 100) return [];
+  return known
+    .map((word) => ({ word, d: distance(t, word.toLowerCase()) }))
+    .filter(
+      ({ word, d }) =>
+        d <= Math.max(1, Math.floor(word.length / 3)) ||
+        (t.length >= 3 && word.toLowerCase().startsWith(t)),
+    )
+    .sort((a, b) => a.d - b.d || a.word.localeCompare(b.word))
+    .slice(0, 3)
+    .map(({ word }) => word);
+}
+
+/** " Did you mean a or b?" (with the leading space), or "" when nothing is close. */
+export function didYouMean(typed: string, known: readonly string[]): string {
+  const close = closestWords(typed, known);
+  if (close.length === 0) return '';
+  return ` Did you mean ${close.length === 1 ? close[0] : `${close.slice(0, -1).join(', ')} or ${close.at(-1)}`}?`;
+}

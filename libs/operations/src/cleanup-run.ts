@@ -5,10 +5,12 @@ import type { Archive } from '@wfs/archive';
 import { classifyProducts, conflict } from '@wfs/domain';
 import { appendEvents } from '@wfs/events';
 import { Database } from '@wfs/persistence';
-import { lockRun, RunQueries, snapshotOf, updateRun } from '@wfs/runs';
+import { lockRun, RunQueries, RunRow, snapshotOf, updateRun } from '@wfs/runs';
 import { containedIn, removeInside, Roots, runDirs } from '@wfs/storage';
 import { WorkflowCatalog } from '@wfs/workflows';
 import { directoryGone, notArchived, runStates } from './operation-errors';
+
+const FINISHED: ReadonlySet<string> = new Set(['complete', 'failed', 'cancelled']);
 
 /** Roles whose archived copy ingestion may have changed from the run's file. */
 const DA_CHANGED_ROLES: ReadonlySet<string> = new Set(['weblog', 'flags', 'qa_report']);
@@ -31,6 +33,8 @@ function walk(dir: string, base = dir): string[] {
  * Deletes a run's directory once, and only once, its products are safely
  * archived: verified file by file by checksum against the archive, not
  * assumed from a flag. Otherwise the analysts' exact NOT_ARCHIVED message.
+ * The other finished versions of a sealed request (superseded: their
+ * products will never be archived) may be cleaned up as they are.
  */
 export class CleanupRun {
   constructor(
@@ -46,7 +50,10 @@ export class CleanupRun {
     const dir = run.processing_dir;
     if (!dir || run.disk_state === 'removed' || run.disk_state === 'expired' || !fs.existsSync(dir))
       throw directoryGone(run);
-    if (run.archive_state !== 'ingested') throw notArchived(run);
+    if (run.archive_state !== 'ingested') {
+      if (await this.supersededVersion(run)) return this.remove(run, dir, dryRun);
+      throw notArchived(run);
+    }
     const def = await this.catalog.getByDigest(run.workflow_digest);
     const products = runDirs(dir).products;
     const classified = fs.existsSync(products)
@@ -70,6 +77,29 @@ export class CleanupRun {
     if (files.length === 0 || matches.some((m) => !m)) throw notArchived(run);
     const held = matches.map((m) => ({ sha256: m!.sha256, size: m!.size }));
     if (!(await this.archive.holds(runId, held))) throw notArchived(run);
+    return this.remove(run, dir, dryRun);
+  }
+
+  /**
+   * A finished version of a sealed request that was not itself ingested (v1
+   * after v2 was archived): no product of it will ever be archived, and no
+   * QA change, re-run or ingestion can touch it, so its directory may go.
+   */
+  private async supersededVersion(run: RunRow): Promise<boolean> {
+    if (!FINISHED.has(run.state) || run.archive_state === 'ingesting') return false;
+    const [request] = await this.db.query<{ sealed: boolean }>(
+      'SELECT sealed FROM requests WHERE id = $1',
+      [run.request_id],
+    );
+    return request?.sealed === true;
+  }
+
+  private async remove(
+    run: RunRow,
+    dir: string,
+    dryRun: boolean,
+  ): Promise<{ deleted: string[]; dryRun: boolean }> {
+    const runId = Number(run.id);
     const managed = [this.roots.processing, this.roots.qa];
     const real = containedIn(managed, dir);
     if (!real) {
