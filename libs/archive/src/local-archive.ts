@@ -21,9 +21,8 @@ export interface ArchiveDb extends Tx {
 }
 
 /**
- * A product name is one directory under the archive root: a single path
- * segment (no `/` or `\`), not hidden (so never `.`, `..` or `.staging`), no
- * control characters, at most 255 UTF-8 bytes. Names are made from a
+ * A product name is one directory under the archive root: one path segment, not hidden (never
+ * `.`, `..`, `.staging`), no control characters, at most 255 UTF-8 bytes; names are made from a
  * subject's file-safe form (`uid___A001_X1284_X2c1.img.r12`).
  */
 const UNSAFE_IN_NAME = /[/\\\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]/u;
@@ -36,14 +35,8 @@ const STATUSES: ReadonlySet<string> = new Set([
   'Unknown',
 ]);
 
-export function isSafeProductName(name: string): boolean {
-  return (
-    name.length > 0 &&
-    !name.startsWith('.') &&
-    !UNSAFE_IN_NAME.test(name) &&
-    Buffer.byteLength(name, 'utf8') <= 255
-  );
-}
+export const isSafeProductName = (name: string): boolean =>
+  /^[^.]/.test(name) && !UNSAFE_IN_NAME.test(name) && Buffer.byteLength(name, 'utf8') <= 255;
 
 /** A file's place inside a product: relative, POSIX, no empty, "." or ".." segments. */
 export function isSafeProductPath(p: string): boolean {
