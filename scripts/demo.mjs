@@ -1,12 +1,23 @@
 #!/usr/bin/env node
-// The quick start's demo: uploads a PPR, submits a std_calibration run for a
-// VLA execution block and follows its event stream to the end.
-const url = process.env.WFS_URL ?? 'http://127.0.0.1:3000';
-const token = process.env.WFS_TOKEN ?? 'dev-da-token';
+// `npm run demo`, also the quick start's last step: against a running wfs
+// (WFS_URL, default http://127.0.0.1:$PORT or :3000; WFS_TOKEN, default the
+// quick start's dev-da-token), uploads a PPR, submits a std_calibration run
+// for a VLA execution block and follows its event stream to the end.
+const url = (process.env.WFS_URL || `http://127.0.0.1:${process.env.PORT || 3000}`).replace(/\/$/, '');
+const token = process.env.WFS_TOKEN || 'dev-da-token';
 const auth = { authorization: `Bearer ${token}` };
 
+async function reach(target, init) {
+  try {
+    return await fetch(target, init);
+  } catch (e) {
+    console.error(`demo: wfs does not answer at ${url} (${e.cause?.code ?? e.message}): start it with bash scripts/quickstart.sh, or set WFS_URL`);
+    process.exit(1);
+  }
+}
+
 async function call(method, path, body, headers = {}) {
-  const res = await fetch(url + path, {
+  const res = await reach(url + path, {
     method,
     headers: { ...auth, ...(body && !Buffer.isBuffer(body) ? { 'content-type': 'application/json' } : {}), ...headers },
     body: body === undefined ? undefined : Buffer.isBuffer(body) ? body : JSON.stringify(body),
@@ -24,7 +35,7 @@ const file = await call('PUT', `/api/v1/runs/${run.id}/files/PPR.xml`, ppr, { 'c
 console.log(`uploaded PPR.xml (${file.size} bytes, sha256 ${file.sha256.slice(0, 12)}...)`);
 await call('POST', `/api/v1/runs/${run.id}/submit`);
 
-const res = await fetch(`${url}/api/v1/runs/${run.id}/events/stream`, { headers: auth });
+const res = await reach(`${url}/api/v1/runs/${run.id}/events/stream`, { headers: auth });
 const decoder = new TextDecoder();
 let buffer = '';
 for await (const chunk of res.body) {

@@ -93,7 +93,22 @@ test('GET / is the page, served without a token, and it shows nothing without on
   const res = await fetch(stack.url + '/');
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toMatch(/^text\/html/);
-  expect(res.headers.get('content-security-policy')).toMatch(/default-src 'none'/);
+  const csp = res.headers.get('content-security-policy') ?? '';
+  expect(csp).toMatch(/default-src 'none'/);
+  expect(csp).toMatch(/script-src 'self'/);
+  expect(csp).toMatch(/style-src 'self'/);
+  expect(csp).not.toContain('unsafe-inline');
+  const html = await res.text();
+  // No inline script or style for the policy to have to allow.
+  expect(html).not.toMatch(/<script>|<style>|\sstyle=|\son[a-z]+=/i);
+  for (const [file, type] of [
+    ['/dashboard.js', /^text\/javascript/],
+    ['/dashboard.css', /^text\/css/],
+  ] as const) {
+    const asset = await fetch(stack.url + file);
+    expect(asset.status).toBe(200);
+    expect(asset.headers.get('content-type')).toMatch(type);
+  }
   const page = await browser.newPage();
   await page.goto(stack.url + '/');
   await page.waitForFunction(() => document.getElementById('banner')?.textContent !== '');
@@ -155,18 +170,22 @@ test('text from the API is shown as text, never run as markup', async () => {
   await page.close();
 });
 
-test("actions go through the token's role: a viewer is refused, a DA cancels", async () => {
+test('a role is offered only the actions it may take: a viewer watches, a DA cancels', async () => {
   const viewer = await open(TOKENS.viewer);
+  expect(await viewer.page.locator('#whoami').textContent()).toBe('viewer-token (viewer)');
   await viewer.page.locator(`#runs tr[data-run-id="${ids.running}"]`).click();
-  await viewer.page.locator('#d-cancel').click();
   await viewer.page.waitForFunction(() =>
-    /FORBIDDEN/.test(document.getElementById('banner')?.textContent ?? ''),
+    /t_cancel/.test(document.getElementById('d-title')?.textContent ?? ''),
   );
-  expect((await stack.call('GET', `/api/v1/runs/${ids.running}`)).body.state).toBe('running');
+  expect(await viewer.page.locator('#d-cancel').isHidden()).toBe(true);
+  expect(await viewer.page.locator('#d-rerun').isHidden()).toBe(true);
+  expect(await viewer.page.locator('#banner').isHidden()).toBe(true);
+  expect(viewer.errors).toEqual([]);
   await viewer.page.close();
 
   const da = await open(TOKENS.da);
   await da.page.locator(`#runs tr[data-run-id="${ids.running}"]`).click();
+  await da.page.locator('#d-rerun').waitFor({ state: 'visible' });
   await da.page.locator('#d-cancel').click();
   const row = da.page.locator(`#runs tr[data-run-id="${ids.running}"]`);
   await da.page.waitForFunction(
@@ -176,9 +195,33 @@ test("actions go through the token's role: a viewer is refused, a DA cancels", a
   );
   expect(await row.textContent()).toMatch(/t_cancel.*cancelled/);
   expect((await stack.call('GET', `/api/v1/runs/${ids.running}`)).body.state).toBe('cancelled');
-  expect(await da.page.locator('#d-cancel').isHidden()).toBe(true);
+  await da.page.locator('#d-cancel').waitFor({ state: 'hidden' }); // the detail refreshes too
   expect(da.errors).toEqual([]);
   await da.page.close();
+});
+
+test('each run has its own address, /#/runs/<id>, that opens it with the token kept for the tab', async () => {
+  const { page, errors } = await open(TOKENS.viewer);
+  await page.locator(`#runs tr[data-run-id="${ids.failed}"]`).click();
+  await page.waitForFunction(() =>
+    /t_outputs/.test(document.getElementById('d-title')?.textContent ?? ''),
+  );
+  expect(new URL(page.url()).hash).toBe(`#/runs/${ids.failed}`);
+  // The address opens that run, in this tab, without asking for the token again.
+  await page.goto(`${stack.url}/#/runs/${ids.complete}`);
+  await page.reload();
+  await page.waitForFunction(
+    (id) => new RegExp(`^Run ${id} `).test(document.getElementById('d-title')?.textContent ?? ''),
+    ids.complete,
+  );
+  expect(await page.locator('#d-title').textContent()).toMatch(/t_scatter/);
+  expect(await page.locator('#token').inputValue()).toBe(TOKENS.viewer);
+  // The run id in the list is a link to that address.
+  expect(await page.locator(`#runs tr[data-run-id="${ids.odd}"] a`).getAttribute('href')).toBe(
+    `#/runs/${ids.odd}`,
+  );
+  expect(errors).toEqual([]);
+  await page.close();
 });
 
 test('the latest events of a run: tail=N, oldest first; not with after', async () => {

@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { collectQueue, publish, sequenceProblems, startStack, Stack, until } from '@wfs/testing';
 import * as amqp from 'amqplib';
 
@@ -117,13 +119,29 @@ describe('inbound ingestion-complete.observation', () => {
     expect(all.body.items).toHaveLength(1);
   });
 
+  test('an EB id in a canonical uid:// form starts a run; its files use the file-safe form', async () => {
+    const eb = `uid://evla/execblock/${Date.now().toString(16)}`;
+    await send({ telescope: 'VLA', executionBlockId: eb });
+    const first = await until(
+      'the run',
+      async () =>
+        (await stack.call('GET', `/api/v1/runs?subject=${encodeURIComponent(eb)}`)).body.items[0],
+    );
+    expect(first.subject).toBe(eb);
+    const run = await stack.waitForRun(first.id);
+    expect(run.state).toBe('complete');
+    const safe = eb.replace(/[/:]/g, '_');
+    expect(fs.readdirSync(path.join(run.processingDir, 'rawdata'))).toEqual([safe]);
+    expect(run.processingDir.startsWith(stack.config.qaRoot)).toBe(true);
+  });
+
   test('poison messages are dead-lettered with their reason, and the consumer keeps consuming', async () => {
     const before = (await deadLetters()).length;
     await send('this is not json');
     await send({ executionBlockId: 'x.eb1' });
     await send({ telescope: 'VLA' });
     await send({ telescope: 'NOPE', executionBlockId: 'x.eb2' });
-    await send({ telescope: 'VLA', executionBlockId: '../../etc/passwd' });
+    await send({ telescope: 'VLA', executionBlockId: 'x.eb3\nSubject: forged' });
     await send([1, 2, 3]);
     const letters = await until('dead letters', async () => {
       const l = await deadLetters();
@@ -136,7 +154,7 @@ describe('inbound ingestion-complete.observation', () => {
         'missing field: telescope',
         'missing field: executionBlockId',
         'no automatic workflow for telescope NOPE',
-        'executionBlockId has characters an EB id may not hold',
+        'executionBlockId holds a control or other unprintable character',
         'not a JSON object',
       ]),
     );

@@ -40,14 +40,14 @@ afterAll(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-function startManager(): ChildProcess {
+function startManager(bindings: string | null = 'run.std_calibration.*'): ChildProcess {
   const child = spawn(process.execPath, [MANAGER], {
     env: {
       PATH: process.env.PATH ?? '',
       AMQP_URL: stack.config.amqpUrl,
       WFS_EVENTS_EXCHANGE: stack.config.eventsExchange,
       MANAGER_QUEUE: queue,
-      MANAGER_BINDINGS: 'run.std_calibration.*',
+      ...(bindings === null ? {} : { MANAGER_BINDINGS: bindings }),
       MANAGER_PREFETCH: '8',
       MANAGER_SEEN_FILE: path.join(tmp, 'seen.json'),
     },
@@ -152,3 +152,33 @@ test('the example manager consumes every event, survives a poison message and st
     await connection.close();
   }
 });
+
+test('by default the example binds every workflow that ships, and sees their events', async () => {
+  output = '';
+  manager = startManager(null);
+  await until('the manager to consume', () => output.includes(`consuming ${queue}`), 15_000);
+  const line = lines().find((l) => l.includes(`consuming ${queue}`)) ?? '';
+  const bindings = /\(bindings (.*) on /.exec(line)?.[1]?.split(' | ') ?? [];
+  const shipped = fs
+    .readdirSync(path.resolve(__dirname, '..', 'workflows'))
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => `run.${f.replace(/\.yaml$/, '')}.*`);
+  expect([...bindings].sort()).toEqual(shipped.sort());
+  const r = await stack.call('POST', '/api/v1/workflows/std_imaging/runs', {
+    body: { subject: 'uid://A001/X1/X9', submit: true },
+  });
+  expect(r.status).toBe(201);
+  await stack.waitForRun(r.body.id);
+  await until(
+    'the imaging run complete in the output',
+    () =>
+      lines().some(
+        (l) =>
+          l.includes(`run ${r.body.id} std_imaging v1 [uid://A001/X1/X9]`) && / complete /.test(l),
+      ),
+    30_000,
+  );
+  const exited = new Promise((resolve) => manager!.once('exit', resolve));
+  manager.kill('SIGTERM');
+  await exited;
+}, 60_000);

@@ -2,18 +2,24 @@
 // A survey manager's wfs event consumer, as an example of how to consume wfs
 // events properly. See README.md next to it and docs/events.md for the contract.
 //
-//   AMQP_URL=amqp://guest:guest@127.0.0.1:5672 MANAGER_QUEUE=vlass-manager.wfs-status \
-//   MANAGER_BINDINGS='run.vlass_quicklook.*|run.vlass_calibration.*' node manager.mjs
+//   AMQP_URL=amqp://guest:guest@127.0.0.1:5672 MANAGER_QUEUE=my-manager.wfs-status \
+//   MANAGER_BINDINGS='run.std_calibration.*' node manager.mjs
+//
+// By default it binds every workflow that ships in workflows/ (DEFAULT_BINDINGS);
+// narrow it to the ones you launch with MANAGER_BINDINGS.
 import fs from 'node:fs';
 import amqp from 'amqplib';
 
 const env = process.env;
-const QUEUE = env.MANAGER_QUEUE || 'vlass-manager.wfs-status';
+const QUEUE = env.MANAGER_QUEUE || 'my-manager.wfs-status';
+/** Every workflow wfs ships (workflows/*.yaml), so the example shows events out of the box. */
+const DEFAULT_BINDINGS =
+  'run.std_calibration.*|run.calibration_ingestion.*|run.std_imaging.*|run.image_ingestion.*|run.radps_skeleton.*';
 const cfg = {
   url: env.AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672',
   exchange: env.WFS_EVENTS_EXCHANGE || 'wfs.events',
   queue: QUEUE,
-  bindings: (env.MANAGER_BINDINGS || 'run.vlass_quicklook.*|run.vlass_calibration.*').split('|').map((s) => s.trim()).filter(Boolean),
+  bindings: (env.MANAGER_BINDINGS || DEFAULT_BINDINGS).split('|').map((s) => s.trim()).filter(Boolean),
   prefetch: Number(env.MANAGER_PREFETCH || 32),
   // Bad messages are copied here (with the reason in a header), then acked. Set to "" to only log and ack.
   deadLetterQueue: env.MANAGER_DEAD_LETTER_QUEUE ?? `${QUEUE}.dead-letter`,

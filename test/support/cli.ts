@@ -15,7 +15,7 @@ export interface CliResult {
 export function wfs(
   stack: Stack,
   args: string[],
-  opts: { role?: keyof typeof TOKENS; cwd?: string } = {},
+  opts: { role?: keyof typeof TOKENS; cwd?: string; token?: string | null } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
@@ -23,7 +23,7 @@ export function wfs(
       env: {
         PATH: process.env.PATH ?? '',
         WFS_URL: stack.url,
-        WFS_TOKEN: TOKENS[opts.role ?? 'da'],
+        ...(opts.token === null ? {} : { WFS_TOKEN: opts.token ?? TOKENS[opts.role ?? 'da'] }),
       },
     });
     let stdout = '';

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { fileSafeSubject } from '@wfs/domain';
 
 /** Runs the real simulators as a worker would: argument array, no shell, cwd = working/. */
 const FETCHER = path.join(__dirname, 'productfetcher');
@@ -96,6 +97,16 @@ describe('tool simulators', () => {
         expect(fs.statSync(path.join(sdm, f)).size).toBeGreaterThan(0);
       expect(fs.readdirSync(path.join(sdm, 'ASDMBinary')).length).toBeGreaterThanOrEqual(2);
       expect(fs.readdirSync(run.rawdata)).toEqual([subject]); // no partial leftovers
+    });
+
+    it.each([
+      ['uid://A001/X1284/X2c1', 'uid___A001_X1284_X2c1'],
+      ['../../x', '_.._.._x'],
+    ])('writes %s under its file-safe form %s, inside --dest', (subject, safe) => {
+      const result = fetch(subject, run.rawdata);
+      expect(result.status).toBe(0);
+      expect(fs.readdirSync(run.rawdata)).toEqual([fileSafeSubject(subject)]);
+      expect(fileSafeSubject(subject)).toBe(safe);
     });
 
     it('gives the same dataset when fetched again (a retry replaces it)', () => {

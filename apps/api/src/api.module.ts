@@ -18,6 +18,7 @@ import { HealthController } from './http/health.controller';
 import { MetricsController } from './http/metrics.controller';
 import { OverviewController } from './http/overview.controller';
 import { DashboardController } from './http/dashboard.controller';
+import { MeController } from './http/me.controller';
 import { OperationsController } from './http/operations.controller';
 import { RunsController } from './http/runs.controller';
 import { TokensController } from './http/tokens.controller';
@@ -57,6 +58,7 @@ export class ApiModule {
         FilesController,
         EventsController,
         TokensController,
+        MeController,
         HealthController,
         MetricsController,
         OverviewController,

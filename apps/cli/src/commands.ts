@@ -38,8 +38,25 @@ function readFile(p: string): Buffer {
   }
 }
 
-/** `--param k=v` values: JSON when they parse as JSON (numbers, lists), strings otherwise. */
-function params(flags: Flags): Record<string, unknown> {
+/** A workflow's parameter schema, as far as the CLI reads it. */
+export interface ParameterSchema {
+  properties?: Record<string, { type?: string | string[]; enum?: unknown[] }>;
+}
+
+/** Whether the schema says this parameter is a string (so `6.6` stays "6.6"). */
+function isStringParameter(schema: ParameterSchema | undefined, name: string): boolean {
+  const p = schema?.properties?.[name];
+  if (!p) return false;
+  if (p.type === 'string') return true;
+  if (Array.isArray(p.type)) return p.type.includes('string') && !p.type.includes('number');
+  return Array.isArray(p.enum) && p.enum.length > 0 && p.enum.every((v) => typeof v === 'string');
+}
+
+/**
+ * `--param k=v` values: a string where the workflow's schema says string,
+ * else JSON when they parse as JSON (numbers, lists), strings otherwise.
+ */
+function params(flags: Flags, schema?: ParameterSchema): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const file = str(flags, 'params-file');
   if (file) {
@@ -53,14 +70,17 @@ function params(flags: Flags): Record<string, unknown> {
   for (const kv of list(flags, 'param')) {
     const eq = kv.indexOf('=');
     if (eq < 1) throw new UsageError(`--param takes key=value, got "${kv}"`);
+    const key = kv.slice(0, eq);
     const raw = kv.slice(eq + 1);
     let value: unknown = raw;
-    try {
-      value = JSON.parse(raw);
-    } catch {
-      value = raw;
+    if (!isStringParameter(schema, key)) {
+      try {
+        value = JSON.parse(raw);
+      } catch {
+        value = raw;
+      }
     }
-    out[kv.slice(0, eq)] = value;
+    out[key] = value;
   }
   return out;
 }
@@ -76,7 +96,10 @@ function showRun(io: Io, r: RunDoc): void {
   io.out(
     `  request ${r.requestId}  created ${r.createdAt} by ${r.createdBy}${r.finishedAt ? `  finished ${r.finishedAt}` : ''}`,
   );
-  if (r.processingDir) io.out(`  directory ${r.processingDir}`);
+  if (r.processingDir) {
+    const gone = r.diskState === 'removed' || r.diskState === 'expired' || r.diskState === 'none';
+    io.out(`  directory ${r.processingDir}${gone ? `  (${r.diskState}: no longer on disk)` : ''}`);
+  }
   for (const f of r.files ?? []) io.out(`  file ${f.name}  ${f.size} bytes  sha256 ${f.sha256}`);
   for (const j of r.jobs ?? []) {
     io.out(
@@ -106,6 +129,37 @@ async function latestRun(client: Client, subject: string): Promise<number> {
   const run = page.items[0];
   if (!run) throw new UsageError(`no run has the subject ${subject}`);
   return run.id;
+}
+
+/** The usage line of each command, printed under a usage error. */
+export const USAGES: Record<string, string> = {
+  workflows: 'wfs workflows',
+  submit:
+    'wfs submit <workflow> [--subject S] [--param k=v ...] [--params-file f.json] [--file path ...] [--results-dir D] [--correlation-id C] [--watch]',
+  status: 'wfs status <runId>',
+  list: 'wfs list [--state S] [--workflow W] [--subject S] [--qa Q] [--limit N]',
+  watch: 'wfs watch <runId>',
+  rerun:
+    'wfs rerun <runId | subject> [--ppr f] [--flagtemplate f] [--flux f] [--flagtargetstemplate f] [--param k=v] [--watch]',
+  qa: 'wfs qa <runId> pass|fail|null --analyst NAME [--comments TEXT]',
+  ingest:
+    'wfs ingest <runId> --qa pass|fail|null --analyst NAME [--report qa_report.txt] [--flagtemplate f] [--flagtargetstemplate f] [--watch]',
+  reject: 'wfs reject <runId> --analyst NAME [--comments TEXT]',
+  cleanup: 'wfs cleanup <runId> [--dry-run]',
+  cancel: 'wfs cancel <runId>',
+};
+
+/** A usage error naming every missing piece, with the command's usage line. */
+function missing(command: string, problems: string[]): UsageError {
+  return new UsageError(`${problems.join('; ')}\nusage: ${USAGES[command] ?? ''}`);
+}
+
+const QA_VALUES = ['pass', 'fail', 'null'];
+
+/** The parameter schema of a workflow (a 404 says which workflows there are). */
+async function schemaOf(client: Client, workflow: string): Promise<ParameterSchema> {
+  const def = await client.request('GET', `/api/v1/workflows/${encodeURIComponent(workflow)}`);
+  return (def.parameters ?? {}) as ParameterSchema;
 }
 
 const FILE_FLAGS: Record<string, string> = {
@@ -139,13 +193,14 @@ export const COMMANDS: Record<
   },
 
   async submit(client, io, [workflow], flags) {
-    if (!workflow) throw new UsageError('wfs submit <workflow> [options]');
+    if (!workflow) throw missing('submit', ['name the workflow (wfs workflows lists them)']);
+    const schema = await schemaOf(client, workflow);
     const created = await client.request(
       'POST',
       `/api/v1/workflows/${encodeURIComponent(workflow)}/runs`,
       {
         subject: str(flags, 'subject'),
-        parameters: params(flags),
+        parameters: params(flags, schema),
         correlationId: str(flags, 'correlation-id'),
         resultsDir: str(flags, 'results-dir')
           ? path.resolve(str(flags, 'results-dir') as string)
@@ -188,24 +243,34 @@ export const COMMANDS: Record<
   },
 
   async rerun(client, io, [target], flags) {
-    if (!target)
-      throw new UsageError(
-        'wfs rerun <runId | subject> [--ppr f] [--flagtemplate f] [--flux f] [--flagtargetstemplate f] [--param k=v] [--watch]',
-      );
+    if (!target) throw missing('rerun', ['name the run id or the subject to re-run']);
     const id = /^[1-9][0-9]*$/.test(target) ? Number(target) : await latestRun(client, target);
     const form = new FormData();
     attach(form, flags, ['ppr', 'flagtemplate', 'flux', 'flagtargetstemplate']);
-    const p = params(flags);
+    const schema =
+      list(flags, 'param').length > 0
+        ? await schemaOf(client, (await client.request('GET', `/api/v1/runs/${id}`)).workflow)
+        : undefined;
+    const p = params(flags, schema);
     if (Object.keys(p).length > 0) form.append('parameters', JSON.stringify(p));
     const run = await client.request('POST', `/api/v1/runs/${id}/rerun`, form);
     return maybeWatch(client, io, flags, run);
   },
 
   async qa(client, io, [id, status], flags) {
-    if (!['pass', 'fail', 'null'].includes(status ?? ''))
-      throw new UsageError('wfs qa <runId> pass|fail|null --analyst NAME [--comments TEXT]');
     const analyst = str(flags, 'analyst');
-    if (!analyst) throw new UsageError('--analyst NAME is required');
+    const problems = [
+      ...(id ? [] : ['the run id is missing']),
+      ...(QA_VALUES.includes(status ?? '')
+        ? []
+        : [
+            status
+              ? `the QA status must be pass, fail or null, not ${status}`
+              : 'the QA status (pass, fail or null) is missing',
+          ]),
+      ...(analyst ? [] : ['--analyst NAME is required']),
+    ];
+    if (problems.length > 0) throw missing('qa', problems);
     showRun(
       io,
       await client.request('POST', `/api/v1/runs/${runId(id)}/qa`, {
@@ -220,10 +285,14 @@ export const COMMANDS: Record<
   async ingest(client, io, [id], flags) {
     const qa = str(flags, 'qa');
     const analyst = str(flags, 'analyst');
-    if (!['pass', 'fail', 'null'].includes(qa ?? '') || !analyst)
-      throw new UsageError(
-        'wfs ingest <runId> --qa pass|fail|null --analyst NAME [--report f] [--flagtemplate f] [--flagtargetstemplate f] [--watch]',
-      );
+    const problems = [
+      ...(id ? [] : ['the run id is missing']),
+      ...(QA_VALUES.includes(qa ?? '')
+        ? []
+        : [qa ? `--qa must be pass, fail or null, not ${qa}` : '--qa pass|fail|null is required']),
+      ...(analyst ? [] : ['--analyst NAME is required']),
+    ];
+    if (problems.length > 0) throw missing('ingest', problems);
     const form = new FormData();
     form.append('qa', qa as string);
     form.append('analyst', analyst);
@@ -235,7 +304,7 @@ export const COMMANDS: Record<
 
   async reject(client, io, [id], flags) {
     const analyst = str(flags, 'analyst');
-    if (!analyst) throw new UsageError('wfs reject <runId> --analyst NAME [--comments TEXT]');
+    if (!analyst) throw missing('reject', ['--analyst NAME is required']);
     showRun(
       io,
       await client.request('POST', `/api/v1/runs/${runId(id)}/reject`, {

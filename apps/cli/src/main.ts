@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { didYouMean } from '@wfs/domain';
 import { ApiError, Client, UsageError } from './client';
 import { COMMANDS, Flags } from './commands';
 
@@ -41,6 +42,16 @@ const OPTIONS = {
   comments: { type: 'string' },
 } as const;
 
+/** The line that says what to do next, if the service or the CLI knows one. */
+function nextStep(e: ApiError): string {
+  if (e.status === 401) {
+    return process.env.WFS_TOKEN
+      ? '\n  WFS_TOKEN is set but the service does not accept it: check it, or ask ops for a new token.'
+      : '\n  WFS_TOKEN is not set: export WFS_TOKEN=<your token> (ask ops for one).';
+  }
+  return typeof e.details.hint === 'string' ? `\n  ${e.details.hint}` : '';
+}
+
 /** The `wfs` command: returns its exit status. */
 export async function main(argv: string[]): Promise<number> {
   let parsed: { values: Flags; positionals: string[] };
@@ -52,7 +63,14 @@ export async function main(argv: string[]): Promise<number> {
       strict: true,
     }) as unknown as typeof parsed;
   } catch (e) {
-    process.stderr.write(`wfs: ${(e as Error).message}\n${USAGE}\n`);
+    const message = (e as Error).message;
+    const unknown = /^Unknown option '(-[^']*)'/.exec(message)?.[1];
+    const options = Object.keys(OPTIONS).map((o) => `--${o}`);
+    process.stderr.write(
+      unknown
+        ? `wfs: unknown option ${unknown}.${didYouMean(unknown, options)}\n${USAGE}\n`
+        : `wfs: ${message}\n${USAGE}\n`,
+    );
     return 2;
   }
   const [command, ...args] = parsed.positionals;
@@ -62,7 +80,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   const handler = COMMANDS[command];
   if (!handler) {
-    process.stderr.write(`wfs: unknown command "${command}"\n${USAGE}\n`);
+    process.stderr.write(
+      `wfs: unknown command "${command}".${didYouMean(command, Object.keys(COMMANDS))}\n${USAGE}\n`,
+    );
     return 2;
   }
   const json = parsed.values.json === true;
@@ -95,7 +115,7 @@ export async function main(argv: string[]): Promise<number> {
               .map(([k, v]) => `\n  ${k}: ${v}`)
               .join('')
           : '';
-      process.stderr.write(`wfs ${command}: ${e.message}${state}${fields}\n`);
+      process.stderr.write(`wfs ${command}: ${e.message}${state}${fields}${nextStep(e)}\n`);
       return 1;
     }
     process.stderr.write(`wfs ${command}: ${(e as Error).message}\n`);

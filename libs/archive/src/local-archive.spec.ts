@@ -130,6 +130,22 @@ describe('LocalArchive', () => {
     expect(await archive.holds(5, [files[0]])).toBe(false);
   });
 
+  it('keeps a canonical MOUS UID as the subject, under a file-safe product name', async () => {
+    const product = await archive.ingest({
+      name: 'uid___A001_X1284_X2c1.img.r8',
+      kind: 'image',
+      subject: 'uid://A001/X1284/X2c1',
+      qaFlag: 'pass',
+      sourceRunId: 8,
+      ingestionRunId: 9,
+      files: [{ source: path.join(src, 'PPR.xml'), path: 'PPR.xml', role: 'ancillary' }],
+    });
+    expect(product.subject).toBe('uid://A001/X1284/X2c1');
+    const s = await archive.subject('uid://A001/X1284/X2c1');
+    expect(s.products.map((p) => p.name)).toEqual(['uid___A001_X1284_X2c1.img.r8']);
+    expect(fs.readdirSync(path.join(tmp, 'archive'))).toContain('uid___A001_X1284_X2c1.img.r8');
+  });
+
   it('refuses unsafe product names and file paths, and symlinked sources', async () => {
     const file = {
       source: path.join(src, 'PPR.xml'),
@@ -143,7 +159,17 @@ describe('LocalArchive', () => {
       sourceRunId: 6,
       ingestionRunId: 7,
     };
-    for (const name of ['../x', 'a/b', '.hidden', '', 'a..b']) {
+    for (const name of [
+      '../x',
+      'a/b',
+      'a\\b',
+      '.hidden',
+      '..',
+      '.staging',
+      '',
+      'a\nb',
+      'x'.repeat(256),
+    ]) {
       await expect(archive.ingest({ ...base, name, files: [file] })).rejects.toThrow(
         /unsafe product name/,
       );

@@ -20,8 +20,12 @@ export interface ArchiveDb extends Tx {
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
 }
 
-/** A product name is one directory under the archive root: a tame, single path segment. */
-export const PRODUCT_NAME = /^[A-Za-z0-9][A-Za-z0-9._:+-]{0,254}$/;
+/**
+ * A product name is one directory under the archive root: one path segment, not hidden (never
+ * `.`, `..`, `.staging`), no control characters, at most 255 UTF-8 bytes; names are made from a
+ * subject's file-safe form (`uid___A001_X1284_X2c1.img.r12`).
+ */
+const UNSAFE_IN_NAME = /[/\\\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]/u;
 const ROLES: ReadonlySet<string> = new Set(PRODUCT_ROLES);
 const QA_FLAGS: ReadonlySet<string> = new Set(['pass', 'fail', 'null']);
 const STATUSES: ReadonlySet<string> = new Set([
@@ -31,9 +35,8 @@ const STATUSES: ReadonlySet<string> = new Set([
   'Unknown',
 ]);
 
-export function isSafeProductName(name: string): boolean {
-  return PRODUCT_NAME.test(name) && !name.includes('..');
-}
+export const isSafeProductName = (name: string): boolean =>
+  /^[^.]/.test(name) && !UNSAFE_IN_NAME.test(name) && Buffer.byteLength(name, 'utf8') <= 255;
 
 /** A file's place inside a product: relative, POSIX, no empty, "." or ".." segments. */
 export function isSafeProductPath(p: string): boolean {

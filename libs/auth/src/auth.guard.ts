@@ -33,10 +33,15 @@ export class AuthGuard implements CanActivate {
     const match = typeof header === 'string' ? /^Bearer\s+(\S+)$/i.exec(header) : null;
     const principal = match ? await this.tokens.authenticate(match[1] as string) : null;
     if (!principal) {
+      const given = header !== undefined;
       throw new WfsError(
         'unauthenticated',
         'UNAUTHENTICATED',
-        'A valid bearer token is required (Authorization: Bearer <token>).',
+        `${given ? 'The token is not valid (unknown, revoked or malformed)' : 'No token was given'}: send a valid one as "Authorization: Bearer <token>" (the wfs CLI reads it from WFS_TOKEN).`,
+        {
+          token: given ? 'invalid' : 'missing',
+          hint: 'REST: add the header "Authorization: Bearer <token>". CLI: export WFS_TOKEN=<token>. Tokens come from ops (POST /api/v1/tokens) or WFS_API_TOKENS.',
+        },
       );
     }
     req.principal = principal;

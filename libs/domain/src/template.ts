@@ -6,6 +6,8 @@ export interface TemplateContext {
   version: number;
   workflow: string;
   subject: string;
+  /** The subject as it appears in file and directory names (see fileSafeSubject). */
+  fileSafeSubject: string;
   parameters: Record<string, unknown>;
   dirs: { root: string; rawdata: string; working: string; products: string; inputs: string };
   item: Record<string, string | number>;
@@ -52,6 +54,7 @@ const ROOTS = new Set([
   'version',
   'workflow',
   'subject',
+  'fileSafeSubject',
   'parameters',
   'dirs',
   'item',
@@ -59,11 +62,23 @@ const ROOTS = new Set([
 ]);
 const DIRS = new Set(['root', 'rawdata', 'working', 'products', 'inputs']);
 
-/** Placeholders a definition may not use (checked at load time), as messages. */
-export function templateProblems(template: string, scatterDims: readonly string[]): string[] {
+/**
+ * Placeholders a definition may not use (checked at load time), as messages.
+ * A path (`asPath`: a job's outputs) may not hold `{{subject}}`: a subject is
+ * never a path (`uid://A001/X1284/X2c1`), its file-safe form is.
+ */
+export function templateProblems(
+  template: string,
+  scatterDims: readonly string[],
+  asPath = false,
+): string[] {
   const problems: string[] = [];
   for (const path of placeholders(template)) {
     const [root, child] = path.split('.');
+    if (asPath && root === 'subject') {
+      problems.push('{{subject}} is not a file name: use {{fileSafeSubject}} in paths');
+      continue;
+    }
     if (!root || !ROOTS.has(root)) problems.push(`unknown placeholder {{${path}}}`);
     else if (root === 'dirs' && (!child || !DIRS.has(child)))
       problems.push(`unknown directory {{${path}}}`);

@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import {
+  fileSafeSubject,
   JobObservation,
   judgeJob,
   render,
@@ -100,6 +101,7 @@ export class ExecuteJob {
       version: run.version,
       workflow: run.workflow,
       subject: run.subject ?? '',
+      fileSafeSubject: run.subject === null ? '' : fileSafeSubject(run.subject),
       parameters: run.parameters,
       dirs,
       item: job.item ?? {},

@@ -11,14 +11,14 @@
  * origin of each file); the archive step ingests exactly what the manifest
  * lists and checks the archive recorded the same checksums.
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { classifyProducts, ProductRole } from '@wfs/domain';
-import { digestFile, entryKind, isInside, listFiles, moveDir } from '@wfs/storage';
+import { classifyProducts, fileSafeSubject, ProductRole } from '@wfs/domain';
+import { entryKind, isInside, moveDir } from '@wfs/storage';
 import type { EventProduct } from '@wfs/domain';
 import type { QaFlag } from '@wfs/archive';
 import type { Builtin, BuiltinContext, BuiltinRun } from './builtin-context';
+import { filesUnder, qaNotesSection, sha256Of, weblogWithQaNotes } from './product-files';
 
 type ProductKind = 'calibration' | 'image';
 
@@ -35,9 +35,13 @@ export interface ManifestEntry {
   roles: ProductRole[];
   size: number;
   sha256: string;
-  /** `products`: copied from the source's products/; `inputs`: a file the DA gave the ingestion; `rebuilt`: the weblog with the QA notes added. */
-  origin: 'products' | 'inputs' | 'rebuilt';
-  /** The file it came from (source products/ or ingestion inputs/). */
+  /**
+   * `products`: copied from the source's products/; `inputs`: a file the DA gave the ingestion;
+   * `run_inputs`: a flag file the source run was given (its inputs/); `rebuilt`: the weblog with
+   * the QA notes added.
+   */
+  origin: 'products' | 'inputs' | 'run_inputs' | 'rebuilt';
+  /** The file it came from (source products/ or inputs/, or ingestion inputs/). */
   from: string;
 }
 
@@ -50,8 +54,9 @@ export interface ProductManifest {
 
 const QA_FLAGS: ReadonlySet<string> = new Set(['pass', 'fail', 'null']);
 
+/** `<file-safe subject>.cal.r<id>`: a product name is a directory of the archive (CONTRACT 5.2). */
 export const productName = (kind: ProductKind, subject: string, sourceRunId: number): string =>
-  `${subject}.${kind === 'calibration' ? 'cal' : 'img'}.r${sourceRunId}`;
+  `${fileSafeSubject(subject)}.${kind === 'calibration' ? 'cal' : 'img'}.r${sourceRunId}`;
 
 const stagingDir = (ctx: BuiltinContext, kind: ProductKind) =>
   path.join(ctx.dirs.working, `${kind}_product`);
@@ -65,128 +70,6 @@ function sourceOf(ctx: BuiltinContext): BuiltinRun & { subject: string } {
   if (!subject)
     throw new Error(`run ${source.id} has no subject: nothing to name its product after`);
   return { ...source, subject };
-}
-
-/** Regular files under dir (links and specials skipped, and logged). */
-const filesUnder = (dir: string, log: (l: string) => void) =>
-  listFiles(dir, (rel) => log(`skipped ${rel}: not a regular file`));
-
-async function sha256Of(file: string): Promise<{ sha256: string; size: number }> {
-  const digest = await digestFile(file);
-  if (!digest) throw new Error(`${file} is gone`);
-  return digest;
-}
-
-/** Runs a program with an argument array (no shell); rejects with its stderr unless it exits 0. */
-function run(program: string, args: string[], signal: AbortSignal): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'], signal });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0
-        ? resolve(stdout)
-        : reject(
-            new Error(
-              `${program} ${args.join(' ')} exited ${code}: ${stderr.trim().slice(0, 500)}`,
-            ),
-          ),
-    );
-  });
-}
-
-const escapeHtml = (s: string) =>
-  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-
-/**
- * The DA's QA report as a section of qa_notes.html. The report is plain text
- * (the DAs' template: qa_standard, qa_analyst, qa_status, qa_comments): it is
- * escaped and kept verbatim in a <pre>, so nothing a report holds can run in
- * the archive's weblog viewer.
- */
-function qaNotesSection(report: string, ctx: BuiltinContext): string {
-  const p = ctx.run.parameters;
-  const meta = [
-    `SRDP QA flag: ${String(p.qaFlag ?? 'null')}`,
-    p.analyst ? `analyst: ${String(p.analyst)}` : null,
-    `ingestion run ${ctx.run.id} of run ${ctx.source?.id ?? '?'}`,
-  ].filter((x): x is string => x !== null);
-  return `<div class="wfs-qa-report">\n<h2>QA report</h2>\n<p>${escapeHtml(meta.join('; '))}</p>\n<pre>${escapeHtml(report)}</pre>\n</div>\n`;
-}
-
-function withQaNotes(existing: string | null, section: string): string {
-  if (existing === null) {
-    return `<!DOCTYPE html>\n<html><head><title>QA notes</title></head><body>\n<h1>QA notes</h1>\n${section}</body></html>\n`;
-  }
-  const at = existing.lastIndexOf('</body>');
-  return at < 0 ? existing + section : existing.slice(0, at) + section + existing.slice(at);
-}
-
-/**
- * A copy of the weblog tarball with the DA's report in the weblog's html
- * directory as qa_notes.html (appended to one the pipeline wrote, if any).
- * Uses the system's `tar` (argument arrays, no shell); members other than
- * plain files and directories, absolute names and ".." are refused.
- */
-async function weblogWithQaNotes(
-  ctx: BuiltinContext,
-  tgz: string,
-  dest: string,
-  section: string,
-): Promise<string> {
-  const tree = path.join(ctx.dirs.working, 'weblog_with_qa_notes');
-  await fs.promises.rm(tree, { recursive: true, force: true });
-  await fs.promises.mkdir(tree, { recursive: true });
-  const names = (await run('tar', ['-tzf', tgz], ctx.signal)).split('\n').filter(Boolean);
-  const verbose = (await run('tar', ['-tvzf', tgz], ctx.signal)).split('\n').filter(Boolean);
-  if (names.length !== verbose.length) throw new Error(`cannot read the member list of ${tgz}`);
-  names.forEach((name, i) => {
-    const type = verbose[i][0];
-    if (
-      (type !== '-' && type !== 'd') ||
-      name.startsWith('/') ||
-      name.startsWith('-') ||
-      name.split('/').includes('..')
-    ) {
-      throw new Error(
-        `weblog ${tgz} holds a member wfs will not unpack: ${JSON.stringify(name)} (type ${type})`,
-      );
-    }
-  });
-  await run(
-    'tar',
-    ['-xzf', tgz, '-C', tree, '--no-same-owner', '--no-same-permissions'],
-    ctx.signal,
-  );
-
-  const files = await filesUnder(tree, ctx.log);
-  const index = files.find((f) => /(^|\/)html\/index\.html$/.test(f));
-  const htmlDir = index ? path.posix.dirname(index) : (files[0]?.split('/')[0] ?? '');
-  if (!index)
-    ctx.log(
-      `weblog ${tgz} has no html/index.html: qa_notes.html goes to ${htmlDir || 'its top level'}`,
-    );
-  const notesRel = htmlDir ? `${htmlDir}/qa_notes.html` : 'qa_notes.html';
-  const notes = path.join(tree, ...notesRel.split('/'));
-  const existing = fs.existsSync(notes) ? await fs.promises.readFile(notes, 'utf8') : null;
-  await fs.promises.mkdir(path.dirname(notes), { recursive: true });
-  await fs.promises.writeFile(notes, withQaNotes(existing, section));
-
-  const top = (await fs.promises.readdir(tree)).sort();
-  if (top.some((t) => t.startsWith('-')))
-    throw new Error(`weblog ${tgz} has a top-level entry starting with "-"`);
-  const tmp = `${dest}.tmp`;
-  await run(
-    'tar',
-    ['-czf', tmp, '-C', tree, '--sort=name', '--owner=0', '--group=0', '--numeric-owner', ...top],
-    ctx.signal,
-  );
-  await fs.promises.rename(tmp, dest);
-  await fs.promises.rm(tree, { recursive: true, force: true });
-  return notesRel;
 }
 
 /**
@@ -218,13 +101,21 @@ async function prepareProduct(ctx: BuiltinContext, kind: ProductKind): Promise<P
       from: path.join(source.dirs.products, ...f.path.split('/')),
     });
   }
+  const isFile = async (p: string) => fs.existsSync(p) && (await fs.promises.lstat(p)).isFile();
   for (const [name, role] of DA_FILES) {
-    const given = path.join(ctx.dirs.inputs, name);
-    if (!fs.existsSync(given) || !(await fs.promises.lstat(given)).isFile()) continue;
     const byPattern = classifyProducts([name], patterns)[0]?.roles ?? [];
     const roles = [...new Set<ProductRole>([...byPattern, role])];
-    if (entries.has(name)) ctx.log(`${name} given to the ingestion replaces products/${name}`);
-    entries.set(name, { path: name, roles, origin: 'inputs', from: given });
+    const given = path.join(ctx.dirs.inputs, name);
+    // The flag files the run used (a DA's, given to the run or its re-run) are archived with
+    // its product, unless the DA gives others at ingest or the run's products/ holds them.
+    const used = path.join(source.dirs.inputs, name);
+    if (await isFile(given)) {
+      if (entries.has(name)) ctx.log(`${name} given to the ingestion replaces products/${name}`);
+      entries.set(name, { path: name, roles, origin: 'inputs', from: given });
+    } else if (role === 'flags' && !entries.has(name) && (await isFile(used))) {
+      ctx.log(`${name} of run ${source.id} (its inputs/) archived with its product`);
+      entries.set(name, { path: name, roles, origin: 'run_inputs', from: used });
+    }
   }
   if (entries.size === 0)
     throw new Error(

@@ -1,36 +1,32 @@
-import { createHash } from 'node:crypto';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Archive } from '@wfs/archive';
 import { classifyProducts, conflict } from '@wfs/domain';
 import { appendEvents } from '@wfs/events';
 import { Database } from '@wfs/persistence';
-import { lockRun, RunQueries, snapshotOf, updateRun } from '@wfs/runs';
-import { containedIn, removeInside, Roots, runDirs } from '@wfs/storage';
+import { lockRun, RunQueries, RunRow, snapshotOf, updateRun } from '@wfs/runs';
+import {
+  containedIn,
+  digestFile,
+  entryKind,
+  listFiles,
+  removeInside,
+  Roots,
+  runDirs,
+} from '@wfs/storage';
 import { WorkflowCatalog } from '@wfs/workflows';
 import { directoryGone, notArchived, runStates } from './operation-errors';
 
+const FINISHED: ReadonlySet<string> = new Set(['complete', 'failed', 'cancelled']);
+
 /** Roles whose archived copy ingestion may have changed from the run's file. */
 const DA_CHANGED_ROLES: ReadonlySet<string> = new Set(['weblog', 'flags', 'qa_report']);
-
-async function sha256(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
-function walk(dir: string, base = dir): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) return walk(p, base);
-    return e.isFile() ? [path.relative(base, p).split(path.sep).join('/')] : [];
-  });
-}
 
 /**
  * Deletes a run's directory once, and only once, its products are safely
  * archived: verified file by file by checksum against the archive, not
  * assumed from a flag. Otherwise the analysts' exact NOT_ARCHIVED message.
+ * The other finished versions of a sealed request (superseded: their
+ * products will never be archived) may be cleaned up as they are.
  */
 export class CleanupRun {
   constructor(
@@ -44,18 +40,25 @@ export class CleanupRun {
   async execute(runId: number, dryRun: boolean): Promise<{ deleted: string[]; dryRun: boolean }> {
     const run = await this.queries.row(runId);
     const dir = run.processing_dir;
-    if (!dir || run.disk_state === 'removed' || run.disk_state === 'expired' || !fs.existsSync(dir))
+    if (
+      !dir ||
+      run.disk_state === 'removed' ||
+      run.disk_state === 'expired' ||
+      entryKind(dir) === null
+    )
       throw directoryGone(run);
-    if (run.archive_state !== 'ingested') throw notArchived(run);
+    if (run.archive_state !== 'ingested') {
+      if (await this.supersededVersion(run)) return this.remove(run, dir, dryRun);
+      throw notArchived(run);
+    }
     const def = await this.catalog.getByDigest(run.workflow_digest);
     const products = runDirs(dir).products;
-    const classified = fs.existsSync(products)
-      ? classifyProducts(walk(products), def.products)
-      : [];
+    const classified = classifyProducts(await listFiles(products), def.products);
     const files = await Promise.all(
       classified.map(async ({ path: rel }) => {
-        const file = path.join(products, rel);
-        return { path: rel, sha256: await sha256(file), size: fs.statSync(file).size };
+        // Read without following links: a file gone or replaced by one is not "in the archive".
+        const digest = await digestFile(path.join(products, ...rel.split('/'))).catch(() => null);
+        return { path: rel, sha256: digest?.sha256 ?? '', size: digest?.size ?? -1 };
       }),
     );
     // Each product file must be in the archive under its path with its checksum; files that
@@ -70,6 +73,29 @@ export class CleanupRun {
     if (files.length === 0 || matches.some((m) => !m)) throw notArchived(run);
     const held = matches.map((m) => ({ sha256: m!.sha256, size: m!.size }));
     if (!(await this.archive.holds(runId, held))) throw notArchived(run);
+    return this.remove(run, dir, dryRun);
+  }
+
+  /**
+   * A finished version of a sealed request that was not itself ingested (v1
+   * after v2 was archived): no product of it will ever be archived, and no
+   * QA change, re-run or ingestion can touch it, so its directory may go.
+   */
+  private async supersededVersion(run: RunRow): Promise<boolean> {
+    if (!FINISHED.has(run.state) || run.archive_state === 'ingesting') return false;
+    const [request] = await this.db.query<{ sealed: boolean }>(
+      'SELECT sealed FROM requests WHERE id = $1',
+      [run.request_id],
+    );
+    return request?.sealed === true;
+  }
+
+  private async remove(
+    run: RunRow,
+    dir: string,
+    dryRun: boolean,
+  ): Promise<{ deleted: string[]; dryRun: boolean }> {
+    const runId = Number(run.id);
     const managed = [this.roots.processing, this.roots.qa];
     const real = containedIn(managed, dir);
     if (!real) {

@@ -49,6 +49,17 @@ export class IngestRun {
         });
       }
       const def = this.catalog.get(sourceDef.ingestWith);
+      if (sourceDef.ingestQa === 'pass' && cmd.qa !== null && cmd.qa !== 'pass') {
+        // ALMA imaging is archived as pass; one that fails QA is rejected, not archived.
+        throw invalid(
+          'QA_PASS_ONLY',
+          `Runs of ${source.workflow} are ingested with QA pass only; to fail run ${source.id}, reject it: wfs reject ${source.id} --analyst NAME (POST /api/v1/runs/${source.id}/reject).`,
+          {
+            fields: { qa: `must be pass or left out for ${source.workflow}` },
+            workflow: source.workflow,
+          },
+        );
+      }
       const qa: QaStatus | null = sourceDef.ingestQa === 'pass' ? 'pass' : cmd.qa;
       if (!qa)
         throw invalid('INVALID_REQUEST', 'qa (pass, fail or null) is required.', {

@@ -20,6 +20,16 @@ export const runNotComplete = (run: RunRow, action: string) =>
     states(run),
   );
 
+export const runRejected = (run: RunRow) =>
+  conflict(
+    'RUN_REJECTED',
+    `Run ${run.id} was rejected (its subject is marked Do Not Calibrate): its QA flag stays fail.`,
+    {
+      ...states(run),
+      hint: `To judge the data again, re-run it: wfs rerun ${run.id} (POST /api/v1/runs/${run.id}/rerun).`,
+    },
+  );
+
 export const requestSealed = (run: RunRow) =>
   conflict(
     'REQUEST_SEALED',
@@ -27,6 +37,13 @@ export const requestSealed = (run: RunRow) =>
     {
       ...states(run),
       requestId: Number(run.request_id),
+      ...(run.archive_state !== 'ingested' &&
+      run.disk_state !== 'removed' &&
+      run.disk_state !== 'expired'
+        ? {
+            hint: `Another version was archived; run ${run.id}'s directory can be deleted with: wfs cleanup ${run.id}.`,
+          }
+        : {}),
     },
   );
 
@@ -42,8 +59,35 @@ export const ingestionUnderway = (run: RunRow) =>
     },
   );
 
+/** What to do next, besides the exact message: nothing will come of waiting for an ingestion never started. */
+function notArchivedHint(run: RunRow): { ingestion: string; hint: string } | null {
+  const ingest = `wfs ingest ${run.id} --qa pass|fail|null --analyst NAME (POST /api/v1/runs/${run.id}/ingest)`;
+  switch (run.archive_state) {
+    case 'not_ingested':
+      return {
+        ingestion: 'not_started',
+        hint: `No ingestion of run ${run.id} was started; start one with: ${ingest}.`,
+      };
+    case 'ingest_failed':
+      return {
+        ingestion: 'failed',
+        hint: `The ingestion of run ${run.id} (ingestion run ${run.ingestion_run_id}) failed; start another with: ${ingest}.`,
+      };
+    case 'ingesting':
+      return {
+        ingestion: 'in_progress',
+        hint: `Ingestion run ${run.ingestion_run_id} is archiving run ${run.id}: wait for it (wfs watch ${run.ingestion_run_id}).`,
+      };
+    case 'ingested':
+      return null;
+  }
+}
+
 export const notArchived = (run: RunRow) =>
-  conflict('NOT_ARCHIVED', NOT_ARCHIVED_MESSAGE, states(run));
+  conflict('NOT_ARCHIVED', NOT_ARCHIVED_MESSAGE, {
+    ...states(run),
+    ...(run.state === 'complete' ? notArchivedHint(run) : {}),
+  });
 
 export const directoryGone = (run: RunRow) =>
   conflict(

@@ -3,7 +3,7 @@ import { appendEvents } from '@wfs/events';
 import { Database } from '@wfs/persistence';
 import { lockRun, RunQueries, snapshotOf, updateRun } from '@wfs/runs';
 import { entryKind, isInside, realDestination, removeInside, Roots } from '@wfs/storage';
-import { ingestionUnderway, runNotComplete } from './operation-errors';
+import { ingestionUnderway, requestSealed, runNotComplete } from './operation-errors';
 import { setQaLocked } from './set-qa';
 
 /**
@@ -25,6 +25,13 @@ export class RejectRun {
     if (run.state !== 'complete') throw runNotComplete(run, 'rejected');
     if (run.archive_state === 'ingesting' || run.archive_state === 'ingested')
       throw ingestionUnderway(run);
+    // Refused before the archive and the disk are touched: a sealed request's subject is
+    // Calibrated (another version is archived), and a superseded version's way out is cleanup.
+    const [request] = await this.db.query<{ sealed: boolean }>(
+      'SELECT sealed FROM requests WHERE id = $1',
+      [run.request_id],
+    );
+    if (request?.sealed) throw requestSealed(run);
     if (run.subject) await this.archive.setCalibrationStatus(run.subject, 'Do Not Calibrate');
     const dir = run.processing_dir;
     const inQa = dir !== null && isInside(realDestination(this.roots.qa), realDestination(dir));

@@ -1,7 +1,7 @@
 import { appendEvents } from '@wfs/events';
 import { Database, Tx } from '@wfs/persistence';
 import { lockRun, RunRow, snapshotOf, updateRun } from '@wfs/runs';
-import { requestSealed, runNotComplete } from './operation-errors';
+import { requestSealed, runNotComplete, runRejected } from './operation-errors';
 
 export type QaStatus = 'pass' | 'fail' | 'null';
 
@@ -16,13 +16,20 @@ export interface QaDecision {
 export const DEFAULT_QA_STANDARD = 'SRDP Pilot';
 
 /**
- * Records a QA decision on a locked, complete run of an unsealed request:
+ * Records a QA decision on a locked, complete, not rejected run of an unsealed request:
  * history row, qa_state, `qa-set` event. A pass fails every other version of
  * the request that is awaiting QA or passed (one pass per request), each with
  * its own history row and event.
  */
 export async function setQaLocked(tx: Tx, run: RunRow, d: QaDecision): Promise<RunRow> {
   if (run.state !== 'complete') throw runNotComplete(run, 'given a QA flag');
+  // A rejected run's subject is Do Not Calibrate in the archive and its directory may be
+  // gone: its QA fail stands (a re-run makes a new version to judge).
+  const [rejected] = await tx.query(
+    `SELECT 1 FROM events WHERE run_id = $1 AND type = 'rejected' LIMIT 1`,
+    [run.id],
+  );
+  if (rejected) throw runRejected(run);
   const [request] = await tx.query<{ sealed: boolean }>(
     'SELECT sealed FROM requests WHERE id = $1 FOR UPDATE',
     [run.request_id],

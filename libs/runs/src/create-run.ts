@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { conflict, invalid, planRun, SUBJECT, WorkflowDefinition } from '@wfs/domain';
+import { conflict, invalid, planRun, subjectProblem, WorkflowDefinition } from '@wfs/domain';
 import { appendEvents } from '@wfs/events';
 import { Database, Tx } from '@wfs/persistence';
 import { Dispatcher } from '@wfs/dispatch';
@@ -248,13 +248,12 @@ export class CreateRun {
 
   /** Validates a subject for a workflow (400 naming the field). */
   subjectFor(def: WorkflowDefinition, subject: string | null): string | null {
-    if (subject !== null && !SUBJECT.test(subject)) {
+    const problem = subject === null ? null : subjectProblem(subject);
+    if (problem) {
       throw invalid(
         'INVALID_SUBJECT',
-        'The subject may hold letters, digits and . _ : + - only (at most 200).',
-        {
-          fields: { subject: 'has characters a subject may not hold' },
-        },
+        `The subject ${problem}: a subject is 1-200 printable characters (e.g. uid://A001/X1284/X2c1).`,
+        { fields: { subject: problem } },
       );
     }
     if (subject === null && def.subjectKind !== 'none') {

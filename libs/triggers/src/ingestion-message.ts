@@ -1,4 +1,4 @@
-import { SUBJECT } from '@wfs/domain';
+import { subjectProblem } from '@wfs/domain';
 
 /** An `ingestion-complete.observation` message, as far as wfs needs it. */
 export interface IngestionComplete {
@@ -25,8 +25,8 @@ export function parseIngestionComplete(content: Buffer): Parsed {
     return { ok: false, reason: 'missing field: telescope' };
   if (typeof b.executionBlockId !== 'string' || b.executionBlockId === '')
     return { ok: false, reason: 'missing field: executionBlockId' };
-  if (!SUBJECT.test(b.executionBlockId))
-    return { ok: false, reason: 'executionBlockId has characters an EB id may not hold' };
+  const problem = subjectProblem(b.executionBlockId);
+  if (problem) return { ok: false, reason: `executionBlockId ${problem}` };
   if (b.projectCode !== undefined && b.projectCode !== null && typeof b.projectCode !== 'string')
     return { ok: false, reason: 'projectCode must be a string' };
   if (b.messageId !== undefined && b.messageId !== null && typeof b.messageId !== 'string')

@@ -86,7 +86,7 @@ describe('shipped workflow definitions', () => {
         retries: 2,
         needs: [],
       });
-      expect(jobs.fetch?.outputs).toEqual(['rawdata/{{subject}}']);
+      expect(jobs.fetch?.outputs).toEqual(['rawdata/{{fileSafeSubject}}']);
       expect(jobs.casa).toMatchObject({
         stage: 'running casa',
         executable: 'casa',

@@ -78,7 +78,7 @@ export function parseDefinition(file: string, text: string): WorkflowDefinition 
     ];
     for (const [field, templates] of fields) {
       for (const t of templates) {
-        const found = templateProblems(t, dims);
+        const found = templateProblems(t, dims, field === 'outputs');
         if (found.length > 0)
           throw new DefinitionError(file, `jobs.${i}.${field}`, found.join('; '));
       }

@@ -1,11 +1,43 @@
-import Ajv, { ValidateFunction } from 'ajv';
+import Ajv, { ErrorObject, ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
-import { invalid, notFound, WorkflowDefinition } from '@wfs/domain';
+import {
+  closestWords,
+  didYouMean,
+  invalid,
+  notFound,
+  WfsError,
+  WorkflowDefinition,
+} from '@wfs/domain';
 import { Database } from '@wfs/persistence';
 import { loadDefinitions } from './load-definitions';
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, coerceTypes: false });
 addFormats(ajv);
+
+/** What is wrong with one parameter, in words that say what would be right. */
+function problemOf(e: ErrorObject, def: WorkflowDefinition): string {
+  const properties =
+    (def.parameters as { properties?: Record<string, { description?: string }> }).properties ?? {};
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const known = Object.keys(properties);
+      const hint = didYouMean(String(e.params.additionalProperty), known);
+      return `is not a parameter of this workflow.${hint || ` Its parameters: ${known.join(', ') || 'none'}.`}`;
+    }
+    case 'required':
+      return 'is required';
+    case 'enum': {
+      const allowed = e.params.allowedValues as unknown[];
+      return `must be one of: ${allowed.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(', ')}`;
+    }
+    case 'pattern': {
+      const about = properties[e.instancePath.split('/')[1] ?? '']?.description;
+      return `must match ${String(e.params.pattern)}${about ? `; ${about.trim()}` : ''}`;
+    }
+    default:
+      return e.message ?? 'is invalid';
+  }
+}
 
 /**
  * The workflows this service offers (loaded from YAML at start-up) and every
@@ -56,7 +88,16 @@ export class WorkflowCatalog {
 
   get(name: string): WorkflowDefinition {
     const def = this.current.get(name);
-    if (!def) throw notFound('workflow', name);
+    if (!def) {
+      const known = [...this.current.keys()].sort();
+      const close = closestWords(name, known);
+      throw new WfsError(
+        'not_found',
+        'WORKFLOW_NOT_FOUND',
+        `No workflow ${name}.${didYouMean(name, known)} (wfs workflows lists them.)`,
+        { workflow: name, ...(close.length > 0 ? { suggestions: close } : {}) },
+      );
+    }
     return def;
   }
 
@@ -92,12 +133,7 @@ export class WorkflowCatalog {
               ? String(e.params.missingProperty)
               : '';
         const field = ['parameters', base, extra].filter(Boolean).join('.');
-        fields[field] =
-          e.keyword === 'additionalProperties'
-            ? 'is not a parameter of this workflow'
-            : e.keyword === 'required'
-              ? 'is required'
-              : (e.message ?? 'is invalid');
+        fields[field] = problemOf(e, def);
       }
       throw invalid('INVALID_PARAMETERS', `The parameters do not match the ${def.name} schema.`, {
         fields,

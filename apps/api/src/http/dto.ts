@@ -15,11 +15,12 @@ import type { Role } from '@wfs/config';
 export class CreateRunBody {
   @ApiPropertyOptional({
     description:
-      'EB id, MOUS UID or survey job id (required unless the workflow has subjectKind none)',
+      'EB id, MOUS UID (canonical form uid://A001/X1284/X2c1) or survey job id: 1-200 printable characters (required unless the workflow has subjectKind none)',
+    minLength: 1,
+    maxLength: 200,
   })
   @IsOptional()
   @IsString()
-  @MaxLength(200)
   subject?: string;
 
   @ApiPropertyOptional({

@@ -1,0 +1,36 @@
+/** The dashboard's style sheet, served as `/dashboard.css` (see dashboard-page.ts). */
+export const DASHBOARD_STYLE = `  :root { --ok: #1a7f37; --bad: #cf222e; --warn: #9a6700; --run: #0969da; --mute: #57606a; --line: #d0d7de; }
+  * { box-sizing: border-box; }
+  body { margin: 0; font: 14px/1.4 system-ui, sans-serif; color: #1f2328; background: #f6f8fa; }
+  header { display: flex; flex-wrap: wrap; gap: 12px; align-items: center; padding: 10px 16px; background: #24292f; color: #fff; }
+  header h1 { font-size: 16px; margin: 0 12px 0 0; }
+  header input { width: 260px; }
+  .health span { margin-right: 10px; }
+  .health .up::before { content: "\\25CF "; color: #3fb950; }
+  .health .down::before { content: "\\25CF "; color: #f85149; }
+  main { padding: 12px 16px; }
+  #banner { display: none; padding: 8px 12px; margin-bottom: 10px; border: 1px solid var(--bad); background: #ffebe9; color: var(--bad); }
+  .cards { display: flex; flex-wrap: wrap; gap: 8px; margin-bottom: 12px; }
+  .card { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 8px 12px; min-width: 110px; }
+  .card b { display: block; font-size: 20px; }
+  .card small { color: var(--mute); }
+  .filters { display: flex; flex-wrap: wrap; gap: 8px; align-items: center; margin-bottom: 8px; }
+  table { border-collapse: collapse; width: 100%; background: #fff; }
+  th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
+  th { background: #eaeef2; position: sticky; top: 0; }
+  tr.run { cursor: pointer; }
+  tr.run:hover, tr.selected { background: #ddf4ff; }
+  .state { font-weight: 600; }
+  .s-complete { color: var(--ok); } .s-failed { color: var(--bad); } .s-running, .s-submitted { color: var(--run); }
+  .s-cancelled, .s-removed, .s-skipped { color: var(--mute); } .s-held { color: var(--warn); }
+  .why { color: var(--bad); }
+  #detail { display: none; margin-top: 14px; background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 10px 14px; }
+  #detail h2 { margin: 0 0 6px; font-size: 16px; }
+  dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 0 0 10px; }
+  dt { color: var(--mute); }
+  dd { margin: 0; word-break: break-all; }
+  pre { background: #0d1117; color: #e6edf3; padding: 8px; max-height: 320px; overflow: auto; white-space: pre-wrap; }
+  button { cursor: pointer; }
+  .actions { margin: 8px 0; display: flex; gap: 8px; }
+  .muted { color: var(--mute); }
+`;

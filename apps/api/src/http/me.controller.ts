@@ -1,0 +1,30 @@
+import { Controller, Get, Req } from '@nestjs/common';
+import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { AuthenticatedRequest, Principal, RequireRole, roleAllows } from '@wfs/auth';
+
+/** What a da (or service) token may do besides reading; ops and admin may do it too. */
+const DA_ACTIONS = ['create', 'submit', 'cancel', 'rerun', 'qa', 'ingest', 'reject', 'cleanup'];
+
+/**
+ * `GET /api/v1/me`: who the token is and what it may do, so a client (the
+ * dashboard) offers only the actions its role is allowed. The API still
+ * checks every call.
+ */
+@ApiTags('auth')
+@ApiBearerAuth()
+@Controller('api/v1/me')
+export class MeController {
+  @Get()
+  @RequireRole('viewer')
+  me(@Req() req: AuthenticatedRequest) {
+    const { name, role } = req.principal as Principal;
+    return {
+      name,
+      role,
+      actions: [
+        ...(roleAllows(role, 'da') ? DA_ACTIONS : []),
+        ...(roleAllows(role, 'ops') ? ['tokens'] : []),
+      ],
+    };
+  }
+}
