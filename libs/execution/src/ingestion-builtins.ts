@@ -14,7 +14,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { classifyProducts, fileSafeSubject, ProductRole } from '@wfs/domain';
-import { entryKind, isInside, moveDir } from '@wfs/storage';
+import { copyFileIn, entryKind, isInside, moveDir, readIn } from '@wfs/storage';
 import type { EventProduct } from '@wfs/domain';
 import type { QaFlag } from '@wfs/archive';
 import type { Builtin, BuiltinContext, BuiltinRun } from './builtin-context';
@@ -123,9 +123,8 @@ async function prepareProduct(ctx: BuiltinContext, kind: ProductKind): Promise<P
     );
 
   const report = path.join(ctx.dirs.inputs, 'qa_report.txt');
-  const section = fs.existsSync(report)
-    ? qaNotesSection(await fs.promises.readFile(report, 'utf8'), ctx)
-    : null;
+  const reportText = await readIn(path.dirname(report), path.basename(report));
+  const section = reportText ? qaNotesSection(reportText.toString('utf8'), ctx) : null;
   const weblogs = [...entries.values()].filter(
     (e) => e.roles.includes('weblog') && /\.(tgz|tar\.gz)$/.test(e.path),
   );
@@ -145,7 +144,7 @@ async function prepareProduct(ctx: BuiltinContext, kind: ProductKind): Promise<P
       ctx.log(`added the QA report to ${e.path} as ${notes}`);
       origin = 'rebuilt';
     } else {
-      await fs.promises.copyFile(e.from, dest, fs.constants.COPYFILE_FICLONE);
+      await copyFileIn(e.from, dest);
     }
     files.push({ ...e, origin, ...(await sha256Of(dest)) });
   }

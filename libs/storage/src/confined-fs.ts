@@ -327,3 +327,22 @@ export async function filesIn(dir: string): Promise<string[]> {
     .map((e) => e.name)
     .sort();
 }
+
+/**
+ * Copies a regular file (opened without following a link) to a new file
+ * `to`; a clone where the filesystem can (the bytes copied are those of the
+ * descriptor checked, reopened through /proc/self/fd).
+ */
+export async function copyFileIn(from: string, to: string): Promise<void> {
+  const handle = await openRead(path.dirname(from), path.basename(from));
+  if (!handle) throw unsafePath(from, 'it is gone');
+  try {
+    await fs.promises.copyFile(
+      `/proc/self/fd/${handle.fd}`,
+      to,
+      fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE,
+    );
+  } finally {
+    await handle.close();
+  }
+}
