@@ -8,3 +8,5 @@ export * from './events';
 export * from './names';
 export * from './products';
 export * from './liveness';
+export * from './job-states';
+export * from './job-transitions';

@@ -2,6 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { buildEvent, EventJob, EventProduct, EventType, RunSnapshot } from '@wfs/domain';
 import type { Tx } from '@wfs/persistence';
 
+/**
+ * The one outbox writer. Every event of every path is numbered and stored
+ * here: its sequence follows the run's `last_sequence` (the caller holds the
+ * run's row lock, so one run's sequences and ids grow together), its
+ * `occurredAt` is Postgres's clock when the row is written, and the commit
+ * NOTIFYs `wfs_events` with the run ids so the relay publishes at once.
+ */
+
 export interface PendingEvent {
   type: EventType;
   job?: EventJob | null;
@@ -10,10 +18,28 @@ export interface PendingEvent {
   run?: RunSnapshot;
 }
 
-/** Event bodies as the outbox stores them before Postgres sets their sequence and time. */
-export function eventBodies(run: RunSnapshot, events: readonly PendingEvent[]): string[] {
-  return events.map((e) =>
-    JSON.stringify(
+/** The Postgres channel told (on commit) that a run has new events. */
+export const EVENTS_CHANNEL = 'wfs_events';
+
+/** An event numbered for the outbox: its body lacks only `sequence` and `occurredAt`, set as it is stored. */
+export interface OutboxRow {
+  runId: number;
+  sequence: number;
+  type: EventType;
+  body: string;
+}
+
+/** Numbers events after `lastSequence` and builds their bodies from the run's snapshot. */
+export function numberEvents(
+  run: RunSnapshot,
+  lastSequence: number,
+  events: readonly PendingEvent[],
+): OutboxRow[] {
+  return events.map((e, i) => ({
+    runId: run.id,
+    sequence: lastSequence + i + 1,
+    type: e.type,
+    body: JSON.stringify(
       buildEvent(
         e.type,
         e.run ?? run,
@@ -21,16 +47,49 @@ export function eventBodies(run: RunSnapshot, events: readonly PendingEvent[]): 
         e,
       ),
     ),
-  );
+  }));
 }
 
-/** The Postgres channel told (on commit) that a run has new events. */
-export const EVENTS_CHANNEL = 'wfs_events';
+/**
+ * The statement part that stores numbered events: an INSERT over
+ * unnest(run ids, sequences, types, bodies) given as the parameters `$p`,
+ * `$p+1`, `$p+2`, `$p+3` of the caller's statement (so a transition's rows
+ * and its events go in one round trip), in the order given. `base` is an SQL
+ * expression added to each sequence, for callers that number in SQL.
+ */
+export function outboxInsert(p: number, base = '0'): string {
+  return `INSERT INTO events (run_id, sequence, type, body)
+    SELECT x.run_id, ${base} + x.seq, x.t,
+           x.b || jsonb_build_object('sequence', ${base} + x.seq, 'occurredAt',
+                    to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
+    FROM unnest($${p}::bigint[], $${p + 1}::int[], $${p + 2}::text[], $${p + 3}::jsonb[])
+         WITH ORDINALITY AS x(run_id, seq, t, b, n)
+    ORDER BY x.n
+    RETURNING 1`;
+}
+
+/** The four parameters of `outboxInsert`. */
+export const outboxParams = (rows: readonly OutboxRow[]): unknown[] => [
+  rows.map((r) => r.runId),
+  rows.map((r) => r.sequence),
+  rows.map((r) => r.type),
+  rows.map((r) => r.body),
+];
+
+/** The NOTIFY payload naming the runs that have new events (`*` when too many to name). */
+export function notifyPayload(rows: readonly OutboxRow[]): string {
+  const ids = [...new Set(rows.map((r) => r.runId))].join(',');
+  return ids.length > 7900 ? '*' : ids;
+}
+
+/** The NOTIFY part of a statement that stored events; `$p` is `notifyPayload`'s text. */
+export const outboxNotify = (p: number): string =>
+  `CASE WHEN $${p}::text <> '' THEN pg_notify('${EVENTS_CHANNEL}', $${p}::text) END`;
 
 /**
- * Writes events to the outbox in the caller's transaction, numbering them
- * with the run's gapless sequence. The caller holds the run row lock, so
- * sequences and ids of one run grow together; the relay publishes from here.
+ * Writes events of one locked run in the caller's transaction, for a change
+ * that wrote its row already: the run's counter moves and the events are
+ * stored in one statement, numbered after the counter as it was.
  */
 export async function appendEvents(
   tx: Tx,
@@ -38,23 +97,14 @@ export async function appendEvents(
   events: readonly PendingEvent[],
 ): Promise<void> {
   if (events.length === 0) return;
-  // The bodies are built here; their sequence and time are set by Postgres in the same
-  // statement that takes them, so writing a state change's events is one round trip.
-  const bodies = eventBodies(run, events);
-  const [row] = await tx.query<{ written: string }>(
+  const rows = numberEvents(run, 0, events);
+  const [out] = await tx.query<{ written: string }>(
     `WITH seq AS (
-       UPDATE runs SET last_sequence = last_sequence + $2 WHERE id = $1
-       RETURNING last_sequence - $2 AS base,
-                 to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at
-     ), written AS (
-       INSERT INTO events (run_id, sequence, type, body)
-       SELECT $1, seq.base + x.n, x.t, x.b || jsonb_build_object('sequence', seq.base + x.n, 'occurredAt', seq.at)
-       FROM seq, unnest($3::text[], $4::jsonb[]) WITH ORDINALITY AS x(t, b, n)
-       RETURNING 1
-     )
-     SELECT count(*) AS written, pg_notify('${EVENTS_CHANNEL}', $1::text) FROM written`,
-    [run.id, events.length, events.map((e) => e.type), bodies],
+       UPDATE runs SET last_sequence = last_sequence + $5 WHERE id = $7 RETURNING last_sequence - $5 AS base
+     ), e AS (${outboxInsert(1, '(SELECT base FROM seq)')})
+     SELECT count(*) AS written, ${outboxNotify(6)} FROM e`,
+    [...outboxParams(rows), events.length, notifyPayload(rows), run.id],
   );
-  if (Number(row?.written) !== events.length)
+  if (Number(out?.written) !== events.length)
     throw new Error(`run ${run.id} vanished while writing its events`);
 }

@@ -5,6 +5,5 @@ export * from './create-run';
 export * from './run-commands';
 export * from './job-lifecycle';
 export * from './runs.module';
-export * from './ingestion-outcome';
-export * from './job-batch';
+export { ClaimedJob, eventJob, JobStore, jobFacts, runFacts } from './job-store';
 export * from './overview';

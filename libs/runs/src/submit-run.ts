@@ -1,5 +1,12 @@
 import { invalid, planRun, PlannedGroup, transitionRun, WorkflowDefinition } from '@wfs/domain';
-import { EVENTS_CHANNEL, eventBodies, PendingEvent } from '@wfs/events';
+import {
+  notifyPayload,
+  numberEvents,
+  outboxInsert,
+  outboxNotify,
+  outboxParams,
+  PendingEvent,
+} from '@wfs/events';
 import type { Tx } from '@wfs/persistence';
 import type { JobKey } from '@wfs/dispatch';
 import { JobRow, RunRow, snapshotOf } from './run-model';
@@ -79,6 +86,8 @@ export async function writeSubmission(
   const submitted: RunRow = { ...run, state };
   const events: PendingEvent[] = [...earlier, { type: 'submitted' }];
   const { groups, instances } = plan;
+  // Numbered from 1 here; the statement adds the run's counter as it was.
+  const rows = numberEvents(snapshotOf(submitted), 0, events);
   const [row] = await tx.query<{ written: string; updated_at: Date }>(
     `WITH g AS (
        INSERT INTO job_groups (run_id, name, position, needs, instances, released)
@@ -93,17 +102,10 @@ export async function writeSubmission(
      ), seq AS (
        UPDATE runs SET state = $12, updated_at = now(), last_sequence = last_sequence + $13
        WHERE id = $1
-       RETURNING last_sequence - $13 AS base, updated_at,
-                 to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at
-     ), e AS (
-       INSERT INTO events (run_id, sequence, type, body)
-       SELECT $1, seq.base + x.n, x.t, x.b || jsonb_build_object('sequence', seq.base + x.n, 'occurredAt', seq.at)
-       FROM seq, unnest($14::text[], $15::jsonb[]) WITH ORDINALITY AS x(t, b, n)
-       ORDER BY x.n
-       RETURNING 1
-     )
+       RETURNING last_sequence - $13 AS base, updated_at
+     ), e AS (${outboxInsert(14, '(SELECT base FROM seq)')})
      SELECT (SELECT count(*) FROM e) AS written, (SELECT updated_at FROM seq) AS updated_at,
-            pg_notify('${EVENTS_CHANNEL}', $1::text)`,
+            ${outboxNotify(18)}`,
     [
       runId,
       groups.map((g) => g.name),
@@ -118,8 +120,8 @@ export async function writeSubmission(
       instances.map((i) => i.released),
       state,
       events.length,
-      events.map((e) => e.type),
-      eventBodies(snapshotOf(submitted), events),
+      ...outboxParams(rows),
+      notifyPayload(rows),
     ],
   );
   if (Number(row?.written) !== events.length)

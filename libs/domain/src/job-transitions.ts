@@ -1,0 +1,382 @@
+import { JobVerdict, retryDelayMs, shouldRetry } from './casa';
+import { readyGroups } from './dag';
+import { JobDefinition } from './definition';
+import { EventProduct, EventType, RunError } from './events';
+import { JobAction, transitionJob } from './job-states';
+import { DiskState, JobState, QaState, RunState, transitionRun } from './states';
+
+/**
+ * The job transitions as pure functions: each takes the loaded facts of a
+ * run, its instance (and, to finish, its groups) and returns the change set
+ * to apply, or null when the message is stale (a redelivery, a later
+ * attempt, a cancelled run): nothing to do. One store applies change sets
+ * (set-based for a batch, the same code for a batch of one) and one outbox
+ * writer numbers their events.
+ */
+
+/** One attempt of one instance, as a queue message names it. */
+export interface AttemptKey {
+  runId: number;
+  name: string;
+  index: number;
+  attempt: number;
+}
+
+export interface RunFacts {
+  id: number;
+  state: RunState;
+  qaState: QaState;
+  products: EventProduct[] | null;
+  /** An ingestion run settles its source run when it ends. */
+  sourceRunId: number | null;
+}
+
+export interface JobFacts {
+  name: string;
+  index: number;
+  state: JobState;
+  attempts: number;
+  /** Sent to the queue (dispatched_at set): only a dispatched instance may be claimed. */
+  dispatched: boolean;
+}
+
+export interface GroupFacts {
+  name: string;
+  needs: string[];
+  completed: number;
+  instances: number;
+  released: boolean;
+}
+
+/** What a job's definition says about running it. */
+export type JobRules = Pick<
+  JobDefinition,
+  'name' | 'stage' | 'scatter' | 'retries' | 'retryUnlessExit' | 'retryBackoff'
+>;
+
+/** Changes a builtin step made to the run itself (e.g. its directory moved to the QA area). */
+export interface RunEffects {
+  processingDir?: string;
+  diskState?: DiskState;
+  /** Products this step put in the archive: kept on the run, carried by its complete event. */
+  products?: EventProduct[];
+  /** Changes to the run an ingestion run ingests (e.g. its directory moved back to the processing area). */
+  source?: { processingDir?: string; diskState?: DiskState };
+}
+
+/** The new state of one instance. `started`: a new attempt begins (host, times reset). */
+export interface JobChange {
+  name: string;
+  index: number;
+  action: JobAction;
+  state: JobState;
+  attempts: number;
+  exitCode: number | null;
+  statusReason: string | null;
+  started?: true;
+  finished?: true;
+  /** Put back on the queue after this delay (a retry). */
+  retryAfterMs?: number;
+}
+
+export interface RunChange {
+  state?: RunState;
+  qaState?: QaState;
+  started?: true;
+  finished?: true;
+  error?: RunError;
+  processingDir?: string;
+  diskState?: DiskState;
+  /** Appended to the run's products. */
+  products?: EventProduct[];
+}
+
+/** An event of the change set; its run snapshot is the run after the change, its job the instance after it. */
+export interface EventSpec {
+  type: EventType;
+  job?: { name: string; index: number };
+  /** Carries the run's products (complete, ingested). */
+  products?: true;
+}
+
+export interface ChangeSet {
+  jobs: JobChange[];
+  groups: GroupFacts[];
+  run: RunChange | null;
+  events: EventSpec[];
+  /** Groups whose idle instances become ready (dispatched and queued after commit). */
+  release: string[];
+  /** Every other live instance of the run stops, set-based (a run that fails or is cancelled). */
+  stopLive: StopLive | null;
+  /** An ingestion run ended: its source run learns the outcome. */
+  settleSource: 'ingested' | 'failed' | null;
+  sourceChange: RunEffects['source'] | null;
+}
+
+/** How a run's remaining live instances stop: running ones are removed, the others `idle`. */
+export interface StopLive {
+  reason: string;
+  idle: JobState;
+  /** Which states the set-based stop reaches (instances the change set names are not among them). */
+  states: readonly JobState[];
+  /** Whether idle instances lose their last attempt's finish time. */
+  clearFinish: boolean;
+}
+
+const empty = (): ChangeSet => ({
+  jobs: [],
+  groups: [],
+  run: null,
+  events: [],
+  release: [],
+  stopLive: null,
+  settleSource: null,
+  sourceChange: null,
+});
+
+const live = (run: RunFacts) => run.state === 'submitted' || run.state === 'running';
+
+const keyOf = (runId: number, job: { name: string; index: number }) => ({
+  runId,
+  name: job.name,
+  index: job.index,
+});
+
+/** Whether this message may start its instance: a live run, an idle dispatched instance, the next attempt. */
+export function mayClaim(run: RunFacts, job: JobFacts | undefined, key: AttemptKey): boolean {
+  return (
+    live(run) && !!job && job.state === 'idle' && job.dispatched && job.attempts + 1 === key.attempt
+  );
+}
+
+/** Whether `key` names the running attempt of its instance in a live run (else a finish is stale). */
+export function isRunningAttempt(
+  run: RunFacts,
+  job: JobFacts | undefined,
+  key: AttemptKey,
+): boolean {
+  return live(run) && !!job && job.state === 'running' && job.attempts === key.attempt;
+}
+
+/** A worker starts the next attempt; the run's first start makes it running. */
+export function claimJob(
+  run: RunFacts,
+  job: JobFacts | undefined,
+  key: AttemptKey,
+  rules: JobRules | undefined,
+): ChangeSet | null {
+  if (!job || !rules || !mayClaim(run, job, key)) return null;
+  const change = empty();
+  change.jobs.push({
+    name: job.name,
+    index: job.index,
+    action: 'claim',
+    state: transitionJob(keyOf(run.id, job), job.state, 'claim'),
+    attempts: job.attempts + 1,
+    exitCode: null,
+    statusReason: null,
+    started: true,
+  });
+  if (run.state === 'submitted') {
+    change.run = { state: transitionRun(run.id, run.state, 'start'), started: true };
+    change.events.push({ type: 'running' });
+  }
+  change.events.push({ type: 'job-started', job });
+  return change;
+}
+
+/** Applies a finished attempt's verdict: completed (maybe the run too), retried, or the run fails. */
+export function finishJob(
+  run: RunFacts,
+  job: JobFacts | undefined,
+  key: AttemptKey,
+  rules: JobRules,
+  groups: readonly GroupFacts[],
+  requiresQa: boolean,
+  verdict: JobVerdict,
+  exitCode: number | null,
+  effects: RunEffects = {},
+): ChangeSet | null {
+  if (!job || !isRunningAttempt(run, job, key)) return null;
+  if (!verdict.ok) {
+    if (shouldRetry(verdict, job.attempts, rules.retries, rules.retryUnlessExit))
+      return retryJob(
+        run,
+        job,
+        `${verdict.reason}: ${verdict.message}`,
+        verdict.exitCode,
+        retryDelayMs(rules.retryBackoff, job.attempts),
+      );
+    return failRun(run, job, rules, verdict);
+  }
+  return completeJob(run, job, groups, requiresQa, exitCode, effects);
+}
+
+/** Attempts a job may lose to dying workers beyond its own retries. */
+export const LOST_ATTEMPTS_ALLOWED = 2;
+
+/**
+ * A running attempt whose worker died: tried again at once, beyond the job's
+ * own retries by LOST_ATTEMPTS_ALLOWED; then the run fails (worker_lost).
+ */
+export function loseJob(
+  run: RunFacts,
+  job: JobFacts | undefined,
+  key: AttemptKey,
+  rules: JobRules,
+  why: string,
+): ChangeSet | null {
+  if (!job || !isRunningAttempt(run, job, key)) return null;
+  if (job.attempts <= rules.retries + LOST_ATTEMPTS_ALLOWED)
+    return retryJob(run, job, `worker_lost: ${why}`, null, 0);
+  return failRun(run, job, rules, {
+    ok: false,
+    reason: 'worker_lost',
+    message: `was lost with its worker (${why})`,
+    exitCode: null,
+  });
+}
+
+/** The run is cancelled: its running instances are stopped (each announced), the rest removed. */
+export function cancelRun(run: RunFacts, running: readonly JobFacts[], actor: string): ChangeSet {
+  const change = empty();
+  const state = transitionRun(run.id, run.state, 'cancel');
+  for (const job of running) {
+    change.jobs.push({
+      name: job.name,
+      index: job.index,
+      action: 'cancel',
+      state: transitionJob(keyOf(run.id, job), job.state, 'cancel'),
+      attempts: job.attempts,
+      exitCode: null,
+      statusReason: 'cancelled',
+      finished: true,
+    });
+    change.events.push({ type: 'job-failed', job });
+  }
+  change.stopLive = {
+    reason: 'cancelled',
+    idle: 'removed',
+    states: ['idle', 'held'],
+    clearFinish: false,
+  };
+  change.run = {
+    state,
+    finished: true,
+    error: { code: 'cancelled', message: `cancelled by ${actor}` },
+  };
+  change.events.push({ type: 'cancelled' });
+  if (run.sourceRunId !== null) change.settleSource = 'failed';
+  return change;
+}
+
+function retryJob(
+  run: RunFacts,
+  job: JobFacts,
+  reason: string,
+  exitCode: number | null,
+  delayMs: number,
+): ChangeSet {
+  const change = empty();
+  change.jobs.push({
+    name: job.name,
+    index: job.index,
+    action: 'retry',
+    state: transitionJob(keyOf(run.id, job), job.state, 'retry'),
+    attempts: job.attempts,
+    exitCode,
+    statusReason: reason,
+    finished: true,
+    retryAfterMs: delayMs,
+  });
+  change.events.push({ type: 'job-retrying', job });
+  return change;
+}
+
+/** A job failed for good: the run fails naming it; the rest of the run stops. */
+function failRun(
+  run: RunFacts,
+  job: JobFacts,
+  rules: JobRules,
+  verdict: Exclude<JobVerdict, { ok: true }>,
+): ChangeSet {
+  const change = empty();
+  change.jobs.push({
+    name: job.name,
+    index: job.index,
+    action: 'fail',
+    state: transitionJob(keyOf(run.id, job), job.state, 'fail'),
+    attempts: job.attempts,
+    exitCode: verdict.exitCode,
+    statusReason: `${verdict.reason}: ${verdict.message}`,
+    finished: true,
+  });
+  change.stopLive = {
+    reason: 'run failed',
+    idle: 'skipped',
+    states: ['idle', 'running', 'held'],
+    clearFinish: true,
+  };
+  const label = rules.scatter ? `${rules.name}[${job.index}]` : rules.name;
+  change.run = {
+    state: transitionRun(run.id, run.state, 'fail'),
+    finished: true,
+    // A submitted run can fail before any job started: it still gets a start time.
+    ...(run.state === 'submitted' ? { started: true as const } : {}),
+    error: { code: verdict.reason, message: `job ${label} ${verdict.message}` },
+  };
+  change.events.push({ type: 'job-failed', job }, { type: 'failed' });
+  if (run.sourceRunId !== null) change.settleSource = 'failed';
+  return change;
+}
+
+function completeJob(
+  run: RunFacts,
+  job: JobFacts,
+  groups: readonly GroupFacts[],
+  requiresQa: boolean,
+  exitCode: number | null,
+  effects: RunEffects,
+): ChangeSet {
+  const change = empty();
+  change.jobs.push({
+    name: job.name,
+    index: job.index,
+    action: 'complete',
+    state: transitionJob(keyOf(run.id, job), job.state, 'complete'),
+    attempts: job.attempts,
+    exitCode,
+    statusReason: null,
+    finished: true,
+  });
+  const runChange: RunChange = {};
+  if (effects.processingDir) runChange.processingDir = effects.processingDir;
+  if (effects.diskState) runChange.diskState = effects.diskState;
+  if (effects.products) runChange.products = effects.products;
+  if (effects.source) change.sourceChange = effects.source;
+  change.events.push({ type: 'job-completed', job });
+  const next = groups.map((g) => (g.name === job.name ? { ...g, completed: g.completed + 1 } : g));
+  const group = next.find((g) => g.name === job.name);
+  if (group) {
+    change.groups.push(group);
+    if (group.completed === group.instances) {
+      const complete = new Set(next.filter((g) => g.completed === g.instances).map((g) => g.name));
+      if (complete.size === next.length) {
+        runChange.state = transitionRun(run.id, run.state, 'complete');
+        runChange.finished = true;
+        if (requiresQa) runChange.qaState = 'awaiting';
+        change.events.push({ type: 'complete', products: true });
+        if (run.sourceRunId !== null) change.settleSource = 'ingested';
+      } else {
+        const released = new Set(next.filter((g) => g.released).map((g) => g.name));
+        for (const name of readyGroups(next, complete, released)) {
+          const g = next.find((x) => x.name === name) as GroupFacts;
+          change.groups.push({ ...g, released: true });
+          change.release.push(name);
+        }
+      }
+    }
+  }
+  if (Object.keys(runChange).length > 0) change.run = runChange;
+  return change;
+}
