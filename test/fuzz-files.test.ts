@@ -376,7 +376,7 @@ describe('fuzz: files, result directories, multipart', () => {
         if (r.status === 201) {
           const real = fs.realpathSync(r.body.processingDir);
           expect(real.startsWith(realRoot + '/')).toBe(true);
-          expect(r.body.resultsDir).not.toMatch(/\p{Cc}/u);
+          expect(r.body.resultsDir ?? '').not.toMatch(/\p{Cc}/u);
         }
       }),
       params,

@@ -58,7 +58,9 @@ export class CreateRun {
     const def = this.catalog.get(cmd.workflow);
     const subject = this.subjectFor(def, cmd.subject ?? null);
     const parameters = this.catalog.validateParameters(def, cmd.parameters ?? {});
-    const resultsDir = cmd.resultsDir ? this.roots.resolveResultsDir(cmd.resultsDir) : null;
+    // An empty string is a resultsDir that is not absolute (400), not an absent one.
+    const resultsDir =
+      typeof cmd.resultsDir === 'string' ? this.roots.resolveResultsDir(cmd.resultsDir) : null;
     // What an Idempotency-Key is bound to (only computed when one is given).
     const requestHash = cmd.idempotencyKey
       ? createHash('sha256')
