@@ -8,3 +8,6 @@ export * from './events';
 export * from './names';
 export * from './products';
 export * from './liveness';
+export * from './qa-state';
+export * from './archive-state';
+export * from './disk-state';

@@ -1,4 +1,10 @@
-import { DiskState, EventProduct, WorkflowDefinition } from '@wfs/domain';
+import {
+  DiskState,
+  EventProduct,
+  transitionArchive,
+  transitionDiskTo,
+  WorkflowDefinition,
+} from '@wfs/domain';
 import { appendEvents } from '@wfs/events';
 import type { Tx } from '@wfs/persistence';
 import { lockRun, RunRow, snapshotOf, updateRun } from './run-model';
@@ -10,10 +16,13 @@ export async function applySourceEffects(
   effects: { processingDir?: string; diskState?: DiskState },
 ): Promise<void> {
   if (ingestion.source_run_id === null) return;
-  await lockRun(tx, Number(ingestion.source_run_id));
-  await updateRun(tx, Number(ingestion.source_run_id), {
+  const sourceId = Number(ingestion.source_run_id);
+  const source = await lockRun(tx, sourceId);
+  await updateRun(tx, sourceId, {
     ...(effects.processingDir ? { processing_dir: effects.processingDir } : {}),
-    ...(effects.diskState ? { disk_state: effects.diskState } : {}),
+    ...(effects.diskState
+      ? { disk_state: transitionDiskTo(sourceId, source.disk_state, effects.diskState) }
+      : {}),
   });
 }
 
@@ -35,12 +44,16 @@ export async function settleSource(
   const source = await lockRun(tx, sourceId);
   if (source.ingestion_run_id !== ingestion.id) return; // a later ingestion owns the source now
   if (outcome === 'ingested') {
-    const updated = await updateRun(tx, sourceId, { archive_state: 'ingested' });
+    const updated = await updateRun(tx, sourceId, {
+      archive_state: transitionArchive(sourceId, source.archive_state, 'succeed'),
+    });
     await tx.query('UPDATE requests SET sealed = true WHERE id = $1', [source.request_id]);
     const products = (ingestion.products ?? []) as EventProduct[];
     await appendEvents(tx, snapshotOf(updated), [{ type: 'ingested', products }]);
   } else {
-    const updated = await updateRun(tx, sourceId, { archive_state: 'ingest_failed' });
+    const updated = await updateRun(tx, sourceId, {
+      archive_state: transitionArchive(sourceId, source.archive_state, 'fail'),
+    });
     await appendEvents(tx, snapshotOf(updated), [{ type: 'ingestion-failed' }]);
   }
 }
