@@ -10,3 +10,6 @@ export * from './products';
 export * from './liveness';
 export * from './job-states';
 export * from './job-transitions';
+export * from './qa-state';
+export * from './archive-state';
+export * from './disk-state';

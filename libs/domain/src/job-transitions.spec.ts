@@ -17,6 +17,7 @@ const run = (state: RunState, sourceRunId: number | null = null): RunFacts => ({
   id: 7,
   state,
   qaState: 'pending',
+  diskState: 'processing',
   products: null,
   sourceRunId,
 });
@@ -81,7 +82,6 @@ describe('job transitions as change sets', () => {
       key(1),
       rules(),
       groups,
-      true,
       { ok: true },
       0,
     );
@@ -103,7 +103,6 @@ describe('job transitions as change sets', () => {
       key(1),
       rules(),
       groups,
-      false,
       { ok: true },
       0,
       {
@@ -117,16 +116,7 @@ describe('job transitions as change sets', () => {
   });
 
   test('a failure with retries left is retried after the backoff; without, the run fails and stops the rest', () => {
-    const retried = finishJob(
-      run('running'),
-      job('running', 1),
-      key(1),
-      rules(),
-      [],
-      false,
-      fail,
-      3,
-    );
+    const retried = finishJob(run('running'), job('running', 1), key(1), rules(), [], fail, 3);
     expect(retried?.jobs[0]).toMatchObject({
       state: 'idle',
       statusReason: 'exit_code: exited 3',
@@ -139,7 +129,6 @@ describe('job transitions as change sets', () => {
       key(2),
       rules({ scatter: { i: 'n' } }),
       [],
-      false,
       fail,
       3,
     );

@@ -2,7 +2,9 @@ import { JobVerdict, retryDelayMs, shouldRetry } from './casa';
 import { readyGroups } from './dag';
 import { JobDefinition } from './definition';
 import { EventProduct, EventType, RunError } from './events';
+import { transitionDiskTo } from './disk-state';
 import { JobAction, transitionJob } from './job-states';
+import { transitionQa } from './qa-state';
 import { DiskState, JobState, QaState, RunState, transitionRun } from './states';
 
 /**
@@ -26,6 +28,7 @@ export interface RunFacts {
   id: number;
   state: RunState;
   qaState: QaState;
+  diskState: DiskState;
   products: EventProduct[] | null;
   /** An ingestion run settles its source run when it ends. */
   sourceRunId: number | null;
@@ -192,7 +195,6 @@ export function finishJob(
   key: AttemptKey,
   rules: JobRules,
   groups: readonly GroupFacts[],
-  requiresQa: boolean,
   verdict: JobVerdict,
   exitCode: number | null,
   effects: RunEffects = {},
@@ -209,7 +211,7 @@ export function finishJob(
       );
     return failRun(run, job, rules, verdict);
   }
-  return completeJob(run, job, groups, requiresQa, exitCode, effects);
+  return completeJob(run, job, groups, exitCode, effects);
 }
 
 /** Attempts a job may lose to dying workers beyond its own retries. */
@@ -334,7 +336,6 @@ function completeJob(
   run: RunFacts,
   job: JobFacts,
   groups: readonly GroupFacts[],
-  requiresQa: boolean,
   exitCode: number | null,
   effects: RunEffects,
 ): ChangeSet {
@@ -351,7 +352,8 @@ function completeJob(
   });
   const runChange: RunChange = {};
   if (effects.processingDir) runChange.processingDir = effects.processingDir;
-  if (effects.diskState) runChange.diskState = effects.diskState;
+  if (effects.diskState)
+    runChange.diskState = transitionDiskTo(run.id, run.diskState, effects.diskState);
   if (effects.products) runChange.products = effects.products;
   if (effects.source) change.sourceChange = effects.source;
   change.events.push({ type: 'job-completed', job });
@@ -364,7 +366,8 @@ function completeJob(
       if (complete.size === next.length) {
         runChange.state = transitionRun(run.id, run.state, 'complete');
         runChange.finished = true;
-        if (requiresQa) runChange.qaState = 'awaiting';
+        const qa = transitionQa(run.id, run.qaState, 'complete');
+        if (qa !== run.qaState) runChange.qaState = qa;
         change.events.push({ type: 'complete', products: true });
         if (run.sourceRunId !== null) change.settleSource = 'ingested';
       } else {

@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import { transitionDisk } from '@wfs/domain';
 import { appendEvents } from '@wfs/events';
 import { Database } from '@wfs/persistence';
 import { lockRun, snapshotOf, updateRun } from '@wfs/runs';
@@ -118,7 +119,9 @@ export class Sweeper {
       const dir = path.resolve(run.processing_dir);
       if (!isInside(root, dir) || dir === root) return 'not inside the processing root';
       const removed = await removeInside([root], dir);
-      const row = await updateRun(tx, runId, { disk_state: 'expired' });
+      const row = await updateRun(tx, runId, {
+        disk_state: transitionDisk(runId, run.disk_state, 'expire'),
+      });
       await appendEvents(tx, snapshotOf(row), [{ type: 'expired' }]);
       this.log.log(`sweeper: run ${runId} expired; deleted ${removed}`);
       return true;

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import type { Archive } from '@wfs/archive';
-import { classifyProducts, conflict } from '@wfs/domain';
+import { classifyProducts, conflict, transitionDisk } from '@wfs/domain';
 import { appendEvents } from '@wfs/events';
 import { Database } from '@wfs/persistence';
 import { lockRun, RunQueries, RunRow, snapshotOf, updateRun } from '@wfs/runs';
@@ -108,8 +108,10 @@ export class CleanupRun {
     if (dryRun) return { deleted: [real], dryRun };
     await removeInside(managed, dir);
     await this.db.transaction(async (tx) => {
-      await lockRun(tx, runId);
-      const updated = await updateRun(tx, runId, { disk_state: 'removed' });
+      const locked = await lockRun(tx, runId);
+      const updated = await updateRun(tx, runId, {
+        disk_state: transitionDisk(runId, locked.disk_state, 'cleanup'),
+      });
       await appendEvents(tx, snapshotOf(updated), [{ type: 'cleaned' }]);
     });
     return { deleted: [real], dryRun };

@@ -1,4 +1,4 @@
-import { invalid, isSafeUploadName } from '@wfs/domain';
+import { invalid, isSafeUploadName, transitionArchive } from '@wfs/domain';
 import { appendEvents } from '@wfs/events';
 import { Dispatcher, JobKey } from '@wfs/dispatch';
 import { CreateRun, lockRun, snapshotOf, submitLocked, updateRun } from '@wfs/runs';
@@ -99,7 +99,7 @@ export class IngestRun {
       );
       const { ready } = await submitLocked(tx, ingestion, def, this.maxJobsPerRun);
       const updated = await updateRun(tx, Number(source.id), {
-        archive_state: 'ingesting',
+        archive_state: transitionArchive(Number(source.id), source.archive_state, 'ingest'),
         ingestion_run_id: ingestion.id,
       });
       await appendEvents(tx, snapshotOf(updated), [{ type: 'ingestion-started' }]);

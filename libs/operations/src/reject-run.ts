@@ -1,4 +1,5 @@
 import type { Archive } from '@wfs/archive';
+import { transitionDisk } from '@wfs/domain';
 import { appendEvents } from '@wfs/events';
 import { Database } from '@wfs/persistence';
 import { lockRun, RunQueries, snapshotOf, updateRun } from '@wfs/runs';
@@ -41,7 +42,11 @@ export class RejectRun {
       if (locked.archive_state === 'ingesting' || locked.archive_state === 'ingested')
         throw ingestionUnderway(locked);
       await setQaLocked(tx, locked, { status: 'fail', analyst, comments: comments ?? 'rejected' });
-      const updated = await updateRun(tx, runId, inQa ? { disk_state: 'removed' } : {});
+      const updated = await updateRun(
+        tx,
+        runId,
+        inQa ? { disk_state: transitionDisk(runId, locked.disk_state, 'reject') } : {},
+      );
       await appendEvents(tx, snapshotOf(updated), [{ type: 'rejected' }]);
     });
   }

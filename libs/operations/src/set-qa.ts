@@ -1,3 +1,4 @@
+import { transitionQa } from '@wfs/domain';
 import { appendEvents } from '@wfs/events';
 import { Database, Tx } from '@wfs/persistence';
 import { lockRun, RunRow, snapshotOf, updateRun } from '@wfs/runs';
@@ -41,7 +42,9 @@ export async function setQaLocked(tx: Tx, run: RunRow, d: QaDecision): Promise<R
     `INSERT INTO qa_decisions (run_id, status, analyst, standard, score, comments, reason) VALUES ($1, $2, $3, $4, $5, $6, 'set by analyst')`,
     [run.id, d.status, d.analyst, standard, score, d.comments ?? null],
   );
-  const updated = await updateRun(tx, Number(run.id), { qa_state: d.status });
+  const updated = await updateRun(tx, Number(run.id), {
+    qa_state: transitionQa(Number(run.id), run.qa_state, d.status),
+  });
   await appendEvents(tx, snapshotOf(updated), [{ type: 'qa-set' }]);
   if (d.status === 'pass') {
     const others = await tx.query<{ id: string }>(
@@ -49,13 +52,15 @@ export async function setQaLocked(tx: Tx, run: RunRow, d: QaDecision): Promise<R
       [run.request_id, run.id],
     );
     for (const o of others) {
-      await lockRun(tx, Number(o.id));
+      const other = await lockRun(tx, Number(o.id));
       await tx.query(
         `INSERT INTO qa_decisions (run_id, status, analyst, standard, score, comments, reason)
          VALUES ($1, 'fail', $2, $3, 0, $4, 'another version passed')`,
         [o.id, d.analyst, standard, `version of run ${run.id} passed QA`],
       );
-      const failed = await updateRun(tx, Number(o.id), { qa_state: 'fail' });
+      const failed = await updateRun(tx, Number(o.id), {
+        qa_state: transitionQa(Number(o.id), other.qa_state, 'supersede'),
+      });
       await appendEvents(tx, snapshotOf(failed), [{ type: 'qa-set' }]);
     }
   }

@@ -169,7 +169,6 @@ export class JobLifecycle {
                   key,
                   rules,
                   store.groupsOf(key.runId),
-                  store.definition(key.runId).requiresQa,
                   op.verdict,
                   op.exitCode,
                   op.effects,

@@ -7,6 +7,8 @@ import {
   JobRules,
   RunFacts,
   StopLive,
+  transitionArchive,
+  transitionDiskTo,
   WorkflowDefinition,
 } from '@wfs/domain';
 import type { AttemptKey } from '@wfs/domain';
@@ -63,6 +65,7 @@ export const runFacts = (r: RunRow): RunFacts => ({
   id: Number(r.id),
   state: r.state,
   qaState: r.qa_state,
+  diskState: r.disk_state,
   products: r.products,
   sourceRunId: r.source_run_id === null ? null : Number(r.source_run_id),
 });
@@ -340,17 +343,22 @@ export class JobStore {
     const sourceId = Number(source.id);
     if (change.sourceChange?.processingDir)
       source.processing_dir = change.sourceChange.processingDir;
-    if (change.sourceChange?.diskState) source.disk_state = change.sourceChange.diskState;
+    if (change.sourceChange?.diskState)
+      source.disk_state = transitionDiskTo(
+        sourceId,
+        source.disk_state,
+        change.sourceChange.diskState,
+      );
     if (change.sourceChange) this.touch(sourceId, { touched: true });
     // A later ingestion owns the source now: this one's outcome is not the source's.
     if (!change.settleSource || source.ingestion_run_id !== ingestion.id) return;
     if (change.settleSource === 'ingested') {
-      source.archive_state = 'ingested';
+      source.archive_state = transitionArchive(sourceId, source.archive_state, 'succeed');
       this.sealed.add(source.request_id);
       this.touch(sourceId, { touched: true });
       this.append(source, [{ type: 'ingested', products: ingestion.products ?? [] }]);
     } else {
-      source.archive_state = 'ingest_failed';
+      source.archive_state = transitionArchive(sourceId, source.archive_state, 'fail');
       this.touch(sourceId, { touched: true });
       this.append(source, [{ type: 'ingestion-failed' }]);
     }
