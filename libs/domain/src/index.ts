@@ -8,3 +8,4 @@ export * from './events';
 export * from './names';
 export * from './products';
 export * from './liveness';
+export * from './job-key';

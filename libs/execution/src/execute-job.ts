@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import {
   fileSafeSubject,
+  JobKey,
   JobObservation,
   judgeJob,
   render,
@@ -8,7 +9,6 @@ import {
   WfsError,
   WorkflowDefinition,
 } from '@wfs/domain';
-import { JobKey } from '@wfs/dispatch';
 import { ClaimedJob, JobLifecycle, RunEffects, RunRow } from '@wfs/runs';
 import {
   appendIn,

@@ -1,6 +1,6 @@
-import { invalid, isSafeUploadName } from '@wfs/domain';
+import { invalid, isSafeUploadName, JobKey } from '@wfs/domain';
 import { appendEvents } from '@wfs/events';
-import { Dispatcher, JobKey } from '@wfs/dispatch';
+import { Dispatcher } from '@wfs/dispatch';
 import { CreateRun, lockRun, snapshotOf, submitLocked, updateRun } from '@wfs/runs';
 import { WorkflowCatalog } from '@wfs/workflows';
 import { ingestionUnderway, requestSealed, runNotComplete } from './operation-errors';

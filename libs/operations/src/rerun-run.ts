@@ -1,6 +1,6 @@
 import * as path from 'node:path';
-import { conflict, invalid, isSafeUploadName } from '@wfs/domain';
-import { Dispatcher, JobKey } from '@wfs/dispatch';
+import { conflict, invalid, isSafeUploadName, JobKey } from '@wfs/domain';
+import { Dispatcher } from '@wfs/dispatch';
 import { CreateRun, lockRun, submitLocked } from '@wfs/runs';
 import { isPlainFile, runDirs } from '@wfs/storage';
 import { WorkflowCatalog } from '@wfs/workflows';
