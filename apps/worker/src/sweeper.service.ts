@@ -7,13 +7,13 @@ import {
 } from '@nestjs/common';
 import { WFS_CONFIG } from '@wfs/config';
 import type { WfsConfig } from '@wfs/config';
-import { Sweeper } from '@wfs/execution';
+import { Sweeper } from '@wfs/operations';
 import { Database } from '@wfs/persistence';
 
 /**
  * Sweeps expired run directories out of the processing area every
  * WFS_SWEEP_INTERVAL_SECONDS (a timer in each worker; the Sweeper's advisory
- * lock lets one sweep at a time, see libs/execution/src/sweeper.ts).
+ * lock lets one sweep at a time, see libs/operations/src/sweep-processing-area.ts).
  */
 @Injectable()
 export class SweeperService implements OnApplicationBootstrap, BeforeApplicationShutdown {

@@ -1,14 +1,9 @@
 import { Job, Queue, Worker } from 'bullmq';
 import IORedis, { Redis } from 'ioredis';
+import type { JobKey } from '@wfs/domain';
 
-/** What a queued job carries: ids only; the handler reloads everything from Postgres. */
-export interface JobKey {
-  runId: number;
-  name: string;
-  index: number;
-  /** The attempt this message is for (1-based); keeps a retry distinct from the try before it. */
-  attempt: number;
-}
+// kept while job-lifecycle moves (runs' job-lifecycle, job-batch and submit-run import it from here)
+export type { JobKey } from '@wfs/domain';
 
 export const JOBS_QUEUE = 'jobs';
 

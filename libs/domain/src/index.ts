@@ -13,3 +13,4 @@ export * from './job-transitions';
 export * from './qa-state';
 export * from './archive-state';
 export * from './disk-state';
+export * from './job-key';

@@ -1,7 +1,7 @@
 import { entryKind, moveDir } from '@wfs/storage';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Builtin } from './builtin-context';
-import { INGESTION_BUILTINS } from './ingestion-builtins';
+import { INGESTION_BUILTINS } from './ingestion';
 
 export type { Builtin, BuiltinContext, BuiltinResult, BuiltinRun } from './builtin-context';
 

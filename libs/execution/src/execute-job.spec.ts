@@ -1,8 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { JobDefinition, JobVerdict } from '@wfs/domain';
-import type { JobKey } from '@wfs/dispatch';
+import { JobDefinition, JobKey, JobVerdict } from '@wfs/domain';
 import type { ClaimedJob, JobLifecycle } from '@wfs/runs';
 import { Roots } from '@wfs/storage';
 import { ExecuteJob } from './execute-job';

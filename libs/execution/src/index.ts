@@ -5,4 +5,3 @@ export * from './builtins';
 export * from './execute-job';
 export * from './execution.module';
 export * from './recovery';
-export * from './sweeper';

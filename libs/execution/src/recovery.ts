@@ -1,6 +1,6 @@
-import { WORKER_DEAD_AFTER_S } from '@wfs/domain';
+import { JobKey, WORKER_DEAD_AFTER_S } from '@wfs/domain';
 import { Database } from '@wfs/persistence';
-import { Dispatcher, JobKey } from '@wfs/dispatch';
+import { Dispatcher } from '@wfs/dispatch';
 import { JobLifecycle } from '@wfs/runs';
 import { killOrphansOf } from './orphans';
 

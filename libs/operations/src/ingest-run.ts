@@ -1,7 +1,7 @@
-import { invalid, isSafeUploadName, transitionArchive } from '@wfs/domain';
+import { invalid, isSafeUploadName, JobKey, transitionArchive } from '@wfs/domain';
 import { appendEvents } from '@wfs/events';
-import { Dispatcher, JobKey } from '@wfs/dispatch';
-import { CreateRun, lockRun, snapshotOf, submitLocked, updateRun } from '@wfs/runs';
+import { Dispatcher } from '@wfs/dispatch';
+import { lockRun, NewRuns, openRequest, snapshotOf, submitLocked, updateRun } from '@wfs/runs';
 import { WorkflowCatalog } from '@wfs/workflows';
 import { ingestionUnderway, requestSealed, runNotComplete } from './operation-errors';
 import { QaStatus, setQaLocked } from './set-qa';
@@ -21,18 +21,18 @@ export interface IngestCommand {
  * starts the ingestion run, a run of its own (`ingestWith` of the source's
  * definition) linked to the source run, all in one transaction. The source
  * becomes `ingesting`; the ingestion run's end settles it (see libs/runs
- * ingestion-outcome.ts).
+ * job-store.ts, the domain's finishJob).
  */
 export class IngestRun {
   constructor(
     private readonly catalog: WorkflowCatalog,
-    private readonly createRun: CreateRun,
+    private readonly newRuns: NewRuns,
     private readonly dispatcher: Dispatcher,
     private readonly maxJobsPerRun: number,
   ) {}
 
   async execute(cmd: IngestCommand): Promise<{ runId: number; ingestionRunId: number }> {
-    const outcome = await this.createRun.transaction(async (tx, made) => {
+    const outcome = await this.newRuns.transaction(async (tx, made) => {
       const source = await lockRun(tx, cmd.runId);
       if (source.state !== 'complete') throw runNotComplete(source, 'ingested');
       const [request] = await tx.query<{ sealed: boolean }>(
@@ -81,8 +81,8 @@ export class IngestRun {
         analyst: cmd.analyst,
         ...(cmd.comments ? { comments: cmd.comments } : {}),
       });
-      const requestId = await this.createRun.openRequest(tx, def.name, source.subject);
-      const ingestion = await this.createRun.insertRun(
+      const requestId = await openRequest(tx, def.name, source.subject);
+      const ingestion = await this.newRuns.insertRun(
         tx,
         {
           def,

@@ -5,7 +5,7 @@ import { WFS_CONFIG } from '@wfs/config';
 import type { WfsConfig } from '@wfs/config';
 import { Dispatcher } from '@wfs/dispatch';
 import { Database } from '@wfs/persistence';
-import { CreateRun, RunQueries } from '@wfs/runs';
+import { NewRuns, RunQueries } from '@wfs/runs';
 import { Roots } from '@wfs/storage';
 import { WorkflowCatalog } from '@wfs/workflows';
 import { CleanupRun } from './cleanup-run';
@@ -21,15 +21,15 @@ import { SetQa } from './set-qa';
     { provide: SetQa, inject: [Database], useFactory: (db: Database) => new SetQa(db) },
     {
       provide: RerunRun,
-      inject: [WorkflowCatalog, CreateRun, Dispatcher, WFS_CONFIG],
-      useFactory: (c: WorkflowCatalog, cr: CreateRun, d: Dispatcher, cfg: WfsConfig) =>
-        new RerunRun(c, cr, d, cfg.maxJobsPerRun),
+      inject: [WorkflowCatalog, NewRuns, Dispatcher, WFS_CONFIG],
+      useFactory: (c: WorkflowCatalog, n: NewRuns, d: Dispatcher, cfg: WfsConfig) =>
+        new RerunRun(c, n, d, cfg.maxJobsPerRun),
     },
     {
       provide: IngestRun,
-      inject: [WorkflowCatalog, CreateRun, Dispatcher, WFS_CONFIG],
-      useFactory: (c: WorkflowCatalog, cr: CreateRun, d: Dispatcher, cfg: WfsConfig) =>
-        new IngestRun(c, cr, d, cfg.maxJobsPerRun),
+      inject: [WorkflowCatalog, NewRuns, Dispatcher, WFS_CONFIG],
+      useFactory: (c: WorkflowCatalog, n: NewRuns, d: Dispatcher, cfg: WfsConfig) =>
+        new IngestRun(c, n, d, cfg.maxJobsPerRun),
     },
     {
       provide: RejectRun,

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
-import { conflict, invalid, isSafeUploadName } from '@wfs/domain';
-import { Dispatcher, JobKey } from '@wfs/dispatch';
-import { CreateRun, lockRun, submitLocked } from '@wfs/runs';
+import { conflict, invalid, isSafeUploadName, JobKey } from '@wfs/domain';
+import { Dispatcher } from '@wfs/dispatch';
+import { lockRun, NewRuns, submitLocked } from '@wfs/runs';
 import { isPlainFile, runDirs } from '@wfs/storage';
 import { WorkflowCatalog } from '@wfs/workflows';
 import { requestSealed, ingestionUnderway } from './operation-errors';
@@ -24,13 +24,13 @@ export interface RerunCommand {
 export class RerunRun {
   constructor(
     private readonly catalog: WorkflowCatalog,
-    private readonly createRun: CreateRun,
+    private readonly newRuns: NewRuns,
     private readonly dispatcher: Dispatcher,
     private readonly maxJobsPerRun: number,
   ) {}
 
   async execute(cmd: RerunCommand): Promise<number> {
-    const outcome = await this.createRun.transaction(async (tx, made) => {
+    const outcome = await this.newRuns.transaction(async (tx, made) => {
       const old = await lockRun(tx, cmd.runId);
       const [request] = await tx.query<{ sealed: boolean }>(
         'SELECT sealed FROM requests WHERE id = $1 FOR UPDATE',
@@ -78,7 +78,7 @@ export class RerunRun {
           },
         );
       }
-      const run = await this.createRun.insertRun(
+      const run = await this.newRuns.insertRun(
         tx,
         {
           def,

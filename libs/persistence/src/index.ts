@@ -1,3 +1,3 @@
 export * from './database';
-export * from './notifications';
+export * from './pg-listener';
 export * from './persistence.module';

@@ -1,13 +1,14 @@
-import { createHash, randomBytes } from 'node:crypto';
-import * as path from 'node:path';
-import { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
 import { conflict, invalid, planRun, subjectProblem, WorkflowDefinition } from '@wfs/domain';
 import { appendEvents } from '@wfs/events';
-import { Database, Tx } from '@wfs/persistence';
+import { Tx } from '@wfs/persistence';
 import { Dispatcher } from '@wfs/dispatch';
-import { entryKind, openRead, removeInside, Roots, storeUpload } from '@wfs/storage';
+import { Roots } from '@wfs/storage';
 import { WorkflowCatalog } from '@wfs/workflows';
-import { JOBS_INLINE_LIMIT, RunRow, RunView, runView, snapshotOf, updateRun } from './run-model';
+import { canonicalJson, earlierRun, rememberKey } from './idempotency';
+import { NewRun, NewRuns } from './new-run';
+import { latestOpenRun, openRequest } from './requests';
+import { JOBS_INLINE_LIMIT, RunView, runView, snapshotOf } from './run-model';
 import { planSubmission, plannedJobRows, writeSubmission } from './submit-run';
 
 export interface CreateRunCommand {
@@ -23,25 +24,10 @@ export interface CreateRunCommand {
   onlyIfNoOpenRequest?: boolean;
 }
 
-const IDEMPOTENCY_WINDOW_HOURS = 24;
-
-export interface NewRun {
-  def: WorkflowDefinition;
-  /** The request this run is a version of; null: a new request of its own. */
-  requestId: number | null;
-  subject: string | null;
-  parameters: Record<string, unknown>;
-  correlationId: string | null;
-  resultsDir: string | null;
-  actor: string;
-  sourceRunId: number | null;
-  /** Input files: a path to copy from (another run's input, never through a link), or the bytes. */
-  files: Array<{ name: string; from: string | Buffer }>;
-}
-
+/** Creates a run (and submits it when asked): the user's POST and the ingestion trigger. */
 export class CreateRun {
   constructor(
-    private readonly db: Database,
+    private readonly newRuns: NewRuns,
     private readonly catalog: WorkflowCatalog,
     private readonly roots: Roots,
     private readonly dispatcher: Dispatcher,
@@ -79,18 +65,18 @@ export class CreateRun {
 
     // Planned (and an oversized plan refused) before anything is written or made on disk.
     const groups = cmd.submit ? planRun(def.jobs, parameters, this.maxJobsPerRun) : null;
-    const outcome = await this.transaction(async (tx, made) => {
+    const outcome = await this.newRuns.transaction(async (tx, made) => {
       const repeat = { created: false, ready: [], view: null };
       if (cmd.idempotencyKey) {
-        const earlier = await this.earlierRun(tx, cmd.actor, cmd.idempotencyKey, requestHash);
+        const earlier = await earlierRun(tx, cmd.actor, cmd.idempotencyKey, requestHash);
         if (earlier !== null) return { runId: earlier, ...repeat };
       }
       if (cmd.onlyIfNoOpenRequest && subject !== null) {
-        const existing = await this.latestOpenRun(tx, def.name, subject);
+        const existing = await latestOpenRun(tx, def.name, subject);
         if (existing !== null) return { runId: existing, ...repeat };
       }
       // A run without a subject is the first version of a request of its own, made with it.
-      const requestId = subject !== null ? await this.openRequest(tx, def.name, subject) : null;
+      const requestId = subject !== null ? await openRequest(tx, def.name, subject) : null;
       if (resultsDir) await this.assertResultsDirFree(tx, resultsDir);
       const spec: NewRun = {
         def,
@@ -103,7 +89,7 @@ export class CreateRun {
         sourceRunId: null,
         files: [],
       };
-      let run = await this.insertRow(tx, spec, made);
+      let run = await this.newRuns.insertRow(tx, spec, made);
       let view: RunView;
       let ready: Awaited<ReturnType<typeof planSubmission>>['ready'] = [];
       if (groups) {
@@ -120,111 +106,12 @@ export class CreateRun {
       }
       const runId = Number(run.id);
       if (cmd.idempotencyKey) {
-        await tx.query(
-          'INSERT INTO idempotency_keys (principal, key, request_hash, run_id) VALUES ($1, $2, $3, $4)',
-          [cmd.actor, cmd.idempotencyKey, requestHash, runId],
-        );
+        await rememberKey(tx, cmd.actor, cmd.idempotencyKey, requestHash, runId);
       }
       return { runId, created: true, ready, view };
     });
     await this.dispatcher.enqueue(outcome.ready);
     return { runId: outcome.runId, created: outcome.created, view: outcome.view };
-  }
-
-  /**
-   * Inserts a run as the next version of a request, makes its directory, stores
-   * its input files, writes its `created` event. For DA operations that build a
-   * run inside their own transaction (rerun, ingest).
-   */
-  async insertRun(tx: Tx, spec: NewRun, made: string[]): Promise<RunRow> {
-    const run = await this.insertRow(tx, spec, made);
-    await appendEvents(tx, snapshotOf(run), [{ type: 'created' }]);
-    return run;
-  }
-
-  /**
-   * Inserts the run row (and, with no request given, the request it is the
-   * first version of) in one statement, makes its directory and stores its
-   * input files; no event yet.
-   */
-  private async insertRow(tx: Tx, spec: NewRun, made: string[]): Promise<RunRow> {
-    const { def } = spec;
-    // The directory is named for the run's id, which the statement draws: it appends the id.
-    const namedPrefix = this.roots.runRootPrefix(def.name);
-    const [inserted] = await tx.query<RunRow>(
-      `WITH q AS (
-         INSERT INTO requests (workflow, subject) SELECT $2, $5 WHERE $1::bigint IS NULL RETURNING id
-       ), n AS (
-         SELECT nextval(pg_get_serial_sequence('runs', 'id')) AS id,
-                coalesce($1::bigint, (SELECT id FROM q)) AS request_id
-       )
-       INSERT INTO runs (id, request_id, version, workflow, workflow_version, workflow_digest, subject,
-                         correlation_id, parameters, state, qa_state, disk_state, results_dir, created_by,
-                         source_run_id, processing_dir)
-       SELECT n.id, n.request_id,
-              (SELECT coalesce(max(version), 0) + 1 FROM runs WHERE request_id = n.request_id),
-              $2, $3, $4, $5, $6, $7, 'created', $8, 'processing', $9, $10, $11,
-              coalesce($9, $12 || n.id)
-       FROM n
-       RETURNING *`,
-      [
-        spec.requestId,
-        def.name,
-        def.version,
-        def.digest,
-        spec.subject,
-        spec.correlationId,
-        spec.parameters,
-        def.requiresQa ? 'pending' : 'not_required',
-        spec.resultsDir,
-        spec.actor,
-        spec.sourceRunId,
-        namedPrefix,
-      ],
-    );
-    let run = inserted as RunRow;
-    const runId = Number(run.id);
-    let root = this.roots.runRoot(runId, def.name, spec.resultsDir);
-    // A caller's resultsDir may have taken a default name first: never share a directory.
-    if (!spec.resultsDir && entryKind(root) !== null) {
-      root = `${root}_${randomBytes(3).toString('hex')}`;
-      run = await updateRun(tx, runId, { processing_dir: root });
-    }
-    const { dirs, made: top } = this.roots.create(root);
-    if (top !== null) made.push(top);
-    for (const file of spec.files) {
-      const source = typeof file.from === 'string' ? null : Readable.from([file.from]);
-      const copied = typeof file.from === 'string' ? await openFileIn(file.from) : null;
-      try {
-        const stored = await storeUpload(
-          copied ? copied.createReadStream({ autoClose: false }) : (source as Readable),
-          dirs.inputs,
-          file.name,
-          Number.MAX_SAFE_INTEGER,
-        );
-        await tx.query(
-          'INSERT INTO run_files (run_id, name, size, sha256) VALUES ($1, $2, $3, $4)',
-          [runId, file.name, stored.size, stored.sha256],
-        );
-      } finally {
-        await copied?.close();
-      }
-    }
-    return run;
-  }
-
-  /**
-   * A transaction that also undoes on disk what it made: the directories of
-   * runs it created are removed if it rolls back, so a refusal leaves nothing.
-   */
-  async transaction<T>(fn: (tx: Tx, made: string[]) => Promise<T>): Promise<T> {
-    const made: string[] = [];
-    try {
-      return await this.db.transaction((tx) => fn(tx, made));
-    } catch (e) {
-      for (const dir of made) await removeInside(this.roots.runAreas, dir).catch(() => undefined);
-      throw e;
-    }
   }
 
   /** A resultsDir may not be, contain, or lie inside another run's directory (a cleanup would take both). */
@@ -269,93 +156,4 @@ export class CreateRun {
     }
     return subject;
   }
-
-  /** The run an earlier call with this key created, or null; 409 if the key came with another body. */
-  private async earlierRun(
-    tx: Tx,
-    actor: string,
-    key: string,
-    requestHash: string,
-  ): Promise<number | null> {
-    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`idempotency/${actor}/${key}`]);
-    const [row] = await tx.query<{ request_hash: string; run_id: string; fresh: boolean }>(
-      `SELECT request_hash, run_id, created_at > now() - interval '${IDEMPOTENCY_WINDOW_HOURS} hours' AS fresh
-       FROM idempotency_keys WHERE principal = $1 AND key = $2`,
-      [actor, key],
-    );
-    if (!row) return null;
-    if (!row.fresh) {
-      await tx.query('DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2', [
-        actor,
-        key,
-      ]);
-      return null;
-    }
-    if (row.request_hash !== requestHash) {
-      throw conflict(
-        'IDEMPOTENCY_KEY_REUSED',
-        'This Idempotency-Key was used with a different request body.',
-        { runId: Number(row.run_id) },
-      );
-    }
-    return Number(row.run_id);
-  }
-
-  /**
-   * The latest run of the subject's open request, or null when there is none.
-   * Takes a transaction-scoped lock on the subject first, so two deliveries of
-   * the same trigger cannot both find nothing and both start a run.
-   */
-  private async latestOpenRun(tx: Tx, workflow: string, subject: string): Promise<number | null> {
-    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [
-      `request/${workflow}/${subject}`,
-    ]);
-    const [row] = await tx.query<{ id: string }>(
-      `SELECT r.id FROM requests q JOIN runs r ON r.request_id = q.id
-       WHERE q.workflow = $1 AND q.subject = $2 AND NOT q.sealed ORDER BY r.version DESC LIMIT 1`,
-      [workflow, subject],
-    );
-    return row ? Number(row.id) : null;
-  }
-
-  /** The open request for this subject (runs add versions to it), or a new one. */
-  async openRequest(tx: Tx, workflow: string, subject: string | null): Promise<number> {
-    if (subject !== null) {
-      await tx.query(
-        `INSERT INTO requests (workflow, subject) VALUES ($1, $2)
-         ON CONFLICT (workflow, subject) WHERE subject IS NOT NULL AND NOT sealed DO NOTHING`,
-        [workflow, subject],
-      );
-      const [open] = await tx.query<{ id: string }>(
-        'SELECT id FROM requests WHERE workflow = $1 AND subject = $2 AND NOT sealed FOR UPDATE',
-        [workflow, subject],
-      );
-      if (open) return Number(open.id);
-    }
-    const [created] = await tx.query<{ id: string }>(
-      'INSERT INTO requests (workflow, subject) VALUES ($1, $2) RETURNING id',
-      [workflow, subject],
-    );
-    return Number((created as { id: string }).id);
-  }
-}
-
-/** Another run's stored input, opened without following links (a link planted there is refused). */
-async function openFileIn(file: string) {
-  const handle = await openRead(path.dirname(file), path.basename(file));
-  if (!handle) throw conflict('INPUTS_GONE', `${file} is gone.`, { path: file });
-  return handle;
-}
-
-/** JSON with every object's keys in sorted order: one text for one value, however its keys came. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(
-          Object.entries(v as Record<string, unknown>).sort(([a], [b]) =>
-            a < b ? -1 : a > b ? 1 : 0,
-          ),
-        )
-      : v,
-  );
 }

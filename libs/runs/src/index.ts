@@ -1,9 +1,14 @@
 export * from './run-model';
 export * from './run-queries';
 export * from './submit-run';
+export * from './new-run';
+export * from './requests';
+export * from './idempotency';
 export * from './create-run';
-export * from './run-commands';
+export * from './upload-file';
+export * from './submit';
+export { CancelRun } from './cancel-run';
 export * from './job-lifecycle';
 export * from './runs.module';
-export { ClaimedJob, eventJob, JobStore, jobFacts, runFacts } from './job-store';
+export { CANCEL_CHANNEL, ClaimedJob, eventJob, JobStore, jobFacts, runFacts } from './job-store';
 export * from './overview';

@@ -23,6 +23,7 @@ import { Database, ensureDatabase } from '@wfs/persistence';
 import { Roots } from '@wfs/storage';
 import { WorkflowCatalog } from '@wfs/workflows';
 import { CreateRun } from './create-run';
+import { NewRuns } from './new-run';
 import { JobLifecycle, RunEffects } from './job-lifecycle';
 
 type Op =
@@ -119,13 +120,14 @@ async function withWorld<T>(fn: (w: World) => Promise<T>): Promise<T> {
     const catalog = await WorkflowCatalog.load(db, path.join(tmp, 'workflows'));
     const dispatcher = { enqueue: () => Promise.resolve() } as unknown as Dispatcher;
     const roots = new Roots(path.join(dataRoot, 'processing'), path.join(dataRoot, 'qa'), []);
-    const createRun = new CreateRun(db, catalog, roots, dispatcher, 1000);
+    const newRuns = new NewRuns(db, roots);
+    const createRun = new CreateRun(newRuns, catalog, roots, dispatcher, 1000);
     return await fn({
       db,
       catalog,
       roots,
       createRun,
-      ingestRun: new IngestRun(catalog, createRun, dispatcher, 1000),
+      ingestRun: new IngestRun(catalog, newRuns, dispatcher, 1000),
       lifecycle: new JobLifecycle(db, catalog, dispatcher, 'eqv-host', 'eqv-worker'),
     });
   } finally {

@@ -1,4 +1,5 @@
-import { notFound, invalid, WfsEvent } from '@wfs/domain';
+import type { FileHandle } from 'node:fs/promises';
+import { isSafeUploadName, notFound, invalid, WfsEvent } from '@wfs/domain';
 import { jobLogName, openRead, runDirs } from '@wfs/storage';
 import { Database } from '@wfs/persistence';
 import {
@@ -203,6 +204,18 @@ export class RunQueries {
     );
     if (!row) throw notFound('job', `${runId}/${name}/${index}`);
     return row;
+  }
+
+  /** A stored input file, opened for download without following links; 404 when it is not there. */
+  async openFile(runId: number, name: string): Promise<{ handle: FileHandle; size: number }> {
+    const run = await this.row(runId);
+    const files = await this.files(runId);
+    if (!isSafeUploadName(name) || !files.some((f) => f.name === name) || !run.processing_dir) {
+      throw notFound('file', `${runId}/${name}`);
+    }
+    const handle = await openRead(runDirs(run.processing_dir).inputs, name);
+    if (!handle) throw notFound('file', `${runId}/${name}`);
+    return { handle, size: (await handle.stat()).size };
   }
 
   async files(runId: number): Promise<FileView[]> {

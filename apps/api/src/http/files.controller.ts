@@ -5,7 +5,7 @@ import { ApiBearerAuth, ApiConsumes, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { RequireRole } from '@wfs/auth';
 import { WfsError } from '@wfs/domain';
-import { RunCommands, RunQueries } from '@wfs/runs';
+import { RunQueries, UploadFile } from '@wfs/runs';
 import { dropRest } from './drop-rest';
 import { PositiveInt } from './validation';
 
@@ -14,7 +14,7 @@ import { PositiveInt } from './validation';
 @Controller('api/v1/runs/:id/files')
 export class FilesController {
   constructor(
-    @Inject(RunCommands) private readonly commands: RunCommands,
+    @Inject(UploadFile) private readonly uploadFile: UploadFile,
     @Inject(RunQueries) private readonly queries: RunQueries,
     @Inject('MAX_UPLOAD_BYTES') private readonly maxBytes: number,
   ) {}
@@ -55,7 +55,7 @@ export class FilesController {
     const body = new PassThrough();
     req.pipe(body);
     try {
-      const file = await this.commands.upload(id, filename, body);
+      const file = await this.uploadFile.execute(id, filename, body);
       res.status(201).json(file);
     } catch (e) {
       dropRest(req);
@@ -78,7 +78,7 @@ export class FilesController {
   ) {
     // An unknown name is a 404 (contract: unknown id/name), like an unknown run; the bytes are
     // read through a descriptor opened without following links (a link planted there is a 409).
-    const { handle, size } = await this.commands.openFile(id, filename);
+    const { handle, size } = await this.queries.openFile(id, filename);
     res.status(200).set({
       'Content-Type': 'application/octet-stream',
       'Content-Length': String(size),

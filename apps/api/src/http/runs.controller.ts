@@ -15,7 +15,7 @@ import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { AuthenticatedRequest, RequireRole } from '@wfs/auth';
 import { invalid, RUN_STATES, QA_STATES, ARCHIVE_STATES } from '@wfs/domain';
-import { CreateRun, RunCommands, RunFilter, RunQueries } from '@wfs/runs';
+import { CancelRun, CreateRun, RunFilter, RunQueries, SubmitRun } from '@wfs/runs';
 import { CreateRunBody } from './dto';
 import { boundedInt, PositiveInt } from './validation';
 
@@ -41,7 +41,8 @@ function oneOf(
 export class RunsController {
   constructor(
     @Inject(CreateRun) private readonly createRun: CreateRun,
-    @Inject(RunCommands) private readonly commands: RunCommands,
+    @Inject(SubmitRun) private readonly submitRun: SubmitRun,
+    @Inject(CancelRun) private readonly cancelRun: CancelRun,
     @Inject(RunQueries) private readonly queries: RunQueries,
   ) {}
 
@@ -123,7 +124,7 @@ export class RunsController {
   @HttpCode(202)
   @RequireRole('da')
   async submit(@Param('id', new PositiveInt('id')) id: number) {
-    await this.commands.submit(id);
+    await this.submitRun.execute(id);
     return this.queries.get(id);
   }
 
@@ -131,7 +132,7 @@ export class RunsController {
   @HttpCode(202)
   @RequireRole('da')
   async cancel(@Param('id', new PositiveInt('id')) id: number, @Req() req: AuthenticatedRequest) {
-    await this.commands.cancel(id, actor(req));
+    await this.cancelRun.execute(id, actor(req));
     return this.queries.get(id);
   }
 

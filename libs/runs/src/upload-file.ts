@@ -1,29 +1,20 @@
-import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { cancelRun, conflict, invalid, isSafeUploadName, notFound } from '@wfs/domain';
+import { conflict, invalid, isSafeUploadName } from '@wfs/domain';
 import { Database } from '@wfs/persistence';
-import { Dispatcher } from '@wfs/dispatch';
-import { openRead, plainDir, runDirs, stageUpload } from '@wfs/storage';
-import { WorkflowCatalog } from '@wfs/workflows';
-import { JobStore } from './job-store';
+import { plainDir, runDirs, stageUpload } from '@wfs/storage';
 import { FileRow, fileView, FileView, lockRun } from './run-model';
 import { RunQueries } from './run-queries';
-import { submitLocked } from './submit-run';
 
-export { CANCEL_CHANNEL } from './job-store';
-
-/** Upload, submit and cancel: the user's commands on one run. */
-export class RunCommands {
+/** The user's upload of one input file into a run that is still `created`. */
+export class UploadFile {
   constructor(
     private readonly db: Database,
-    private readonly catalog: WorkflowCatalog,
-    private readonly dispatcher: Dispatcher,
     private readonly queries: RunQueries,
-    private readonly limits: { maxUploadBytes: number; maxJobsPerRun: number },
+    private readonly limits: { maxUploadBytes: number },
   ) {}
 
   /** Streams a file into the run's inputs; only while the run is `created`. */
-  async upload(runId: number, name: string, body: Readable): Promise<FileView> {
+  async execute(runId: number, name: string, body: Readable): Promise<FileView> {
     if (!isSafeUploadName(name)) {
       throw invalid(
         'INVALID_FILE_NAME',
@@ -75,41 +66,5 @@ export class RunCommands {
       await staged.discard();
       throw e;
     }
-  }
-
-  /** A stored input file, opened for download without following links; 404 when it is not there. */
-  async openFile(runId: number, name: string): Promise<{ handle: FileHandle; size: number }> {
-    const run = await this.queries.row(runId);
-    const files = await this.queries.files(runId);
-    if (!isSafeUploadName(name) || !files.some((f) => f.name === name) || !run.processing_dir) {
-      throw notFound('file', `${runId}/${name}`);
-    }
-    const handle = await openRead(runDirs(run.processing_dir).inputs, name);
-    if (!handle) throw notFound('file', `${runId}/${name}`);
-    return { handle, size: (await handle.stat()).size };
-  }
-
-  async submit(runId: number): Promise<void> {
-    const ready = await this.db.transaction(async (tx) => {
-      const run = await lockRun(tx, runId);
-      const def = await this.catalog.getByDigest(run.workflow_digest);
-      return (await submitLocked(tx, run, def, this.limits.maxJobsPerRun)).ready;
-    });
-    await this.dispatcher.enqueue(ready);
-  }
-
-  /**
-   * Cancels a run: jobs not finished are removed, running processes are told
-   * to stop (NOTIFY on commit; each worker kills its process groups). The
-   * domain's cancel over the run and its running instances, applied by the
-   * job store like every other job transition.
-   */
-  async cancel(runId: number, actor: string): Promise<void> {
-    await this.db.transaction(async (tx) => {
-      const store = await JobStore.load(tx, this.catalog, { keys: [], runningOf: [runId] });
-      if (!store.exists(runId)) throw notFound('run', runId);
-      store.apply(runId, cancelRun(store.run(runId), store.runningJobs(runId), actor));
-      await store.flush(tx);
-    });
   }
 }

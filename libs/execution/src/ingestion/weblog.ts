@@ -1,23 +1,11 @@
 /**
- * The files of a product being built: listing and hashing them, and the
- * weblog re-packed with the DA's QA report (qa_notes.html).
+ * The weblog of a product re-packed with the DA's QA report (qa_notes.html).
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { digestFile, listFiles } from '@wfs/storage';
-import type { BuiltinContext } from './builtin-context';
-
-/** Regular files under dir, as sorted relative POSIX paths; links and specials are skipped (and logged). */
-export const filesUnder = (dir: string, log: (l: string) => void): Promise<string[]> =>
-  listFiles(dir, (rel) => log(`skipped ${rel}: not a regular file`));
-
-/** sha256 and size of a file of the product, read without following a link. */
-export async function sha256Of(file: string): Promise<{ sha256: string; size: number }> {
-  const digest = await digestFile(file);
-  if (!digest) throw new Error(`${file} is gone`);
-  return digest;
-}
+import type { BuiltinContext } from '../builtin-context';
+import { filesUnder } from './product-files';
 
 /** Runs a program with an argument array (no shell); rejects with its stderr unless it exits 0. */
 function run(program: string, args: string[], signal: AbortSignal): Promise<string> {
