@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { buildEvent, EventJob, EventProduct, EventType, RunSnapshot } from '@wfs/domain';
-import type { Tx } from '@wfs/persistence';
 
 /**
  * The one outbox writer. Every event of every path is numbered and stored
@@ -85,26 +84,3 @@ export function notifyPayload(rows: readonly OutboxRow[]): string {
 /** The NOTIFY part of a statement that stored events; `$p` is `notifyPayload`'s text. */
 export const outboxNotify = (p: number): string =>
   `CASE WHEN $${p}::text <> '' THEN pg_notify('${EVENTS_CHANNEL}', $${p}::text) END`;
-
-/**
- * Writes events of one locked run in the caller's transaction, for a change
- * that wrote its row already: the run's counter moves and the events are
- * stored in one statement, numbered after the counter as it was.
- */
-export async function appendEvents(
-  tx: Tx,
-  run: RunSnapshot,
-  events: readonly PendingEvent[],
-): Promise<void> {
-  if (events.length === 0) return;
-  const rows = numberEvents(run, 0, events);
-  const [out] = await tx.query<{ written: string }>(
-    `WITH seq AS (
-       UPDATE runs SET last_sequence = last_sequence + $5 WHERE id = $7 RETURNING last_sequence - $5 AS base
-     ), e AS (${outboxInsert(1, '(SELECT base FROM seq)')})
-     SELECT count(*) AS written, ${outboxNotify(6)} FROM e`,
-    [...outboxParams(rows), events.length, notifyPayload(rows), run.id],
-  );
-  if (Number(out?.written) !== events.length)
-    throw new Error(`run ${run.id} vanished while writing its events`);
-}

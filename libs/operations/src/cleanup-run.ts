@@ -1,9 +1,8 @@
 import * as path from 'node:path';
 import type { Archive } from '@wfs/archive';
 import { classifyProducts, conflict, transitionDisk } from '@wfs/domain';
-import { appendEvents } from '@wfs/events';
 import { Database } from '@wfs/persistence';
-import { lockRun, RunQueries, RunRow, snapshotOf, updateRun } from '@wfs/runs';
+import { changeRun, lockRun, RunQueries, RunRow } from '@wfs/runs';
 import {
   containedIn,
   digestFile,
@@ -109,10 +108,12 @@ export class CleanupRun {
     await removeInside(managed, dir);
     await this.db.transaction(async (tx) => {
       const locked = await lockRun(tx, runId);
-      const updated = await updateRun(tx, runId, {
-        disk_state: transitionDisk(runId, locked.disk_state, 'cleanup'),
-      });
-      await appendEvents(tx, snapshotOf(updated), [{ type: 'cleaned' }]);
+      await changeRun(
+        tx,
+        locked,
+        { disk_state: transitionDisk(runId, locked.disk_state, 'cleanup') },
+        [{ type: 'cleaned' }],
+      );
     });
     return { deleted: [real], dryRun };
   }

@@ -1,7 +1,6 @@
 import { invalid, isSafeUploadName, JobKey, transitionArchive } from '@wfs/domain';
-import { appendEvents } from '@wfs/events';
 import { Dispatcher } from '@wfs/dispatch';
-import { lockRun, NewRuns, openRequest, snapshotOf, submitLocked, updateRun } from '@wfs/runs';
+import { changeRun, lockRun, NewRuns, openRequest, submitLocked } from '@wfs/runs';
 import { WorkflowCatalog } from '@wfs/workflows';
 import { ingestionUnderway, requestSealed, runNotComplete } from './operation-errors';
 import { QaStatus, setQaLocked } from './set-qa';
@@ -75,7 +74,11 @@ export class IngestRun {
           );
         }
       }
-      await setQaLocked(tx, source, { status: qa, analyst: cmd.analyst, comments: cmd.comments });
+      const flagged = await setQaLocked(tx, source, {
+        status: qa,
+        analyst: cmd.analyst,
+        comments: cmd.comments,
+      });
       const parameters = this.catalog.validateParameters(def, {
         qaFlag: qa,
         analyst: cmd.analyst,
@@ -98,11 +101,15 @@ export class IngestRun {
         made,
       );
       const { ready } = await submitLocked(tx, ingestion, def, this.maxJobsPerRun);
-      const updated = await updateRun(tx, Number(source.id), {
-        archive_state: transitionArchive(Number(source.id), source.archive_state, 'ingest'),
-        ingestion_run_id: ingestion.id,
-      });
-      await appendEvents(tx, snapshotOf(updated), [{ type: 'ingestion-started' }]);
+      await changeRun(
+        tx,
+        flagged,
+        {
+          archive_state: transitionArchive(Number(source.id), source.archive_state, 'ingest'),
+          ingestion_run_id: ingestion.id,
+        },
+        [{ type: 'ingestion-started' }],
+      );
       return {
         runId: Number(source.id),
         ingestionRunId: Number(ingestion.id),

@@ -1,8 +1,7 @@
 import type { Archive } from '@wfs/archive';
 import { transitionDisk } from '@wfs/domain';
-import { appendEvents } from '@wfs/events';
 import { Database } from '@wfs/persistence';
-import { lockRun, RunQueries, snapshotOf, updateRun } from '@wfs/runs';
+import { changeRun, lockRun, RunQueries } from '@wfs/runs';
 import { entryKind, isInside, realDestination, removeInside, Roots } from '@wfs/storage';
 import { ingestionUnderway, requestSealed, runNotComplete } from './operation-errors';
 import { setQaLocked } from './set-qa';
@@ -41,13 +40,17 @@ export class RejectRun {
       const locked = await lockRun(tx, runId);
       if (locked.archive_state === 'ingesting' || locked.archive_state === 'ingested')
         throw ingestionUnderway(locked);
-      await setQaLocked(tx, locked, { status: 'fail', analyst, comments: comments ?? 'rejected' });
-      const updated = await updateRun(
+      const failed = await setQaLocked(tx, locked, {
+        status: 'fail',
+        analyst,
+        comments: comments ?? 'rejected',
+      });
+      await changeRun(
         tx,
-        runId,
+        failed,
         inQa ? { disk_state: transitionDisk(runId, locked.disk_state, 'reject') } : {},
+        [{ type: 'rejected' }],
       );
-      await appendEvents(tx, snapshotOf(updated), [{ type: 'rejected' }]);
     });
   }
 }

@@ -1,7 +1,6 @@
 import { transitionQa } from '@wfs/domain';
-import { appendEvents } from '@wfs/events';
 import { Database, Tx } from '@wfs/persistence';
-import { lockRun, RunRow, snapshotOf, updateRun } from '@wfs/runs';
+import { changeRun, lockRun, RunRow } from '@wfs/runs';
 import { requestSealed, runNotComplete, runRejected } from './operation-errors';
 
 export type QaStatus = 'pass' | 'fail' | 'null';
@@ -42,10 +41,12 @@ export async function setQaLocked(tx: Tx, run: RunRow, d: QaDecision): Promise<R
     `INSERT INTO qa_decisions (run_id, status, analyst, standard, score, comments, reason) VALUES ($1, $2, $3, $4, $5, $6, 'set by analyst')`,
     [run.id, d.status, d.analyst, standard, score, d.comments ?? null],
   );
-  const updated = await updateRun(tx, Number(run.id), {
-    qa_state: transitionQa(Number(run.id), run.qa_state, d.status),
-  });
-  await appendEvents(tx, snapshotOf(updated), [{ type: 'qa-set' }]);
+  const updated = await changeRun(
+    tx,
+    run,
+    { qa_state: transitionQa(Number(run.id), run.qa_state, d.status) },
+    [{ type: 'qa-set' }],
+  );
   if (d.status === 'pass') {
     const others = await tx.query<{ id: string }>(
       `SELECT id FROM runs WHERE request_id = $1 AND id <> $2 AND qa_state IN ('awaiting', 'pass') ORDER BY id`,
@@ -58,10 +59,12 @@ export async function setQaLocked(tx: Tx, run: RunRow, d: QaDecision): Promise<R
          VALUES ($1, 'fail', $2, $3, 0, $4, 'another version passed')`,
         [o.id, d.analyst, standard, `version of run ${run.id} passed QA`],
       );
-      const failed = await updateRun(tx, Number(o.id), {
-        qa_state: transitionQa(Number(o.id), other.qa_state, 'supersede'),
-      });
-      await appendEvents(tx, snapshotOf(failed), [{ type: 'qa-set' }]);
+      await changeRun(
+        tx,
+        other,
+        { qa_state: transitionQa(Number(o.id), other.qa_state, 'supersede') },
+        [{ type: 'qa-set' }],
+      );
     }
   }
   return updated;

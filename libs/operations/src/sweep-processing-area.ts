@@ -1,8 +1,7 @@
 import * as path from 'node:path';
 import { transitionDisk } from '@wfs/domain';
-import { appendEvents } from '@wfs/events';
 import { Database } from '@wfs/persistence';
-import { lockRun, snapshotOf, updateRun } from '@wfs/runs';
+import { changeRun, lockRun } from '@wfs/runs';
 import { isInside, realDestination, removeInside } from '@wfs/storage';
 
 interface Log {
@@ -119,10 +118,9 @@ export class Sweeper {
       const dir = path.resolve(run.processing_dir);
       if (!isInside(root, dir) || dir === root) return 'not inside the processing root';
       const removed = await removeInside([root], dir);
-      const row = await updateRun(tx, runId, {
-        disk_state: transitionDisk(runId, run.disk_state, 'expire'),
-      });
-      await appendEvents(tx, snapshotOf(row), [{ type: 'expired' }]);
+      await changeRun(tx, run, { disk_state: transitionDisk(runId, run.disk_state, 'expire') }, [
+        { type: 'expired' },
+      ]);
       this.log.log(`sweeper: run ${runId} expired; deleted ${removed}`);
       return true;
     });

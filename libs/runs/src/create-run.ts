@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { conflict, invalid, planRun, subjectProblem, WorkflowDefinition } from '@wfs/domain';
-import { appendEvents } from '@wfs/events';
 import { Tx } from '@wfs/persistence';
 import { Dispatcher } from '@wfs/dispatch';
 import { Roots } from '@wfs/storage';
@@ -8,7 +7,7 @@ import { WorkflowCatalog } from '@wfs/workflows';
 import { canonicalJson, earlierRun, rememberKey } from './idempotency';
 import { NewRun, NewRuns } from './new-run';
 import { latestOpenRun, openRequest } from './requests';
-import { JOBS_INLINE_LIMIT, RunView, runView, snapshotOf } from './run-model';
+import { changeRun, JOBS_INLINE_LIMIT, runView, RunView, snapshotOf } from './run-model';
 import { planSubmission, plannedJobRows, writeSubmission } from './submit-run';
 
 export interface CreateRunCommand {
@@ -101,7 +100,7 @@ export class CreateRun {
         const total = plan.instances.length;
         view = runView(run, plannedJobRows(run, plan, JOBS_INLINE_LIMIT), total, []);
       } else {
-        await appendEvents(tx, snapshotOf(run), [{ type: 'created' }]);
+        run = await changeRun(tx, run, {}, [{ type: 'created' }]);
         view = runView(run, [], 0, []);
       }
       const runId = Number(run.id);

@@ -2,10 +2,9 @@ import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { conflict, WorkflowDefinition } from '@wfs/domain';
-import { appendEvents } from '@wfs/events';
 import { Database, Tx } from '@wfs/persistence';
 import { entryKind, openRead, removeInside, Roots, storeUpload } from '@wfs/storage';
-import { RunRow, snapshotOf, updateRun } from './run-model';
+import { changeRun, RunRow, updateRun } from './run-model';
 
 export interface NewRun {
   def: WorkflowDefinition;
@@ -39,8 +38,7 @@ export class NewRuns {
    */
   async insertRun(tx: Tx, spec: NewRun, made: string[]): Promise<RunRow> {
     const run = await this.insertRow(tx, spec, made);
-    await appendEvents(tx, snapshotOf(run), [{ type: 'created' }]);
-    return run;
+    return changeRun(tx, run, {}, [{ type: 'created' }]);
   }
 
   /**

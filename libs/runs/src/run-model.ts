@@ -9,6 +9,14 @@ import {
   RunSnapshot,
   RunState,
 } from '@wfs/domain';
+import {
+  notifyPayload,
+  numberEvents,
+  outboxInsert,
+  outboxNotify,
+  outboxParams,
+  PendingEvent,
+} from '@wfs/events';
 import type { Tx } from '@wfs/persistence';
 
 /** A runs row as SQL returns it (bigints come back as strings from pg). */
@@ -200,7 +208,7 @@ export async function lockRun(tx: Tx, runId: number): Promise<RunRow> {
   return row;
 }
 
-type RunPatch = Partial<
+export type RunPatch = Partial<
   Pick<
     RunRow,
     | 'state'
@@ -217,7 +225,48 @@ type RunPatch = Partial<
   >
 >;
 
-/** Applies a patch to a locked run and returns the new row. */
+/**
+ * The one door for a change of a run outside the job transitions (QA, reject,
+ * cleanup, ingest, the sweeper, created): the patch and its events in one
+ * statement, the events numbered by the outbox writer after the run's
+ * counter. The caller holds the run's row lock (`lockRun`); returns the new row.
+ */
+export async function changeRun(
+  tx: Tx,
+  run: RunRow,
+  patch: RunPatch,
+  events: readonly PendingEvent[],
+): Promise<RunRow> {
+  const keys = Object.keys(patch) as Array<keyof RunPatch>;
+  const sets = keys.map((k, i) => `${k} = $${i + 8}`);
+  const values = keys.map((k) =>
+    (k === 'error' || k === 'products') && patch[k] ? JSON.stringify(patch[k]) : patch[k],
+  );
+  // Numbered from 1 here; the statement adds the counter as the lock found it.
+  const rows = numberEvents(snapshotOf({ ...run, ...patch }), 0, events);
+  const [row] = await tx.query<RunRow & { written: string }>(
+    `WITH u AS (
+       UPDATE runs SET ${[...sets, 'updated_at = now()', 'last_sequence = last_sequence + $6'].join(', ')}
+       WHERE id = $7 RETURNING *
+     ), e AS (${outboxInsert(1, '(SELECT last_sequence - $6 FROM u)')})
+     SELECT u.*, (SELECT count(*) FROM e) AS written, ${outboxNotify(5)} AS notified FROM u`,
+    [...outboxParams(rows), notifyPayload(rows), events.length, run.id, ...values],
+  );
+  if (!row) throw notFound('run', Number(run.id));
+  if (Number(row.written) !== events.length)
+    throw new Error(`run ${run.id}: ${row.written} of ${events.length} events written`);
+  const {
+    written: _written,
+    notified: _notified,
+    ...updated
+  } = row as RunRow & {
+    written: string;
+    notified: unknown;
+  };
+  return updated as RunRow;
+}
+
+/** Applies a patch to a locked run and returns the new row (a change that is no event of its own). */
 export async function updateRun(tx: Tx, runId: number, patch: RunPatch): Promise<RunRow> {
   const keys = Object.keys(patch) as Array<keyof RunPatch>;
   const sets = keys.map((k, i) => `${k} = $${i + 2}`);
