@@ -3,7 +3,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { PRODUCT_ROLES } from '@wfs/domain';
 import type { Tx } from '@wfs/persistence';
 import type {
   Archive,
@@ -14,42 +13,20 @@ import type {
   ProductToIngest,
   QaFlag,
 } from './archive';
+import { isSafeProductName, isSafeProductPath, QA_FLAGS, validateProduct } from './product-rules';
 
 /** What LocalArchive needs of the database: plain queries and transactions (Database satisfies it). */
 export interface ArchiveDb extends Tx {
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
 }
 
-/**
- * A product name is one directory under the archive root: one path segment, not hidden (never
- * `.`, `..`, `.staging`), no control characters, at most 255 UTF-8 bytes; names are made from a
- * subject's file-safe form (`uid___A001_X1284_X2c1.img.r12`).
- */
-const UNSAFE_IN_NAME = /[/\\\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]/u;
-const ROLES: ReadonlySet<string> = new Set(PRODUCT_ROLES);
-const QA_FLAGS: ReadonlySet<string> = new Set(['pass', 'fail', 'null']);
+/** The calibration statuses an execution block may have. */
 const STATUSES: ReadonlySet<string> = new Set([
   'Calibrating',
   'Calibrated',
   'Do Not Calibrate',
   'Unknown',
 ]);
-
-export const isSafeProductName = (name: string): boolean =>
-  /^[^.]/.test(name) && !UNSAFE_IN_NAME.test(name) && Buffer.byteLength(name, 'utf8') <= 255;
-
-/** A file's place inside a product: relative, POSIX, no empty, "." or ".." segments. */
-export function isSafeProductPath(p: string): boolean {
-  if (
-    p.length === 0 ||
-    p.length > 1024 ||
-    p.includes('\0') ||
-    p.includes('\\') ||
-    p.startsWith('/')
-  )
-    return false;
-  return p.split('/').every((s) => s.length > 0 && s !== '.' && s !== '..');
-}
 
 interface ProductRow {
   name: string;
@@ -139,7 +116,7 @@ export class LocalArchive implements Archive {
   }
 
   async ingest(product: ProductToIngest): Promise<Product> {
-    this.validate(product);
+    validateProduct(product);
     // one copy per stored path, even when the path has several roles
     const sources = new Map<string, string>();
     for (const f of product.files) {
@@ -301,24 +278,6 @@ export class LocalArchive implements Archive {
       if (!ok) return false;
     }
     return true;
-  }
-
-  private validate(p: ProductToIngest): void {
-    if (!isSafeProductName(p.name))
-      throw new Error(`unsafe product name ${JSON.stringify(p.name)}`);
-    if (!p.kind || !p.subject) throw new Error(`product ${p.name}: kind and subject are required`);
-    if (p.qaFlag !== null && !QA_FLAGS.has(p.qaFlag))
-      throw new Error(`product ${p.name}: unknown QA flag ${JSON.stringify(p.qaFlag)}`);
-    if (!Number.isSafeInteger(p.sourceRunId) || !Number.isSafeInteger(p.ingestionRunId)) {
-      throw new Error(`product ${p.name}: run ids must be integers`);
-    }
-    if (p.files.length === 0) throw new Error(`product ${p.name} has no files`);
-    for (const f of p.files) {
-      if (!isSafeProductPath(f.path))
-        throw new Error(`product ${p.name}: unsafe file path ${JSON.stringify(f.path)}`);
-      if (!ROLES.has(f.role))
-        throw new Error(`product ${p.name}: unknown role ${JSON.stringify(f.role)}`);
-    }
   }
 
   private async withFiles(rows: ProductRow[]): Promise<Product[]> {
