@@ -2,9 +2,6 @@ import { Job, Queue, Worker } from 'bullmq';
 import IORedis, { Redis } from 'ioredis';
 import type { JobKey } from '@wfs/domain';
 
-// kept while job-lifecycle moves (runs' job-lifecycle, job-batch and submit-run import it from here)
-export type { JobKey } from '@wfs/domain';
-
 export const JOBS_QUEUE = 'jobs';
 
 export function redisConnection(url: string): Redis {

@@ -9,6 +9,7 @@ export * from './names';
 export * from './products';
 export * from './liveness';
 export * from './job-states';
+export * from './change-set';
 export * from './job-transitions';
 export * from './qa-state';
 export * from './archive-state';

@@ -1,15 +1,12 @@
+import { GroupFacts, JobFacts, JobRules, RunFacts } from './change-set';
+import { JobKey } from './job-key';
 import {
-  AttemptKey,
   cancelRun,
   claimJob,
   finishJob,
-  GroupFacts,
   isRunningAttempt,
-  JobFacts,
-  JobRules,
   loseJob,
   mayClaim,
-  RunFacts,
 } from './job-transitions';
 import { JobState, RunState } from './states';
 
@@ -28,7 +25,7 @@ const job = (state: JobState, attempts: number, dispatched = true, name = 'a'): 
   attempts,
   dispatched,
 });
-const key = (attempt: number, name = 'a'): AttemptKey => ({ runId: 7, name, index: 0, attempt });
+const key = (attempt: number, name = 'a'): JobKey => ({ runId: 7, name, index: 0, attempt });
 const rules = (over: Partial<JobRules> = {}): JobRules => ({
   name: 'a',
   stage: 'running casa',

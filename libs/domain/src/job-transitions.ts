@@ -1,11 +1,19 @@
 import { JobVerdict, retryDelayMs, shouldRetry } from './casa';
 import { readyGroups } from './dag';
-import { JobDefinition } from './definition';
-import { EventProduct, EventType, RunError } from './events';
+import {
+  ChangeSet,
+  GroupFacts,
+  JobFacts,
+  JobRules,
+  RunEffects,
+  RunChange,
+  RunFacts,
+} from './change-set';
 import { transitionDiskTo } from './disk-state';
-import { JobAction, transitionJob } from './job-states';
+import { JobKey } from './job-key';
+import { transitionJob } from './job-states';
 import { transitionQa } from './qa-state';
-import { DiskState, JobState, QaState, RunState, transitionRun } from './states';
+import { transitionRun } from './states';
 
 /**
  * The job transitions as pure functions: each takes the loaded facts of a
@@ -15,116 +23,6 @@ import { DiskState, JobState, QaState, RunState, transitionRun } from './states'
  * (set-based for a batch, the same code for a batch of one) and one outbox
  * writer numbers their events.
  */
-
-/** One attempt of one instance, as a queue message names it. */
-export interface AttemptKey {
-  runId: number;
-  name: string;
-  index: number;
-  attempt: number;
-}
-
-export interface RunFacts {
-  id: number;
-  state: RunState;
-  qaState: QaState;
-  diskState: DiskState;
-  products: EventProduct[] | null;
-  /** An ingestion run settles its source run when it ends. */
-  sourceRunId: number | null;
-}
-
-export interface JobFacts {
-  name: string;
-  index: number;
-  state: JobState;
-  attempts: number;
-  /** Sent to the queue (dispatched_at set): only a dispatched instance may be claimed. */
-  dispatched: boolean;
-}
-
-export interface GroupFacts {
-  name: string;
-  needs: string[];
-  completed: number;
-  instances: number;
-  released: boolean;
-}
-
-/** What a job's definition says about running it. */
-export type JobRules = Pick<
-  JobDefinition,
-  'name' | 'stage' | 'scatter' | 'retries' | 'retryUnlessExit' | 'retryBackoff'
->;
-
-/** Changes a builtin step made to the run itself (e.g. its directory moved to the QA area). */
-export interface RunEffects {
-  processingDir?: string;
-  diskState?: DiskState;
-  /** Products this step put in the archive: kept on the run, carried by its complete event. */
-  products?: EventProduct[];
-  /** Changes to the run an ingestion run ingests (e.g. its directory moved back to the processing area). */
-  source?: { processingDir?: string; diskState?: DiskState };
-}
-
-/** The new state of one instance. `started`: a new attempt begins (host, times reset). */
-export interface JobChange {
-  name: string;
-  index: number;
-  action: JobAction;
-  state: JobState;
-  attempts: number;
-  exitCode: number | null;
-  statusReason: string | null;
-  started?: true;
-  finished?: true;
-  /** Put back on the queue after this delay (a retry). */
-  retryAfterMs?: number;
-}
-
-export interface RunChange {
-  state?: RunState;
-  qaState?: QaState;
-  started?: true;
-  finished?: true;
-  error?: RunError;
-  processingDir?: string;
-  diskState?: DiskState;
-  /** Appended to the run's products. */
-  products?: EventProduct[];
-}
-
-/** An event of the change set; its run snapshot is the run after the change, its job the instance after it. */
-export interface EventSpec {
-  type: EventType;
-  job?: { name: string; index: number };
-  /** Carries the run's products (complete, ingested). */
-  products?: true;
-}
-
-export interface ChangeSet {
-  jobs: JobChange[];
-  groups: GroupFacts[];
-  run: RunChange | null;
-  events: EventSpec[];
-  /** Groups whose idle instances become ready (dispatched and queued after commit). */
-  release: string[];
-  /** Every other live instance of the run stops, set-based (a run that fails or is cancelled). */
-  stopLive: StopLive | null;
-  /** An ingestion run ended: its source run learns the outcome. */
-  settleSource: 'ingested' | 'failed' | null;
-  sourceChange: RunEffects['source'] | null;
-}
-
-/** How a run's remaining live instances stop: running ones are removed, the others `idle`. */
-export interface StopLive {
-  reason: string;
-  idle: JobState;
-  /** Which states the set-based stop reaches (instances the change set names are not among them). */
-  states: readonly JobState[];
-  /** Whether idle instances lose their last attempt's finish time. */
-  clearFinish: boolean;
-}
 
 const empty = (): ChangeSet => ({
   jobs: [],
@@ -146,18 +44,14 @@ const keyOf = (runId: number, job: { name: string; index: number }) => ({
 });
 
 /** Whether this message may start its instance: a live run, an idle dispatched instance, the next attempt. */
-export function mayClaim(run: RunFacts, job: JobFacts | undefined, key: AttemptKey): boolean {
+export function mayClaim(run: RunFacts, job: JobFacts | undefined, key: JobKey): boolean {
   return (
     live(run) && !!job && job.state === 'idle' && job.dispatched && job.attempts + 1 === key.attempt
   );
 }
 
 /** Whether `key` names the running attempt of its instance in a live run (else a finish is stale). */
-export function isRunningAttempt(
-  run: RunFacts,
-  job: JobFacts | undefined,
-  key: AttemptKey,
-): boolean {
+export function isRunningAttempt(run: RunFacts, job: JobFacts | undefined, key: JobKey): boolean {
   return live(run) && !!job && job.state === 'running' && job.attempts === key.attempt;
 }
 
@@ -165,7 +59,7 @@ export function isRunningAttempt(
 export function claimJob(
   run: RunFacts,
   job: JobFacts | undefined,
-  key: AttemptKey,
+  key: JobKey,
   rules: JobRules | undefined,
 ): ChangeSet | null {
   if (!job || !rules || !mayClaim(run, job, key)) return null;
@@ -192,7 +86,7 @@ export function claimJob(
 export function finishJob(
   run: RunFacts,
   job: JobFacts | undefined,
-  key: AttemptKey,
+  key: JobKey,
   rules: JobRules,
   groups: readonly GroupFacts[],
   verdict: JobVerdict,
@@ -224,7 +118,7 @@ export const LOST_ATTEMPTS_ALLOWED = 2;
 export function loseJob(
   run: RunFacts,
   job: JobFacts | undefined,
-  key: AttemptKey,
+  key: JobKey,
   rules: JobRules,
   why: string,
 ): ChangeSet | null {

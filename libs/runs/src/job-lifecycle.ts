@@ -1,6 +1,6 @@
-import { claimJob, finishJob, JobVerdict, loseJob, RunEffects } from '@wfs/domain';
+import { claimJob, finishJob, JobKey, JobVerdict, loseJob, RunEffects } from '@wfs/domain';
 import { Database, Tx } from '@wfs/persistence';
-import { Dispatcher, JobKey } from '@wfs/dispatch';
+import { Dispatcher } from '@wfs/dispatch';
 import { WorkflowCatalog } from '@wfs/workflows';
 import { ClaimedJob, JobStore } from './job-store';
 

@@ -1,4 +1,11 @@
-import { invalid, planRun, PlannedGroup, transitionRun, WorkflowDefinition } from '@wfs/domain';
+import {
+  invalid,
+  JobKey,
+  planRun,
+  PlannedGroup,
+  transitionRun,
+  WorkflowDefinition,
+} from '@wfs/domain';
 import {
   notifyPayload,
   numberEvents,
@@ -8,7 +15,6 @@ import {
   PendingEvent,
 } from '@wfs/events';
 import type { Tx } from '@wfs/persistence';
-import type { JobKey } from '@wfs/dispatch';
 import { JobRow, RunRow, snapshotOf } from './run-model';
 
 /** A run's whole job plan, ready to be written. */

@@ -1,0 +1,112 @@
+import { JobDefinition } from './definition';
+import { EventProduct, EventType, RunError } from './events';
+import { JobAction } from './job-states';
+import { DiskState, JobState, QaState, RunState } from './states';
+
+/**
+ * What the job transitions read and what they return: the facts of a run, its
+ * instances and groups as the store loaded them, and the change set the
+ * store applies (rows, events, what to release, stop and settle).
+ */
+
+export interface RunFacts {
+  id: number;
+  state: RunState;
+  qaState: QaState;
+  diskState: DiskState;
+  products: EventProduct[] | null;
+  /** An ingestion run settles its source run when it ends. */
+  sourceRunId: number | null;
+}
+
+export interface JobFacts {
+  name: string;
+  index: number;
+  state: JobState;
+  attempts: number;
+  /** Sent to the queue (dispatched_at set): only a dispatched instance may be claimed. */
+  dispatched: boolean;
+}
+
+export interface GroupFacts {
+  name: string;
+  needs: string[];
+  completed: number;
+  instances: number;
+  released: boolean;
+}
+
+/** What a job's definition says about running it. */
+export type JobRules = Pick<
+  JobDefinition,
+  'name' | 'stage' | 'scatter' | 'retries' | 'retryUnlessExit' | 'retryBackoff'
+>;
+
+/** Changes a builtin step made to the run itself (e.g. its directory moved to the QA area). */
+export interface RunEffects {
+  processingDir?: string;
+  diskState?: DiskState;
+  /** Products this step put in the archive: kept on the run, carried by its complete event. */
+  products?: EventProduct[];
+  /** Changes to the run an ingestion run ingests (e.g. its directory moved back to the processing area). */
+  source?: { processingDir?: string; diskState?: DiskState };
+}
+
+/** The new state of one instance. `started`: a new attempt begins (host, times reset). */
+export interface JobChange {
+  name: string;
+  index: number;
+  action: JobAction;
+  state: JobState;
+  attempts: number;
+  exitCode: number | null;
+  statusReason: string | null;
+  started?: true;
+  finished?: true;
+  /** Put back on the queue after this delay (a retry). */
+  retryAfterMs?: number;
+}
+
+export interface RunChange {
+  state?: RunState;
+  qaState?: QaState;
+  started?: true;
+  finished?: true;
+  error?: RunError;
+  processingDir?: string;
+  diskState?: DiskState;
+  /** Appended to the run's products. */
+  products?: EventProduct[];
+}
+
+/** An event of the change set; its run snapshot is the run after the change, its job the instance after it. */
+export interface EventSpec {
+  type: EventType;
+  job?: { name: string; index: number };
+  /** Carries the run's products (complete, ingested). */
+  products?: true;
+}
+
+export interface ChangeSet {
+  jobs: JobChange[];
+  groups: GroupFacts[];
+  run: RunChange | null;
+  events: EventSpec[];
+  /** Groups whose idle instances become ready (dispatched and queued after commit). */
+  release: string[];
+  /** Every other live instance of the run stops, set-based (a run that fails or is cancelled). */
+  stopLive: StopLive | null;
+  /** An ingestion run ended: its source run learns the outcome. */
+  settleSource: 'ingested' | 'failed' | null;
+  sourceChange: RunEffects['source'] | null;
+}
+
+/** How a run's remaining live instances stop: running ones are removed, the others `idle`. */
+export interface StopLive {
+  reason: string;
+  idle: JobState;
+  /** Which states the set-based stop reaches (instances the change set names are not among them). */
+  states: readonly JobState[];
+  /** Whether idle instances lose their last attempt's finish time. */
+  clearFinish: boolean;
+}
