@@ -7,7 +7,8 @@ import { ClaimedJob, JobStore } from './job-store';
 export type { ClaimedJob } from './job-store';
 export type { RunEffects } from '@wfs/domain';
 
-type Op =
+/** A job transition the worker asks for (one message of a batch). */
+export type JobOp =
   | { kind: 'claim'; key: JobKey }
   | {
       kind: 'finish';
@@ -19,7 +20,7 @@ type Op =
   | { kind: 'lose'; key: JobKey; why: string };
 
 interface Pending {
-  op: Op;
+  op: JobOp;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
 }
@@ -88,7 +89,7 @@ export class JobLifecycle {
     while (this.enqueueing.size > 0) await Promise.all([...this.enqueueing]);
   }
 
-  private submit<T>(op: Op): Promise<T> {
+  private submit<T>(op: JobOp): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ op, resolve: resolve as (v: unknown) => void, reject });
       if (this.inflight < INFLIGHT) void this.drain();
@@ -135,7 +136,7 @@ export class JobLifecycle {
   }
 
   /** The batch's transitions in order, each applied by the store to what the ones before left. */
-  private async apply(tx: Tx, ops: Op[]) {
+  private async apply(tx: Tx, ops: JobOp[]) {
     const store = await JobStore.load(
       tx,
       this.catalog,

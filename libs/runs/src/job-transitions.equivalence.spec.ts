@@ -24,18 +24,9 @@ import { Roots } from '@wfs/storage';
 import { WorkflowCatalog } from '@wfs/workflows';
 import { CreateRun } from './create-run';
 import { NewRuns } from './new-run';
-import { JobLifecycle, RunEffects } from './job-lifecycle';
+import { JobLifecycle, JobOp, RunEffects } from './job-lifecycle';
 
-type Op =
-  | { kind: 'claim'; key: JobKey }
-  | {
-      kind: 'finish';
-      key: JobKey;
-      verdict: JobVerdict;
-      exitCode: number | null;
-      effects: RunEffects;
-    }
-  | { kind: 'lose'; key: JobKey; why: string };
+type Op = JobOp;
 interface Outcome {
   values: unknown[];
   ready: JobKey[];
