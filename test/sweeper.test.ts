@@ -83,6 +83,9 @@ test('expired processing-area runs are deleted and marked; QA area, young runs a
   expect(done.diskState).toBe('processing');
   // Not yet due: finished 20 days ago, retention is 21.
   const young = await runToEnd('t_sweep_noop', {});
+  // Due, but being ingested: its ingestion still reads (and then moves) the directory.
+  const ingesting = await runToEnd('t_sweep_noop', {});
+  await stack.db.query(`UPDATE runs SET archive_state = 'ingesting' WHERE id = $1`, [ingesting.id]);
   // In the QA area, finished long ago: never swept.
   const qa = await runToEnd('std_calibration', { subject: `19A-003.sb1.eb${nonce()}` });
   expect(qa.state).toBe('complete');
@@ -115,6 +118,7 @@ test('expired processing-area runs are deleted and marked; QA area, young runs a
   await finishedDaysAgo(failed.id, 30);
   await finishedDaysAgo(done.id, 22);
   await finishedDaysAgo(young.id, 20);
+  await finishedDaysAgo(ingesting.id, 30);
   await finishedDaysAgo(qa.id, 365);
   await finishedDaysAgo(qa2.id, 365);
 
@@ -125,6 +129,12 @@ test('expired processing-area runs are deleted and marked; QA area, young runs a
       (await getRun(failed.id)).diskState === 'expired' &&
       (await getRun(done.id)).diskState === 'expired',
   );
+
+  const stillIngesting = await getRun(ingesting.id);
+  expect([stillIngesting.diskState, fs.existsSync(ingesting.processingDir)]).toEqual([
+    'processing',
+    true,
+  ]);
 
   for (const r of [failed, done]) {
     const now = await getRun(r.id);

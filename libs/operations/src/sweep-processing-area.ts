@@ -77,6 +77,7 @@ export class Sweeper {
       const rows = await this.db.query<{ id: string }>(
         `SELECT id FROM runs
           WHERE state = ANY($1::text[]) AND disk_state = 'processing' AND processing_dir IS NOT NULL
+            AND archive_state <> 'ingesting'
             AND left(processing_dir, length($2::text) + 1) = $2::text || '/'
             AND finished_at < now() - make_interval(days => $3::int)
             AND id > $4
@@ -110,6 +111,8 @@ export class Sweeper {
       if (
         !FINISHED.includes(run.state) ||
         run.disk_state !== 'processing' ||
+        // Its ingestion reads the directory (and moves it back here when done): not yet.
+        run.archive_state === 'ingesting' ||
         !run.processing_dir ||
         !due?.due
       ) {
