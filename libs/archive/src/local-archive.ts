@@ -1,9 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { Tx } from '@wfs/persistence';
+import { copyDigesting, digestFile } from '@wfs/storage';
 import type {
   Archive,
   ArchivedFile,
@@ -46,42 +45,6 @@ interface FileRow {
   role: ProductRole;
 }
 
-/** Copies src to dest (created exclusively), returning its sha256 and size as read while copying. */
-async function copyHashing(src: string, dest: string): Promise<{ sha256: string; size: number }> {
-  const st = await fs.promises.lstat(src);
-  if (!st.isFile()) throw new Error(`${src} is not a regular file`);
-  const hash = createHash('sha256');
-  let size = 0;
-  const tap = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      hash.update(chunk);
-      size += chunk.length;
-      done(null, chunk);
-    },
-  });
-  await fs.promises.mkdir(path.dirname(dest), { recursive: true });
-  const input = await fs.promises.open(src, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-  await pipeline(input.createReadStream(), tap, fs.createWriteStream(dest, { flags: 'wx' }));
-  return { sha256: hash.digest('hex'), size };
-}
-
-async function hashFile(file: string): Promise<{ sha256: string; size: number } | null> {
-  try {
-    const st = await fs.promises.lstat(file);
-    if (!st.isFile()) return null;
-    const hash = createHash('sha256');
-    let size = 0;
-    const input = await fs.promises.open(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-    for await (const chunk of input.createReadStream()) {
-      hash.update(chunk as Buffer);
-      size += (chunk as Buffer).length;
-    }
-    return { sha256: hash.digest('hex'), size };
-  } catch {
-    return null;
-  }
-}
-
 /**
  * The embedded archive: files under `<root>/<product name>/<path>`, metadata in
  * Postgres (migrations/1763900000000-CreateLocalArchive).
@@ -98,12 +61,17 @@ export class LocalArchive implements Archive {
   private readonly staging: string;
   private readonly trash: string;
 
+  /** The archive's directory, by its real path (files are read back without following links). */
+  readonly root: string;
+
   constructor(
     private readonly db: ArchiveDb,
-    readonly root: string,
+    root: string,
   ) {
-    this.staging = path.join(root, '.staging');
-    this.trash = path.join(root, '.trash');
+    fs.mkdirSync(root, { recursive: true });
+    this.root = fs.realpathSync.native(root);
+    this.staging = path.join(this.root, '.staging');
+    this.trash = path.join(this.root, '.trash');
   }
 
   /** Where a product's file is stored. */
@@ -136,7 +104,9 @@ export class LocalArchive implements Archive {
       for (const [p, source] of sources) {
         if (!path.isAbsolute(source))
           throw new Error(`product ${product.name}: source of ${p} must be an absolute path`);
-        digests.set(p, await copyHashing(source, path.join(staged, ...p.split('/'))));
+        const dest = path.join(staged, ...p.split('/'));
+        await fs.promises.mkdir(path.dirname(dest), { recursive: true });
+        digests.set(p, await copyDigesting(source, dest));
       }
       const dest = path.join(this.root, product.name);
       const old = path.join(this.trash, tag);
@@ -264,7 +234,8 @@ export class LocalArchive implements Archive {
       for (const r of stored) {
         const file = this.filePath(r.product_name, r.path);
         if (!verified.has(file)) {
-          const now = await hashFile(file);
+          // Read without following a link: a stored file replaced by one is not archived.
+          const now = await digestFile(file).catch(() => null);
           verified.set(
             file,
             now !== null && now.sha256 === r.sha256 && now.size === Number(r.size),

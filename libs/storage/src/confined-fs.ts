@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { conflict, WfsError } from '@wfs/domain';
@@ -19,8 +19,8 @@ import { conflict, WfsError } from '@wfs/domain';
  * Every refusal is a WfsError `UNSAFE_PATH` (409): the bytes are there but
  * the service will not follow where they lead.
  *
- * Kept as one file (near 350 lines) on purpose: it is the one door, and a
- * reviewer checks every way in against the same rules in one read.
+ * Walking, hashing and copying files below the roots, by the same rules, is
+ * in file-digest.ts.
  */
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_APPEND, O_NOFOLLOW } = fs.constants;
@@ -281,71 +281,4 @@ export async function removeInside(roots: readonly string[], target: string): Pr
   // fs.rm does not follow symlinks inside the tree: links are removed, not their targets.
   await fs.promises.rm(real, { recursive: true, force: true });
   return real;
-}
-
-/**
- * Regular files under `dir` as sorted relative POSIX paths; links and special
- * files are never followed and are reported through `skipped`.
- */
-export async function listFiles(
-  dir: string,
-  skipped: (rel: string) => void = () => undefined,
-): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (rel: string): Promise<void> => {
-    const entries = await fs.promises.readdir(path.join(dir, rel), { withFileTypes: true });
-    for (const entry of entries) {
-      const child = rel ? `${rel}/${entry.name}` : entry.name;
-      if (entry.isDirectory()) await walk(child);
-      else if (entry.isFile()) out.push(child);
-      else skipped(child);
-    }
-  };
-  if (entryKind(dir) === 'dir') await walk('');
-  return out.sort();
-}
-
-/** sha256 and size of a regular file, read without following a link; null if absent. */
-export async function digestFile(file: string): Promise<{ sha256: string; size: number } | null> {
-  const handle = await openRead(path.dirname(file), path.basename(file));
-  if (!handle) return null;
-  const hash = createHash('sha256');
-  let size = 0;
-  try {
-    for await (const chunk of handle.createReadStream({ autoClose: false })) {
-      hash.update(chunk as Buffer);
-      size += (chunk as Buffer).length;
-    }
-  } finally {
-    await handle.close();
-  }
-  return { sha256: hash.digest('hex'), size };
-}
-
-/** Names of the regular files directly in `dir` (links and directories left out); [] if absent. */
-export async function filesIn(dir: string): Promise<string[]> {
-  const entries = await fs.promises.readdir(dir, { withFileTypes: true }).catch(() => []);
-  return entries
-    .filter((e) => e.isFile())
-    .map((e) => e.name)
-    .sort();
-}
-
-/**
- * Copies a regular file (opened without following a link) to a new file
- * `to`; a clone where the filesystem can (the bytes copied are those of the
- * descriptor checked, reopened through /proc/self/fd).
- */
-export async function copyFileIn(from: string, to: string): Promise<void> {
-  const handle = await openRead(path.dirname(from), path.basename(from));
-  if (!handle) throw unsafePath(from, 'it is gone');
-  try {
-    await fs.promises.copyFile(
-      `/proc/self/fd/${handle.fd}`,
-      to,
-      fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE,
-    );
-  } finally {
-    await handle.close();
-  }
 }

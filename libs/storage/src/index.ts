@@ -1,4 +1,5 @@
 export * from './confined-fs';
+export * from './file-digest';
 export * from './run-directories';
 export * from './uploads';
 export * from './storage.module';
