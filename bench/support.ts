@@ -139,6 +139,9 @@ export async function startBench(
       WFS_SUBSCRIBER_QUEUES: `${queue}=run.#`,
       WFS_LOG_LEVEL: 'warn',
       WFS_WORKER_CONCURRENCY: '50', // as the BullMQ baseline's worker
+      // Room for the definitions' requests whatever this host has (the steps use next to nothing).
+      WFS_WORKER_CPUS: '64',
+      WFS_WORKER_MEMORY: '256G',
       ...opts.env,
     },
   });

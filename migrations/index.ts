@@ -4,6 +4,7 @@ import { AddQaDecisionsAndRunProducts1763850000000 } from './1763850000000-AddQa
 import { CreateLocalArchive1763900000000 } from './1763900000000-CreateLocalArchive';
 import { AddEventNotifications1763950000000 } from './1763950000000-AddEventNotifications';
 import { MakeTokenNamesUnique1764000000000 } from './1764000000000-MakeTokenNamesUnique';
+import { AddScheduling1764100000000 } from './1764100000000-AddScheduling';
 
 /** Every migration, registered explicitly, in order. */
 export const MIGRATIONS = [
@@ -13,4 +14,5 @@ export const MIGRATIONS = [
   CreateLocalArchive1763900000000,
   AddEventNotifications1763950000000,
   MakeTokenNamesUnique1764000000000,
+  AddScheduling1764100000000,
 ];

@@ -8,6 +8,12 @@ cd "$(dirname "$0")/.."
 mkdir -p var/log
 export WFS_API_TOKENS="${WFS_API_TOKENS:-admin:dev-admin-token,da:dev-da-token,viewer:dev-viewer-token}"
 export PORT="${PORT:-3000}"
+# The bundled simulators stand in for CASA and use next to nothing, but the
+# definitions ask for CASA's real sizes (std_calibration: 4 cpus, 16G): the
+# demo worker offers that much whatever this host has. A real CASA host says
+# what it has (docs/operations.md).
+export WFS_WORKER_CPUS="${WFS_WORKER_CPUS:-16}"
+export WFS_WORKER_MEMORY="${WFS_WORKER_MEMORY:-64G}"
 
 # Stops the API and the worker and waits until both processes have ended (a
 # worker drains its jobs on SIGTERM; after 30 s it is killed), so "stopped"

@@ -38,7 +38,10 @@ export interface Stack {
     },
   ): Promise<{ status: number; body: any; text: string; headers: Headers }>;
   waitForRun(runId: number, states?: string[], timeoutMs?: number): Promise<any>;
-  startWorker(): Promise<INestApplicationContext>;
+  /** Starts a worker; `env` overrides the stack's environment for it (its resources, its host name). */
+  startWorker(env?: Record<string, string>): Promise<INestApplicationContext>;
+  /** Closes one worker (graceful) and forgets it. */
+  stopWorker(w: INestApplicationContext): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -95,6 +98,11 @@ export function isolatedEnv(
     WFS_API_TOKENS: Object.entries(TOKENS)
       .map(([role, token]) => `${role}:${token}`)
       .join(','),
+    // The simulators stand in for CASA and use next to nothing: a worker offers room for the
+    // definitions' real requests (std_calibration's casa asks for 4 cpus, 16G) on any test host.
+    // Tests of placement set their own.
+    WFS_WORKER_CPUS: '64',
+    WFS_WORKER_MEMORY: '256G',
     ...extra,
   };
 }
@@ -119,8 +127,8 @@ export async function startStack(
   const address = api.getHttpServer().address() as { port: number };
   const url = `http://127.0.0.1:${address.port}`;
   const workers: INestApplicationContext[] = [];
-  const startWorker = async () => {
-    const w = await createWorker(config);
+  const startWorker = async (extra?: Record<string, string>) => {
+    const w = await createWorker(extra ? loadConfig({ ...env, ...extra }) : config);
     workers.push(w);
     await w.get(MessagingService).ready();
     return w;
@@ -165,6 +173,12 @@ export async function startStack(
     }
   };
 
+  const stopWorker = async (w: INestApplicationContext) => {
+    const i = workers.indexOf(w);
+    if (i >= 0) workers.splice(i, 1);
+    await w.close();
+  };
+
   const stop = async () => {
     for (const w of workers) await w.close();
     await api.close();
@@ -172,5 +186,17 @@ export async function startStack(
     await removeTraces(config, dataRoot);
   };
 
-  return { config, url, db, dataRoot, api, workers, call, waitForRun, startWorker, stop };
+  return {
+    config,
+    url,
+    db,
+    dataRoot,
+    api,
+    workers,
+    call,
+    waitForRun,
+    startWorker,
+    stopWorker,
+    stop,
+  };
 }

@@ -7,6 +7,7 @@ import { DispatchModule } from '@wfs/dispatch';
 import { OperationsModule } from '@wfs/operations';
 import { PersistenceModule } from '@wfs/persistence';
 import { RunsModule } from '@wfs/runs';
+import { SchedulingModule } from '@wfs/scheduling';
 import { StorageModule } from '@wfs/storage';
 import { WorkflowsModule } from '@wfs/workflows';
 import { ArchiveController } from './http/archive.controller';
@@ -21,6 +22,7 @@ import { DashboardController } from './http/dashboard.controller';
 import { MeController } from './http/me.controller';
 import { OperationsController } from './http/operations.controller';
 import { RunsController } from './http/runs.controller';
+import { SchedulingController } from './http/scheduling.controller';
 import { TokensController } from './http/tokens.controller';
 import { WorkflowsController } from './http/workflows.controller';
 
@@ -39,6 +41,7 @@ export class ApiModule {
         RunsModule,
         ArchiveModule,
         OperationsModule,
+        SchedulingModule,
         AuthModule,
         // Multipart DA operations: files held in memory, each under the upload limit.
         MulterModule.register({
@@ -53,6 +56,7 @@ export class ApiModule {
       controllers: [
         WorkflowsController,
         RunsController,
+        SchedulingController,
         OperationsController,
         ArchiveController,
         FilesController,

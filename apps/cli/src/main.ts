@@ -1,7 +1,10 @@
 import { parseArgs } from 'node:util';
 import { didYouMean } from '@wfs/domain';
 import { ApiError, Client, UsageError } from './client';
-import { COMMANDS, Flags } from './commands';
+import { COMMANDS as RUN_COMMANDS, Flags } from './commands';
+import { SCHEDULING_COMMANDS } from './scheduling-commands';
+
+const COMMANDS = { ...RUN_COMMANDS, ...SCHEDULING_COMMANDS };
 
 const USAGE = `usage: wfs <command> [options]   (WFS_URL, WFS_TOKEN; every command takes --json)
   workflows
@@ -16,6 +19,12 @@ const USAGE = `usage: wfs <command> [options]   (WFS_URL, WFS_TOKEN; every comma
   reject <runId> --analyst NAME [--comments TEXT]
   cleanup <runId> [--dry-run]
   cancel <runId>
+  workers
+  hold <runId> <job> [index] --reason R
+  release <runId> <job> [index]
+  pause <workflow> --reason R
+  unpause <workflow>
+  limits [set NAME MAX | delete NAME]
 exit status: 0 done, 1 refused or failed, 2 usage error`;
 
 const OPTIONS = {
@@ -40,6 +49,7 @@ const OPTIONS = {
   report: { type: 'string' },
   analyst: { type: 'string' },
   comments: { type: 'string' },
+  reason: { type: 'string' },
 } as const;
 
 /** The line that says what to do next, if the service or the CLI knows one. */

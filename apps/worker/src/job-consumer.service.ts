@@ -9,17 +9,22 @@ import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { WFS_CONFIG } from '@wfs/config';
 import type { WfsConfig } from '@wfs/config';
-import { consumeJobs, Dispatcher, redisConnection } from '@wfs/dispatch';
-import type { JobKey } from '@wfs/domain';
+import { consumeJobs, Dispatcher, redisConnection, workerQueueName } from '@wfs/dispatch';
+import { formatMemory, JobKey } from '@wfs/domain';
 import { ExecuteJob, EXECUTOR, Recovery } from '@wfs/execution';
 import type { Executor } from '@wfs/execution';
 import { Database, PgListener } from '@wfs/persistence';
-import { CANCEL_CHANNEL, JobLifecycle } from '@wfs/runs';
+import { CANCEL_CHANNEL, HoldJobs, JobLifecycle, STOP_CHANNEL } from '@wfs/runs';
+import { Scheduler } from '@wfs/scheduling';
+import { WorkflowCatalog } from '@wfs/workflows';
 
 /**
- * Takes jobs off the queue and runs them; kills the processes of cancelled or
- * failed runs; beats its heartbeat and repairs what dead workers or a lost
- * Redis left behind.
+ * Registers this worker with what it offers (cpus, memory, gpus, labels,
+ * slots), takes the jobs the scheduler placed on it off its own queue and
+ * runs them; kills the processes of cancelled or failed runs and of attempts
+ * an operator held; beats its heartbeat and repairs what dead workers or a
+ * lost Redis left behind; and takes its turn as the scheduler (one active
+ * per database).
  */
 @Injectable()
 export class JobConsumerService implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -27,6 +32,7 @@ export class JobConsumerService implements OnApplicationBootstrap, BeforeApplica
   private worker: Worker<JobKey> | null = null;
   private listener: PgListener | null = null;
   private recovery: Recovery | null = null;
+  private scheduler: Scheduler | null = null;
   private redis: Redis | null = null;
 
   constructor(
@@ -36,26 +42,26 @@ export class JobConsumerService implements OnApplicationBootstrap, BeforeApplica
     @Inject(Database) private readonly db: Database,
     @Inject(JobLifecycle) private readonly lifecycle: JobLifecycle,
     @Inject(Dispatcher) private readonly dispatcher: Dispatcher,
+    @Inject(WorkflowCatalog) private readonly catalog: WorkflowCatalog,
+    @Inject(HoldJobs) private readonly holds: HoldJobs,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    this.recovery = new Recovery(
-      this.db,
-      this.lifecycle,
-      this.dispatcher,
-      this.config.hostname,
-      this.log,
-    );
-    await this.recovery.start();
+    const queue = workerQueueName(this.lifecycle.workerId);
+    const r = this.config.workerResources;
     this.listener = new PgListener(this.config.databaseUrl);
     await this.listener.listen(CANCEL_CHANNEL, (payload) => {
       const killed = this.executor.cancelRun(Number(payload));
       if (killed > 0) this.log.log(`run ${payload}: stopped ${killed} process group(s)`);
     });
+    await this.listener.listen(STOP_CHANNEL, (payload) => {
+      if (this.executeJob.stopAttempt(payload)) this.log.log(`attempt ${payload}: stopped (held)`);
+    });
     this.redis = redisConnection(this.config.redisUrl);
     this.worker = consumeJobs(
       this.redis,
       this.config.queuePrefix,
+      queue,
       this.config.workerConcurrency,
       (key) => this.executeJob.handle(key),
     );
@@ -63,17 +69,36 @@ export class JobConsumerService implements OnApplicationBootstrap, BeforeApplica
       this.log.warn(`job ${job?.id ?? '?'}: ${err.message} (the reconciler re-sends it if needed)`),
     );
     this.worker.on('error', (err) => this.log.warn(`queue: ${err.message}`));
+    // Registered (and the scheduler told) only once its queue is consumed.
+    this.recovery = new Recovery(
+      this.db,
+      this.lifecycle,
+      this.dispatcher,
+      this.config.hostname,
+      this.log,
+      {
+        executor: 'local',
+        ...r,
+        slots: this.config.workerConcurrency,
+        queue,
+      },
+    );
+    await this.recovery.start();
+    this.scheduler = new Scheduler(this.db, this.catalog, this.dispatcher, this.holds, this.log);
+    await this.scheduler.start();
     this.log.log(
-      `worker ${this.lifecycle.workerId}: consuming ${this.config.queuePrefix}:jobs, concurrency ${this.config.workerConcurrency}`,
+      `worker ${this.lifecycle.workerId}: ${r.cpus} cpus, ${formatMemory(r.memoryMb)}, ${r.gpus} gpus` +
+        `${r.labels.length ? `, labels ${r.labels.join(',')}` : ''}; up to ${this.config.workerConcurrency} jobs at once`,
     );
   }
 
   /** Stop taking work, let the jobs in hand finish and be recorded, then let go. */
   async beforeApplicationShutdown(): Promise<void> {
+    await this.scheduler?.stop();
     await this.worker?.close();
     await this.lifecycle.settled();
-    this.redis?.disconnect();
     await this.recovery?.stop();
+    this.redis?.disconnect();
     await this.listener?.close();
   }
 }

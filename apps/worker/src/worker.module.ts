@@ -6,6 +6,7 @@ import { ExecutionModule } from '@wfs/execution';
 import { NotificationsModule } from '@wfs/notifications';
 import { PersistenceModule } from '@wfs/persistence';
 import { RunsModule } from '@wfs/runs';
+import { SchedulingModule } from '@wfs/scheduling';
 import { StorageModule } from '@wfs/storage';
 import { WorkflowsModule } from '@wfs/workflows';
 import { JobConsumerService } from './job-consumer.service';
@@ -25,6 +26,7 @@ export class WorkerModule {
         WorkflowsModule,
         DispatchModule,
         RunsModule,
+        SchedulingModule,
         ArchiveModule,
         ExecutionModule,
         NotificationsModule,

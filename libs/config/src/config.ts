@@ -32,7 +32,10 @@ export interface WfsConfig {
   maxUploadBytes: number;
   maxJobsPerRun: number;
   maxJobTimeoutSeconds: number;
+  /** Jobs a worker runs at once at most (an upper bound beside its resources). */
   workerConcurrency: number;
+  /** What this worker offers the scheduler: one partitionable slot (WFS_WORKER_CPUS, _MEMORY, _GPUS, _LABELS). */
+  workerResources: { cpus: number; memoryMb: number; gpus: number; labels: string[] };
   dbPoolSize: number;
   workflowsDir: string;
   /** Tool name (lower case) -> executable path, from WFS_TOOL_<NAME> and the tools file. */
@@ -93,6 +96,32 @@ function int(
     throw new ConfigError(name, `must be an integer from ${min} to ${max}, not "${raw}"`);
   }
   return value;
+}
+
+/** `16G`, `512M`, `2T`; a bare number is MiB (HTCondor's request_memory). */
+function memoryMb(env: Env, variable: string, fallbackMb: number): number {
+  const raw = env[variable];
+  if (raw === undefined || raw === '') return fallbackMb;
+  const m = /^([0-9]{1,12})([KMGT])?$/i.exec(raw.trim());
+  const factor = { K: 1 / 1024, M: 1, G: 1024, T: 1024 * 1024 }[(m?.[2] ?? 'M').toUpperCase()];
+  const mb = m && factor ? Math.floor(Number(m[1]) * factor) : NaN;
+  if (!Number.isSafeInteger(mb) || mb < 1)
+    throw new ConfigError(variable, `must be a size like 16G, 512M or 2T, not "${raw}"`);
+  return mb;
+}
+
+function labels(env: Env, variable: string): string[] {
+  const words = (env[variable] ?? '')
+    .split(',')
+    .map((w) => w.trim())
+    .filter(Boolean);
+  for (const w of words)
+    if (!/^[a-z0-9][a-z0-9_.-]{0,63}$/.test(w))
+      throw new ConfigError(
+        variable,
+        `must be comma-separated words of a-z, 0-9, "_", "." or "-" (e.g. casa,lustre), not "${w}"`,
+      );
+  return [...new Set(words)];
 }
 
 function name(env: Env, variable: string, fallback: string): string {
@@ -267,6 +296,12 @@ export function loadConfig(env: Env = process.env): WfsConfig {
     maxJobsPerRun: int(env, 'WFS_MAX_JOBS_PER_RUN', 100_000, 1),
     maxJobTimeoutSeconds: int(env, 'WFS_MAX_JOB_TIMEOUT_SECONDS', 7 * 24 * 3600, 1),
     workerConcurrency: int(env, 'WFS_WORKER_CONCURRENCY', 8, 1, 1000),
+    workerResources: {
+      cpus: int(env, 'WFS_WORKER_CPUS', os.cpus().length, 0, 1_000_000),
+      memoryMb: memoryMb(env, 'WFS_WORKER_MEMORY', Math.floor(os.totalmem() / 1024 / 1024)),
+      gpus: int(env, 'WFS_WORKER_GPUS', 0, 0, 1024),
+      labels: labels(env, 'WFS_WORKER_LABELS'),
+    },
     dbPoolSize: int(env, 'WFS_DB_POOL_SIZE', 10, 1, 200),
     workflowsDir: path.resolve(env.WFS_WORKFLOWS_DIR || path.join(PACKAGE_ROOT, 'workflows')),
     tools: toolsFromEnv(env),

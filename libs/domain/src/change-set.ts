@@ -1,5 +1,5 @@
 import { JobDefinition } from './definition';
-import { EventProduct, EventType, RunError } from './events';
+import { EventActor, EventProduct, EventType, RunError } from './events';
 import { JobAction } from './job-states';
 import { DiskState, JobState, QaState, RunState } from './states';
 
@@ -24,8 +24,12 @@ export interface JobFacts {
   index: number;
   state: JobState;
   attempts: number;
-  /** Sent to the queue (dispatched_at set): only a dispatched instance may be claimed. */
+  /** Ready (dispatched_at set): its dependencies are done. */
   dispatched: boolean;
+  /** The worker the scheduler placed it on (idle) or that runs it; only that worker may claim it. */
+  assignedTo: string | null;
+  /** Attempts an operator's hold stopped: not failures, so not counted against its retries. */
+  uncounted: number;
 }
 
 export interface GroupFacts {
@@ -63,8 +67,10 @@ export interface JobChange {
   statusReason: string | null;
   started?: true;
   finished?: true;
-  /** Put back on the queue after this delay (a retry). */
+  /** Ready again after this delay (a retry). */
   retryAfterMs?: number;
+  /** The attempt it had running is stopped and not counted as a failure (an operator's hold). */
+  uncountAttempt?: true;
 }
 
 export interface RunChange {
@@ -96,6 +102,10 @@ export interface ChangeSet {
   release: string[];
   /** Every other live instance of the run stops, set-based (a run that fails or is cancelled). */
   stopLive: StopLive | null;
+  /** Running attempts whose processes the workers stop (an operator's hold). */
+  stopAttempts: Array<{ name: string; index: number; attempt: number }>;
+  /** Who asked for the change, carried by its events (a person's action). */
+  actor: EventActor | null;
   /** An ingestion run ended: its source run learns the outcome. */
   settleSource: 'ingested' | 'failed' | null;
   sourceChange: RunEffects['source'] | null;

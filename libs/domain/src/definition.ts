@@ -12,8 +12,15 @@ export interface JobDefinition {
   arguments: string[];
   needs: string[];
   scatter: Record<string, ScatterSource> | null;
+  /** Default 1 for a process, 0 for a builtin step (it runs inside the worker). */
   requestCpus: number;
+  /** `16G` form; default `1G` for a process, `0` for a builtin step. */
   requestMemory: string;
+  requestGpus: number;
+  /** Labels a worker must have to run it (WFS_WORKER_LABELS). */
+  requirements: { labels: string[] };
+  /** Named limits it takes one of each while it runs (PUT /api/v1/limits/{name}). */
+  concurrencyLimits: string[];
   timeout: number; // seconds
   retries: number;
   retryBackoff: number; // seconds, doubled each attempt
@@ -47,6 +54,10 @@ export interface WorkflowDefinition {
   notify: Partial<Record<'started' | 'complete' | 'failed', string[]>>;
   products: Record<string, string[]>;
   jobs: JobDefinition[];
+  /** Jobs of this workflow running at once over all its runs (null: unbounded). */
+  maxConcurrentJobs: number | null;
+  /** A new run's priority unless its creator gives one (0-100). */
+  priority: number;
   /** sha256 of the source file: stored with every run. */
   digest: string;
 }

@@ -9,6 +9,7 @@ export const EVENT_TYPES = [
   'job-failed',
   'job-retrying',
   'job-held',
+  'job-released',
   'complete',
   'failed',
   'cancelled',
@@ -56,6 +57,12 @@ export interface EventJob {
   stage?: string;
 }
 
+/** The person (token) whose request caused an event (CONTRACT 5.6). */
+export interface EventActor {
+  name: string;
+  role: string;
+}
+
 export interface EventProduct {
   name: string;
   kind: string;
@@ -86,13 +93,18 @@ export interface WfsEvent {
   ingestionRunId: number | null;
   products: EventProduct[] | null;
   error: RunError | null;
+  actor: EventActor | null;
 }
 
 export function buildEvent(
   type: EventType,
   run: RunSnapshot,
   ids: { messageId: string; sequence: number; occurredAt: Date },
-  extra: { job?: EventJob | null; products?: EventProduct[] | null } = {},
+  extra: {
+    job?: EventJob | null;
+    products?: EventProduct[] | null;
+    actor?: EventActor | null;
+  } = {},
 ): WfsEvent {
   return {
     messageId: ids.messageId,
@@ -117,6 +129,7 @@ export function buildEvent(
     ingestionRunId: run.ingestionRunId,
     products: extra.products ?? null,
     error: run.error,
+    actor: extra.actor ?? null,
   };
 }
 

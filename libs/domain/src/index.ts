@@ -15,3 +15,5 @@ export * from './qa-state';
 export * from './archive-state';
 export * from './disk-state';
 export * from './job-key';
+export * from './resources';
+export * from './placement';

@@ -4,9 +4,11 @@ import {
   cancelRun,
   claimJob,
   finishJob,
+  holdJob,
   isRunningAttempt,
   loseJob,
   mayClaim,
+  releaseJob,
 } from './job-transitions';
 import { JobState, RunState } from './states';
 
@@ -18,12 +20,22 @@ const run = (state: RunState, sourceRunId: number | null = null): RunFacts => ({
   products: null,
   sourceRunId,
 });
-const job = (state: JobState, attempts: number, dispatched = true, name = 'a'): JobFacts => ({
+const W = 'worker-1';
+const job = (
+  state: JobState,
+  attempts: number,
+  dispatched = true,
+  name = 'a',
+  assignedTo: string | null = W,
+  uncounted = 0,
+): JobFacts => ({
   name,
   index: 0,
   state,
   attempts,
   dispatched,
+  assignedTo,
+  uncounted,
 });
 const key = (attempt: number, name = 'a'): JobKey => ({ runId: 7, name, index: 0, attempt });
 const rules = (over: Partial<JobRules> = {}): JobRules => ({
@@ -40,14 +52,18 @@ const group = (name: string, needs: string[], completed: number, instances = 1, 
 const fail = { ok: false as const, reason: 'exit_code' as const, message: 'exited 3', exitCode: 3 };
 
 describe('which messages may start or finish an instance', () => {
-  test('a claim needs a live run, an idle dispatched instance and its next attempt', () => {
-    expect(mayClaim(run('submitted'), job('idle', 0), key(1))).toBe(true);
-    expect(mayClaim(run('running'), job('idle', 1), key(2))).toBe(true);
-    expect(mayClaim(run('running'), job('idle', 0), key(2))).toBe(false); // not its attempt
-    expect(mayClaim(run('running'), job('running', 1), key(1))).toBe(false); // a duplicate message
-    expect(mayClaim(run('running'), job('idle', 0, false), key(1))).toBe(false); // not released
-    expect(mayClaim(run('cancelled'), job('idle', 0), key(1))).toBe(false);
-    expect(mayClaim(run('running'), undefined, key(1))).toBe(false);
+  test('a claim needs a live run, an idle ready instance placed on this worker and its next attempt', () => {
+    expect(mayClaim(run('submitted'), job('idle', 0), key(1), W)).toBe(true);
+    expect(mayClaim(run('running'), job('idle', 1), key(2), W)).toBe(true);
+    expect(mayClaim(run('running'), job('idle', 0), key(2), W)).toBe(false); // not its attempt
+    expect(mayClaim(run('running'), job('running', 1), key(1), W)).toBe(false); // a duplicate message
+    expect(mayClaim(run('running'), job('idle', 0, false), key(1), W)).toBe(false); // not released
+    expect(mayClaim(run('cancelled'), job('idle', 0), key(1), W)).toBe(false);
+    expect(mayClaim(run('running'), undefined, key(1), W)).toBe(false);
+    // Placed elsewhere, or not placed at all (a stray message, a Redis resend after a re-placement).
+    expect(mayClaim(run('running'), job('idle', 0), key(1), 'worker-2')).toBe(false);
+    expect(mayClaim(run('running'), job('idle', 0, true, 'a', null), key(1), W)).toBe(false);
+    expect(mayClaim(run('running'), job('idle', 0, true, 'a', null), key(1), null)).toBe(false);
   });
 
   test('a finish needs the running attempt of a live run', () => {
@@ -61,14 +77,14 @@ describe('which messages may start or finish an instance', () => {
 
 describe('job transitions as change sets', () => {
   test('the first claim starts the run: running, then job-started', () => {
-    const change = claimJob(run('submitted'), job('idle', 0), key(1), rules());
+    const change = claimJob(run('submitted'), job('idle', 0), key(1), rules(), W);
     expect(change?.jobs).toEqual([
       expect.objectContaining({ state: 'running', attempts: 1, started: true, statusReason: null }),
     ]);
     expect(change?.run).toEqual({ state: 'running', started: true });
     expect(change?.events.map((e) => e.type)).toEqual(['running', 'job-started']);
-    expect(claimJob(run('running'), job('idle', 0), key(1), rules())?.run).toBeNull();
-    expect(claimJob(run('running'), job('idle', 0), key(1), undefined)).toBeNull(); // no such job
+    expect(claimJob(run('running'), job('idle', 0), key(1), rules(), W)?.run).toBeNull();
+    expect(claimJob(run('running'), job('idle', 0), key(1), undefined, W)).toBeNull(); // no such job
   });
 
   test('a completed last instance of the last group completes the run (QA awaiting), an ingestion settles', () => {
@@ -166,5 +182,59 @@ describe('job transitions as change sets', () => {
     expect(change.events.map((e) => e.type)).toEqual(['job-failed', 'job-failed', 'cancelled']);
     expect(change.stopLive).toMatchObject({ idle: 'removed', states: ['idle', 'held'] });
     expect(() => cancelRun(run('complete'), [], 'ana')).toThrow(/cannot cancel/);
+  });
+
+  test('a hold keeps an idle instance from starting; a running one is stopped and its attempt not counted', () => {
+    const ops = { name: 'olga', role: 'ops' };
+    const idle = holdJob(run('running'), job('idle', 0), 'held_by_operator: disk full', ops);
+    expect(idle.jobs).toEqual([
+      expect.objectContaining({
+        state: 'held',
+        attempts: 0,
+        statusReason: 'held_by_operator: disk full',
+      }),
+    ]);
+    expect(idle.jobs[0]?.uncountAttempt).toBeUndefined();
+    expect(idle.stopAttempts).toEqual([]);
+    expect(idle.events.map((e) => e.type)).toEqual(['job-held']);
+    expect(idle.actor).toEqual(ops);
+    const running = holdJob(run('running'), job('running', 2), 'held_by_operator: x', ops);
+    expect(running.jobs[0]).toMatchObject({
+      state: 'held',
+      attempts: 2,
+      uncountAttempt: true,
+      finished: true,
+    });
+    expect(running.stopAttempts).toEqual([{ name: 'a', index: 0, attempt: 2 }]);
+    // 409 from every other state, and in a run that is no longer live.
+    for (const s of ['held', 'completed', 'failed', 'removed', 'skipped'] as const)
+      expect(() => holdJob(run('running'), job(s, 1), 'r')).toThrow(/cannot hold/);
+    expect(() => holdJob(run('failed'), job('idle', 0), 'r')).toThrow(/cannot hold/);
+  });
+
+  test('a release puts a held instance back to idle, for the scheduler to place; 409 otherwise', () => {
+    const change = releaseJob(run('running'), job('held', 1, true, 'a', null));
+    expect(change.jobs).toEqual([
+      expect.objectContaining({ state: 'idle', attempts: 1, statusReason: null }),
+    ]);
+    expect(change.events.map((e) => e.type)).toEqual(['job-released']);
+    for (const s of ['idle', 'running', 'completed'] as const)
+      expect(() => releaseJob(run('running'), job(s, 1))).toThrow(/cannot release/);
+  });
+
+  test('attempts an operator stopped do not count against the retries', () => {
+    // retries 1: the second counted failure fails the run, but two attempts were held-and-stopped.
+    const counted = finishJob(run('running'), job('running', 2), key(2), rules(), [], fail, 3);
+    expect(counted?.run?.state).toBe('failed');
+    const uncounted = finishJob(
+      run('running'),
+      job('running', 3, true, 'a', W, 2),
+      key(3),
+      rules(),
+      [],
+      fail,
+      3,
+    );
+    expect(uncounted?.jobs[0]).toMatchObject({ action: 'retry', state: 'idle' });
   });
 });

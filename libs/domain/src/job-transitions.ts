@@ -10,6 +10,8 @@ import {
   RunFacts,
 } from './change-set';
 import { transitionDiskTo } from './disk-state';
+import { conflict } from './errors';
+import { EventActor } from './events';
 import { JobKey } from './job-key';
 import { transitionJob } from './job-states';
 import { transitionQa } from './qa-state';
@@ -31,6 +33,8 @@ const empty = (): ChangeSet => ({
   events: [],
   release: [],
   stopLive: null,
+  stopAttempts: [],
+  actor: null,
   settleSource: null,
   sourceChange: null,
 });
@@ -43,12 +47,29 @@ const keyOf = (runId: number, job: { name: string; index: number }) => ({
   index: job.index,
 });
 
-/** Whether this message may start its instance: a live run, an idle dispatched instance, the next attempt. */
-export function mayClaim(run: RunFacts, job: JobFacts | undefined, key: JobKey): boolean {
+/**
+ * Whether this message may start its instance on this worker: a live run, an
+ * idle ready instance the scheduler placed on this worker, the next attempt.
+ */
+export function mayClaim(
+  run: RunFacts,
+  job: JobFacts | undefined,
+  key: JobKey,
+  workerId: string | null,
+): boolean {
   return (
-    live(run) && !!job && job.state === 'idle' && job.dispatched && job.attempts + 1 === key.attempt
+    live(run) &&
+    !!job &&
+    job.state === 'idle' &&
+    job.dispatched &&
+    job.assignedTo !== null &&
+    job.assignedTo === workerId &&
+    job.attempts + 1 === key.attempt
   );
 }
+
+/** Attempts that count against a job's retries (an operator's hold does not). */
+const counted = (job: JobFacts) => job.attempts - job.uncounted;
 
 /** Whether `key` names the running attempt of its instance in a live run (else a finish is stale). */
 export function isRunningAttempt(run: RunFacts, job: JobFacts | undefined, key: JobKey): boolean {
@@ -61,8 +82,9 @@ export function claimJob(
   job: JobFacts | undefined,
   key: JobKey,
   rules: JobRules | undefined,
+  workerId: string | null,
 ): ChangeSet | null {
-  if (!job || !rules || !mayClaim(run, job, key)) return null;
+  if (!job || !rules || !mayClaim(run, job, key, workerId)) return null;
   const change = empty();
   change.jobs.push({
     name: job.name,
@@ -95,13 +117,13 @@ export function finishJob(
 ): ChangeSet | null {
   if (!job || !isRunningAttempt(run, job, key)) return null;
   if (!verdict.ok) {
-    if (shouldRetry(verdict, job.attempts, rules.retries, rules.retryUnlessExit))
+    if (shouldRetry(verdict, counted(job), rules.retries, rules.retryUnlessExit))
       return retryJob(
         run,
         job,
         `${verdict.reason}: ${verdict.message}`,
         verdict.exitCode,
-        retryDelayMs(rules.retryBackoff, job.attempts),
+        retryDelayMs(rules.retryBackoff, counted(job)),
       );
     return failRun(run, job, rules, verdict);
   }
@@ -123,7 +145,7 @@ export function loseJob(
   why: string,
 ): ChangeSet | null {
   if (!job || !isRunningAttempt(run, job, key)) return null;
-  if (job.attempts <= rules.retries + LOST_ATTEMPTS_ALLOWED)
+  if (counted(job) <= rules.retries + LOST_ATTEMPTS_ALLOWED)
     return retryJob(run, job, `worker_lost: ${why}`, null, 0);
   return failRun(run, job, rules, {
     ok: false,
@@ -165,6 +187,70 @@ export function cancelRun(run: RunFacts, running: readonly JobFacts[], actor: st
   if (run.sourceRunId !== null) change.settleSource = 'failed';
   return change;
 }
+
+/**
+ * Holds an instance (condor_hold): an idle one will not start until released;
+ * a running one is stopped and held, its attempt not counted as a failure.
+ * The scheduler holds what no live worker could ever run
+ * (`no_matching_worker: ...`); an operator's reason reads
+ * `held_by_operator: <reason>`. A 409 from any other state.
+ */
+export function holdJob(
+  run: RunFacts,
+  job: JobFacts,
+  reason: string,
+  actor: EventActor | null = null,
+): ChangeSet {
+  const change = empty();
+  const state = transitionJob(keyOf(run.id, job), job.state, 'hold');
+  if (!live(run)) throw notLive(run, job, 'hold');
+  const running = job.state === 'running';
+  change.jobs.push({
+    name: job.name,
+    index: job.index,
+    action: 'hold',
+    state,
+    attempts: job.attempts,
+    exitCode: null,
+    statusReason: reason,
+    ...(running ? { finished: true as const, uncountAttempt: true as const } : {}),
+  });
+  if (running)
+    change.stopAttempts.push({ name: job.name, index: job.index, attempt: job.attempts });
+  change.events.push({ type: 'job-held', job });
+  change.actor = actor;
+  return change;
+}
+
+/** A held instance goes back to idle (condor_release): it starts when the scheduler places it. */
+export function releaseJob(
+  run: RunFacts,
+  job: JobFacts,
+  actor: EventActor | null = null,
+): ChangeSet {
+  const change = empty();
+  const state = transitionJob(keyOf(run.id, job), job.state, 'release');
+  if (!live(run)) throw notLive(run, job, 'release');
+  change.jobs.push({
+    name: job.name,
+    index: job.index,
+    action: 'release',
+    state,
+    attempts: job.attempts,
+    exitCode: null,
+    statusReason: null,
+  });
+  change.events.push({ type: 'job-released', job });
+  change.actor = actor;
+  return change;
+}
+
+const notLive = (run: RunFacts, job: JobFacts, action: string) =>
+  conflict(
+    'RUN_NOT_ACTIVE',
+    `Run ${run.id} is ${run.state}: cannot ${action} its job ${job.name}[${job.index}].`,
+    { runId: run.id, state: run.state, job: job.name, index: job.index },
+  );
 
 function retryJob(
   run: RunFacts,

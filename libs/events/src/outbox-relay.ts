@@ -1,9 +1,8 @@
-import { Client } from 'pg';
 import type { ConfirmChannel } from 'amqplib';
 import { routingKey, WfsEvent } from '@wfs/domain';
-import { Database, PgListener, Wakeup, wakeOnNotify } from '@wfs/persistence';
+import { Database, LeaderLock, PgListener, Wakeup, wakeOnNotify } from '@wfs/persistence';
 import { AmqpConnection } from './amqp-connection';
-import { EVENTS_CHANNEL } from './outbox';
+import { EVENTS_CHANNEL, workflowRoutingKey } from './outbox';
 
 interface Log {
   log(m: string): void;
@@ -23,7 +22,7 @@ const LEADER_LOCK = 'wfs-outbox-relay';
  */
 export class OutboxRelay {
   private channel: ConfirmChannel | null = null;
-  private lockClient: Client | null = null;
+  private readonly leader: LeaderLock;
   private listener: PgListener | null = null;
   private stopped = false;
   private readonly wakeup = new Wakeup();
@@ -36,7 +35,9 @@ export class OutboxRelay {
     private readonly exchange: string,
     private readonly log: Log,
     private readonly batchSize = 500,
-  ) {}
+  ) {
+    this.leader = new LeaderLock(db.url, LEADER_LOCK, () => this.log.log('outbox relay: active'));
+  }
 
   async start(): Promise<void> {
     await this.amqp.onConnect(async (connection) => {
@@ -56,7 +57,7 @@ export class OutboxRelay {
   private async run(): Promise<void> {
     while (!this.stopped) {
       try {
-        if (!(await this.isLeader())) {
+        if (!(await this.leader.held())) {
           await this.wakeup.sleep(1000);
           continue;
         }
@@ -92,7 +93,8 @@ export class OutboxRelay {
        FROM events WHERE published_at IS NULL ORDER BY id LIMIT $1`,
       [this.batchSize],
     );
-    if (rows.length === 0) return 0;
+    if (rows.length === 0) return this.drainWorkflowEvents(ch);
+    await this.drainWorkflowEvents(ch);
     for (const e of rows) {
       const ok = ch.publish(
         this.exchange,
@@ -118,32 +120,38 @@ export class OutboxRelay {
     return rows.length;
   }
 
-  /** Holds (or tries to take) the relay's advisory lock on a connection of its own. */
-  private async isLeader(): Promise<boolean> {
-    if (this.lockClient) return true;
-    const client = new Client({ connectionString: this.db.url });
-    client.on('error', () => undefined);
-    try {
-      await client.connect();
-      const [row] = (
-        await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [
-          LEADER_LOCK,
-        ])
-      ).rows;
-      if (!row?.ok) {
-        await client.end();
-        return false;
-      }
-    } catch {
-      await client.end().catch(() => undefined);
-      return false;
+  /** Workflow-level messages (paused, unpaused): after the run events, in id order. */
+  private async drainWorkflowEvents(ch: ConfirmChannel): Promise<number> {
+    const rows = await this.db.query<{ id: string; body: string; type: string; workflow: string }>(
+      `SELECT id, body::text AS body, type, workflow FROM workflow_events
+       WHERE published_at IS NULL ORDER BY id LIMIT $1`,
+      [this.batchSize],
+    );
+    if (rows.length === 0) return 0;
+    for (const e of rows) {
+      const body = JSON.parse(e.body) as { messageId: string; type: string; occurredAt: string };
+      const ok = ch.publish(
+        this.exchange,
+        workflowRoutingKey(e.workflow, e.type),
+        Buffer.from(e.body),
+        {
+          persistent: true,
+          contentType: 'application/json',
+          contentEncoding: 'utf-8',
+          messageId: body.messageId,
+          type: body.type,
+          timestamp: Math.floor(Date.parse(body.occurredAt) / 1000),
+        },
+      );
+      if (!ok) await new Promise((resolve) => ch.once('drain', resolve));
     }
-    client.on('end', () => {
-      if (this.lockClient === client) this.lockClient = null;
-    });
-    this.lockClient = client;
-    this.log.log('outbox relay: active');
-    return true;
+    await ch.waitForConfirms();
+    await this.db.query(
+      'UPDATE workflow_events SET published_at = now() WHERE id = ANY($1::bigint[])',
+      [rows.map((r) => r.id)],
+    );
+    this.published += rows.length;
+    return rows.length;
   }
 
   async stop(): Promise<void> {
@@ -151,9 +159,7 @@ export class OutboxRelay {
     this.wakeup.poke();
     await this.loop;
     await this.listener?.close();
-    const c = this.lockClient;
-    this.lockClient = null;
-    await c?.end().catch(() => undefined);
+    await this.leader.release();
     await this.channel?.close().catch(() => undefined);
   }
 }

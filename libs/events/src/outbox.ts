@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { buildEvent, EventJob, EventProduct, EventType, RunSnapshot } from '@wfs/domain';
+import {
+  buildEvent,
+  EventActor,
+  EventJob,
+  EventProduct,
+  EventType,
+  RunSnapshot,
+} from '@wfs/domain';
 
 /**
  * The one outbox writer. Every event of every path is numbered and stored
@@ -13,6 +20,8 @@ export interface PendingEvent {
   type: EventType;
   job?: EventJob | null;
   products?: EventProduct[] | null;
+  /** The person whose request caused it. */
+  actor?: EventActor | null;
   /** The run as this event shows it, when not the run the events are written for (an earlier state). */
   run?: RunSnapshot;
 }
@@ -84,3 +93,41 @@ export function notifyPayload(rows: readonly OutboxRow[]): string {
 /** The NOTIFY part of a statement that stored events; `$p` is `notifyPayload`'s text. */
 export const outboxNotify = (p: number): string =>
   `CASE WHEN $${p}::text <> '' THEN pg_notify('${EVENTS_CHANNEL}', $${p}::text) END`;
+
+/** A workflow-level message (CONTRACT 5.8): routing key `workflow.<name>.<what>`. */
+export interface WorkflowEvent {
+  workflow: string;
+  /** `paused` or `unpaused`; the body's `type` is `workflow-<what>`. */
+  what: 'paused' | 'unpaused';
+  actor: EventActor | null;
+  reason: string | null;
+}
+
+/**
+ * Stores a workflow-level message in its outbox (`workflow_events`), in the
+ * caller's transaction; the relay publishes it with the run events.
+ */
+export async function insertWorkflowEvent(
+  tx: { query(sql: string, params?: unknown[]): Promise<unknown[]> },
+  e: WorkflowEvent,
+): Promise<void> {
+  const body = {
+    messageId: randomUUID(),
+    specVersion: 1,
+    type: `workflow-${e.what}`,
+    workflow: e.workflow,
+    actor: e.actor,
+    reason: e.reason,
+  };
+  await tx.query(
+    `INSERT INTO workflow_events (workflow, type, body)
+     VALUES ($1, $2, $3::jsonb || jsonb_build_object('occurredAt',
+             to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')))`,
+    [e.workflow, e.what, JSON.stringify(body)],
+  );
+  await tx.query(`SELECT pg_notify('${EVENTS_CHANNEL}', '')`);
+}
+
+/** The routing key of a workflow-level message. */
+export const workflowRoutingKey = (workflow: string, what: string): string =>
+  `workflow.${workflow}.${what}`;

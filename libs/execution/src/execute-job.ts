@@ -96,6 +96,9 @@ interface Attempt {
  * claim lets only one attempt through.
  */
 export class ExecuteJob {
+  /** Attempts in hand, by `<run>,<job>,<index>,<attempt>`: what stopAttempt can stop. */
+  private readonly inHand = new Map<string, AbortController>();
+
   constructor(
     private readonly lifecycle: JobLifecycle,
     private readonly executor: Executor,
@@ -108,18 +111,51 @@ export class ExecuteJob {
   async handle(key: JobKey): Promise<void> {
     const claimed = await this.lifecycle.claim(key);
     if (!claimed) return;
-    const { verdict, exitCode, effects } = await this.run(key, claimed);
+    const id = attemptId(key);
+    const stop = new AbortController();
+    this.inHand.set(id, stop);
+    let ran: Awaited<ReturnType<ExecuteJob['run']>>;
+    try {
+      ran = await this.run(key, claimed, stop.signal);
+    } finally {
+      this.inHand.delete(id);
+    }
+    const { verdict, exitCode, effects } = ran;
     // The outcome of a job that ran is precious: keep trying through a database outage.
     await persist(() => this.lifecycle.finish(key, verdict, exitCode, effects), FINISH_PATIENCE_MS);
   }
 
-  private async run(key: JobKey, claimed: ClaimedJob) {
+  /**
+   * Stops one attempt this worker runs (an operator held it): its process
+   * group, or its in-process step. Its outcome is stale by then and changes
+   * nothing. Returns whether this worker had it.
+   */
+  stopAttempt(payload: string): boolean {
+    const stop = this.inHand.get(payload);
+    stop?.abort();
+    return !!stop;
+  }
+
+  /** The attempts this worker runs now. */
+  attemptsInHand(): JobKey[] {
+    return [...this.inHand.keys()].map((id) => {
+      const [runId, name, index, attempt] = id.split(',');
+      return {
+        runId: Number(runId),
+        name: name as string,
+        index: Number(index),
+        attempt: Number(attempt),
+      };
+    });
+  }
+
+  private async run(key: JobKey, claimed: ClaimedJob, stop: AbortSignal) {
     const attempt = this.prepare(claimed);
     const { def } = attempt;
     const builtin = BUILTINS[def.executable];
     const ran = builtin
-      ? await this.runBuiltin(builtin, attempt, claimed)
-      : await this.runProcess(key, attempt, claimed);
+      ? await this.runBuiltin(builtin, attempt, claimed, stop)
+      : await this.runProcess(key, attempt, claimed, stop);
     if ('refused' in ran) {
       return { verdict: spawnFailure(def.success, ran.refused), exitCode: null, effects: {} };
     }
@@ -158,7 +194,12 @@ export class ExecuteJob {
   }
 
   /** An in-process step: run in the worker, its log lines appended to the job's stdout log. */
-  private async runBuiltin(builtin: Builtin, attempt: Attempt, claimed: ClaimedJob): Promise<Ran> {
+  private async runBuiltin(
+    builtin: Builtin,
+    attempt: Attempt,
+    claimed: ClaimedJob,
+    stop: AbortSignal,
+  ): Promise<Ran> {
     const { run, job } = claimed;
     const { dirs, args, banner, timeoutMs } = attempt;
     let outcome: Outcome;
@@ -175,6 +216,11 @@ export class ExecuteJob {
       stoppedBy.timeout = true;
       aborter.abort();
     }, timeoutMs);
+    const held = () => {
+      stoppedBy.cancel = true;
+      aborter.abort();
+    };
+    stop.addEventListener('abort', held);
     // A step that finished its work anyway (exit 0, e.g. a move that completed) keeps its result.
     const observed = (exitCode: number) => ({
       exitCode,
@@ -201,6 +247,7 @@ export class ExecuteJob {
       outcome = observed(1);
     } finally {
       clearTimeout(timer);
+      stop.removeEventListener('abort', held);
       untrack();
     }
     if (lines.length > 1) {
@@ -216,7 +263,12 @@ export class ExecuteJob {
   }
 
   /** A tool: a child process through the executor, in the run's working directory. */
-  private async runProcess(key: JobKey, attempt: Attempt, claimed: ClaimedJob): Promise<Ran> {
+  private async runProcess(
+    key: JobKey,
+    attempt: Attempt,
+    claimed: ClaimedJob,
+    stop: AbortSignal,
+  ): Promise<Ran> {
     const { run, job } = claimed;
     const { def, dirs, context, args, banner, logs, timeoutMs } = attempt;
     let executable: string;
@@ -246,6 +298,7 @@ export class ExecuteJob {
       return { refused: (e as Error).message };
     }
     const stopProcess = new AbortController();
+    stop.addEventListener('abort', () => stopProcess.abort(), { once: true });
     const outcome = await this.executor.run({
       runId: Number(run.id),
       executable,
@@ -291,3 +344,6 @@ export class ExecuteJob {
     return containedIn([root], target) !== null && entryKind(target) !== null;
   }
 }
+
+/** How STOP_CHANNEL names an attempt: `<run>,<job>,<index>,<attempt>`. */
+export const attemptId = (k: JobKey): string => `${k.runId},${k.name},${k.index},${k.attempt}`;

@@ -1,7 +1,7 @@
 import { JobKey, WORKER_DEAD_AFTER_S } from '@wfs/domain';
 import { Database } from '@wfs/persistence';
 import { Dispatcher } from '@wfs/dispatch';
-import { JobLifecycle } from '@wfs/runs';
+import { JobLifecycle, SCHEDULE_CHANNEL } from '@wfs/runs';
 import { killOrphansOf } from './orphans';
 
 interface Log {
@@ -9,17 +9,33 @@ interface Log {
   warn(m: string): void;
 }
 
-/** A queued job whose message has been missing from Redis this long is sent again. */
+/** What this worker offers the scheduler (its row in `workers`). */
+export interface WorkerSlot {
+  executor: string;
+  cpus: number;
+  memoryMb: number;
+  gpus: number;
+  labels: readonly string[];
+  /** Jobs at once at most. */
+  slots: number;
+  /** Its own BullMQ queue. */
+  queue: string;
+}
+
+/** A placed job whose message has been missing from Redis this long is sent again. */
 const QUEUED_GRACE_S = 5;
 
 /**
  * Repairs what Redis and dead workers can lose, from Postgres, the record:
- * - heartbeat: this worker's row in `workers`, refreshed every few seconds;
+ * - heartbeat: this worker's row in `workers` (with what it offers the
+ *   scheduler), refreshed every few seconds;
  * - lost jobs: running on a worker that stopped beating -> tried again elsewhere
  *   (its processes are killed first when it ran on this host: the recorded
  *   process group, and any process whose environment names the dead worker);
- * - lost messages: queued in Postgres but absent from Redis -> sent again, under
- *   the same BullMQ job id, so a message that does exist is never doubled.
+ *   placed on it but not started -> back to the scheduler, its queue dropped;
+ * - lost messages: placed in Postgres but absent from the worker's queue ->
+ *   sent again, under the same BullMQ job id, so a message that does exist is
+ *   never doubled.
  * Every worker runs it; every step is idempotent, so they need no leader.
  */
 export class Recovery {
@@ -32,6 +48,7 @@ export class Recovery {
     private readonly dispatcher: Dispatcher,
     private readonly host: string,
     private readonly log: Log,
+    private readonly slot: WorkerSlot,
     private readonly intervalMs = 5000,
   ) {}
 
@@ -43,10 +60,28 @@ export class Recovery {
   }
 
   private async beat(): Promise<void> {
+    const s = this.slot;
+    // A worker that registers (or comes back) may fit what waits: the scheduler is told.
     await this.db.query(
-      `INSERT INTO workers (id, host, pid) VALUES ($1, $2, $3)
-       ON CONFLICT (id) DO UPDATE SET last_seen = now()`,
-      [this.lifecycle.workerId, this.host, process.pid],
+      `WITH w AS (
+         INSERT INTO workers (id, host, pid, executor, cpus, memory_mb, gpus, labels, slots, queue)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (id) DO UPDATE SET last_seen = now()
+         RETURNING (xmax = 0) AS inserted, last_seen
+       )
+       SELECT CASE WHEN inserted THEN pg_notify('${SCHEDULE_CHANNEL}', '') END FROM w`,
+      [
+        this.lifecycle.workerId,
+        this.host,
+        process.pid,
+        s.executor,
+        s.cpus,
+        s.memoryMb,
+        s.gpus,
+        [...s.labels],
+        s.slots,
+        s.queue,
+      ],
     );
   }
 
@@ -54,6 +89,7 @@ export class Recovery {
     try {
       await this.beat();
       await this.recoverLostJobs();
+      await this.unplaceFromDeadWorkers();
       await this.redispatchMissing();
     } catch (e) {
       this.log.warn(`recovery: ${(e as Error).message}; will try again`);
@@ -105,36 +141,70 @@ export class Recovery {
     }
   }
 
+  /** Instances placed on a worker that stopped beating go back to the scheduler; its queue is dropped. */
+  private async unplaceFromDeadWorkers(): Promise<void> {
+    const rows = await this.db.query<{ queue: string; n: number }>(
+      `WITH dead AS (
+         SELECT id, queue FROM workers WHERE last_seen < now() - interval '${WORKER_DEAD_AFTER_S} seconds'
+       ), u AS (
+         UPDATE jobs j SET worker_id = NULL, assigned_at = NULL
+         FROM dead WHERE j.worker_id = dead.id AND j.state = 'idle'
+         RETURNING dead.queue
+       )
+       SELECT queue, count(*)::int AS n, pg_notify('${SCHEDULE_CHANNEL}', '') FROM u GROUP BY queue`,
+    );
+    for (const r of rows) {
+      this.log.warn(
+        `recovery: ${r.n} placed job(s) of dead worker queue ${r.queue} go back to the scheduler`,
+      );
+      await this.dispatcher.drop(r.queue).catch(() => undefined);
+    }
+  }
+
   private async redispatchMissing(): Promise<void> {
-    const queued = await this.db.query<{
+    const placed = await this.db.query<{
       run_id: string;
       name: string;
       idx: number;
       attempts: number;
+      queue: string;
     }>(
-      `SELECT run_id, name, idx, attempts FROM jobs
-       WHERE state = 'idle' AND dispatched_at IS NOT NULL AND dispatched_at < now() - interval '${QUEUED_GRACE_S} seconds'
-       ORDER BY dispatched_at LIMIT 5000`,
+      `SELECT j.run_id, j.name, j.idx, j.attempts, w.queue FROM jobs j JOIN workers w ON w.id = j.worker_id
+       WHERE j.state = 'idle' AND j.worker_id IS NOT NULL
+         AND j.assigned_at < now() - interval '${QUEUED_GRACE_S} seconds'
+         AND w.last_seen > now() - interval '${WORKER_DEAD_AFTER_S} seconds'
+       ORDER BY j.assigned_at LIMIT 5000`,
     );
-    const keys = queued.map((q) => ({
-      runId: Number(q.run_id),
-      name: q.name,
-      index: q.idx,
-      attempt: q.attempts + 1,
-    }));
-    const missing = await this.dispatcher.missing(keys);
-    if (missing.length === 0) return;
-    await this.dispatcher.enqueue(missing);
-    this.log.warn(`recovery: sent ${missing.length} queued job(s) again that Redis had lost`);
+    const byQueue = new Map<string, JobKey[]>();
+    for (const q of placed) {
+      const list = byQueue.get(q.queue) ?? [];
+      list.push({ runId: Number(q.run_id), name: q.name, index: q.idx, attempt: q.attempts + 1 });
+      byQueue.set(q.queue, list);
+    }
+    for (const [queue, keys] of byQueue) {
+      const missing = await this.dispatcher.missing(queue, keys);
+      if (missing.length === 0) continue;
+      await this.dispatcher.send(queue, missing);
+      this.log.warn(`recovery: sent ${missing.length} placed job(s) again that Redis had lost`);
+    }
   }
 
-  /** Stops beating and removes this worker's row (its jobs are finished by then). */
+  /**
+   * Stops beating and removes this worker's row (its jobs are finished by
+   * then): what was placed on it and not started goes back to the scheduler.
+   */
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     await this.running;
     await this.db
-      .query('DELETE FROM workers WHERE id = $1', [this.lifecycle.workerId])
+      .query(
+        `WITH u AS (UPDATE jobs SET worker_id = NULL, assigned_at = NULL WHERE worker_id = $1 AND state = 'idle' RETURNING 1),
+              d AS (DELETE FROM workers WHERE id = $1 RETURNING 1)
+         SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM d), pg_notify('${SCHEDULE_CHANNEL}', '')`,
+        [this.lifecycle.workerId],
+      )
       .catch(() => undefined);
+    await this.dispatcher.drop(this.slot.queue).catch(() => undefined);
   }
 }
 

@@ -1,5 +1,4 @@
-import { invalid, isSafeUploadName, JobKey, transitionArchive } from '@wfs/domain';
-import { Dispatcher } from '@wfs/dispatch';
+import { invalid, isSafeUploadName, transitionArchive } from '@wfs/domain';
 import { changeRun, lockRun, NewRuns, openRequest, submitLocked } from '@wfs/runs';
 import { WorkflowCatalog } from '@wfs/workflows';
 import { ingestionUnderway, requestSealed, runNotComplete } from './operation-errors';
@@ -26,7 +25,6 @@ export class IngestRun {
   constructor(
     private readonly catalog: WorkflowCatalog,
     private readonly newRuns: NewRuns,
-    private readonly dispatcher: Dispatcher,
     private readonly maxJobsPerRun: number,
   ) {}
 
@@ -100,7 +98,7 @@ export class IngestRun {
         },
         made,
       );
-      const { ready } = await submitLocked(tx, ingestion, def, this.maxJobsPerRun);
+      await submitLocked(tx, ingestion, def, this.maxJobsPerRun);
       await changeRun(
         tx,
         flagged,
@@ -113,10 +111,8 @@ export class IngestRun {
       return {
         runId: Number(source.id),
         ingestionRunId: Number(ingestion.id),
-        ready: ready as JobKey[],
       };
     });
-    await this.dispatcher.enqueue(outcome.ready);
     return { runId: outcome.runId, ingestionRunId: outcome.ingestionRunId };
   }
 }

@@ -3,7 +3,6 @@ import { ARCHIVE } from '@wfs/archive';
 import type { Archive } from '@wfs/archive';
 import { WFS_CONFIG } from '@wfs/config';
 import type { WfsConfig } from '@wfs/config';
-import { Dispatcher } from '@wfs/dispatch';
 import { Database } from '@wfs/persistence';
 import { NewRuns, RunQueries } from '@wfs/runs';
 import { Roots } from '@wfs/storage';
@@ -21,15 +20,15 @@ import { SetQa } from './set-qa';
     { provide: SetQa, inject: [Database], useFactory: (db: Database) => new SetQa(db) },
     {
       provide: RerunRun,
-      inject: [WorkflowCatalog, NewRuns, Dispatcher, WFS_CONFIG],
-      useFactory: (c: WorkflowCatalog, n: NewRuns, d: Dispatcher, cfg: WfsConfig) =>
-        new RerunRun(c, n, d, cfg.maxJobsPerRun),
+      inject: [WorkflowCatalog, NewRuns, WFS_CONFIG],
+      useFactory: (c: WorkflowCatalog, n: NewRuns, cfg: WfsConfig) =>
+        new RerunRun(c, n, cfg.maxJobsPerRun),
     },
     {
       provide: IngestRun,
-      inject: [WorkflowCatalog, NewRuns, Dispatcher, WFS_CONFIG],
-      useFactory: (c: WorkflowCatalog, n: NewRuns, d: Dispatcher, cfg: WfsConfig) =>
-        new IngestRun(c, n, d, cfg.maxJobsPerRun),
+      inject: [WorkflowCatalog, NewRuns, WFS_CONFIG],
+      useFactory: (c: WorkflowCatalog, n: NewRuns, cfg: WfsConfig) =>
+        new IngestRun(c, n, cfg.maxJobsPerRun),
     },
     {
       provide: RejectRun,

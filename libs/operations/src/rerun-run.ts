@@ -1,6 +1,5 @@
 import * as path from 'node:path';
-import { conflict, invalid, isSafeUploadName, JobKey } from '@wfs/domain';
-import { Dispatcher } from '@wfs/dispatch';
+import { conflict, invalid, isSafeUploadName } from '@wfs/domain';
 import { lockRun, NewRuns, submitLocked } from '@wfs/runs';
 import { isPlainFile, runDirs } from '@wfs/storage';
 import { WorkflowCatalog } from '@wfs/workflows';
@@ -25,7 +24,6 @@ export class RerunRun {
   constructor(
     private readonly catalog: WorkflowCatalog,
     private readonly newRuns: NewRuns,
-    private readonly dispatcher: Dispatcher,
     private readonly maxJobsPerRun: number,
   ) {}
 
@@ -98,11 +96,9 @@ export class RerunRun {
         },
         made,
       );
-      let ready: JobKey[] = [];
-      if (cmd.submit) ({ ready } = await submitLocked(tx, run, def, this.maxJobsPerRun));
-      return { runId: Number(run.id), ready };
+      if (cmd.submit) await submitLocked(tx, run, def, this.maxJobsPerRun);
+      return { runId: Number(run.id) };
     });
-    await this.dispatcher.enqueue(outcome.ready);
     return outcome.runId;
   }
 }

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { conflict, invalid, planRun, subjectProblem, WorkflowDefinition } from '@wfs/domain';
 import { Tx } from '@wfs/persistence';
-import { Dispatcher } from '@wfs/dispatch';
 import { Roots } from '@wfs/storage';
 import { WorkflowCatalog } from '@wfs/workflows';
 import { canonicalJson, earlierRun, rememberKey } from './idempotency';
@@ -17,6 +16,8 @@ export interface CreateRunCommand {
   correlationId?: string | null;
   resultsDir?: string | null;
   submit?: boolean;
+  /** 0-100 (the definition's `priority` when absent). */
+  priority?: number | null;
   actor: string;
   idempotencyKey?: string | null;
   /** Start nothing if the subject already has an open request (automatic triggers: once per subject). */
@@ -29,7 +30,6 @@ export class CreateRun {
     private readonly newRuns: NewRuns,
     private readonly catalog: WorkflowCatalog,
     private readonly roots: Roots,
-    private readonly dispatcher: Dispatcher,
     private readonly maxJobsPerRun: number,
   ) {}
 
@@ -57,6 +57,7 @@ export class CreateRun {
               cmd.correlationId ?? null,
               cmd.resultsDir ?? null,
               cmd.submit ?? false,
+              cmd.priority ?? null,
             ]),
           )
           .digest('hex')
@@ -65,7 +66,7 @@ export class CreateRun {
     // Planned (and an oversized plan refused) before anything is written or made on disk.
     const groups = cmd.submit ? planRun(def.jobs, parameters, this.maxJobsPerRun) : null;
     const outcome = await this.newRuns.transaction(async (tx, made) => {
-      const repeat = { created: false, ready: [], view: null };
+      const repeat = { created: false, view: null };
       if (cmd.idempotencyKey) {
         const earlier = await earlierRun(tx, cmd.actor, cmd.idempotencyKey, requestHash);
         if (earlier !== null) return { runId: earlier, ...repeat };
@@ -86,30 +87,28 @@ export class CreateRun {
         resultsDir,
         actor: cmd.actor,
         sourceRunId: null,
+        priority: cmd.priority ?? null,
         files: [],
       };
       let run = await this.newRuns.insertRow(tx, spec, made);
       let view: RunView;
-      let ready: Awaited<ReturnType<typeof planSubmission>>['ready'] = [];
       if (groups) {
         // Created and submitted in one statement: both events, in order.
         const plan = planSubmission(run, def, this.maxJobsPerRun, new Set(), groups ?? undefined);
         const created = { type: 'created' as const, run: snapshotOf(run) };
         run = await writeSubmission(tx, run, plan, [created]);
-        ready = plan.ready;
         const total = plan.instances.length;
-        view = runView(run, plannedJobRows(run, plan, JOBS_INLINE_LIMIT), total, []);
+        view = runView(run, plannedJobRows(run, plan, JOBS_INLINE_LIMIT), total, [], def);
       } else {
         run = await changeRun(tx, run, {}, [{ type: 'created' }]);
-        view = runView(run, [], 0, []);
+        view = runView(run, [], 0, [], def);
       }
       const runId = Number(run.id);
       if (cmd.idempotencyKey) {
         await rememberKey(tx, cmd.actor, cmd.idempotencyKey, requestHash, runId);
       }
-      return { runId, created: true, ready, view };
+      return { runId, created: true, view };
     });
-    await this.dispatcher.enqueue(outcome.ready);
     return { runId: outcome.runId, created: outcome.created, view: outcome.view };
   }
 

@@ -10,5 +10,16 @@ export * from './submit';
 export { CancelRun } from './cancel-run';
 export * from './job-lifecycle';
 export * from './runs.module';
-export { CANCEL_CHANNEL, ClaimedJob, eventJob, JobStore, jobFacts, runFacts } from './job-store';
+export {
+  CANCEL_CHANNEL,
+  ClaimedJob,
+  eventJob,
+  JobStore,
+  jobFacts,
+  runFacts,
+  SCHEDULE_CHANNEL,
+  STOP_CHANNEL,
+} from './job-store';
+export { HoldJobs } from './hold-job';
+export { SetPriority } from './set-priority';
 export * from './overview';

@@ -1,6 +1,5 @@
 import { claimJob, finishJob, JobKey, JobVerdict, loseJob, RunEffects } from '@wfs/domain';
 import { Database, Tx } from '@wfs/persistence';
-import { Dispatcher } from '@wfs/dispatch';
 import { WorkflowCatalog } from '@wfs/workflows';
 import { ClaimedJob, JobStore } from './job-store';
 
@@ -48,16 +47,16 @@ const INFLIGHT = 1;
 export class JobLifecycle {
   private readonly queue: Pending[] = [];
   private inflight = 0;
-  private readonly enqueueing = new Set<Promise<void>>();
 
   constructor(
     private readonly db: Database,
     private readonly catalog: WorkflowCatalog,
-    private readonly dispatcher: Dispatcher,
     private readonly host: string,
-    /** This process's id in the `workers` table: running jobs name it, so a dead worker's jobs can be found. */
+    /**
+     * This process's id in the `workers` table: the scheduler places jobs on it, running jobs
+     * name it, so a dead worker's jobs can be found.
+     */
     readonly workerId: string,
-    private readonly onEnqueueError: (e: Error) => void = () => undefined,
   ) {}
 
   /** Marks an instance running for this attempt, or null if it must not run (cancelled, done, stale). */
@@ -65,7 +64,7 @@ export class JobLifecycle {
     return this.submit<ClaimedJob | null>({ kind: 'claim', key });
   }
 
-  /** Applies a finished attempt's verdict; what became ready is queued once committed. */
+  /** Applies a finished attempt's verdict; what became ready is the scheduler's to place. */
   finish(
     key: JobKey,
     verdict: JobVerdict,
@@ -84,9 +83,9 @@ export class JobLifecycle {
     return this.submit<void>({ kind: 'lose', key, why });
   }
 
-  /** Waits until the jobs made ready so far are on the queue (before the worker lets go at shutdown). */
+  /** Waits until the transitions asked for so far are written (before the worker lets go at shutdown). */
   async settled(): Promise<void> {
-    while (this.enqueueing.size > 0) await Promise.all([...this.enqueueing]);
+    while (this.queue.length > 0 || this.inflight > 0) await new Promise((r) => setTimeout(r, 10));
   }
 
   private submit<T>(op: JobOp): Promise<T> {
@@ -106,11 +105,7 @@ export class JobLifecycle {
   }
 
   private async runBatch(batch: Pending[]): Promise<void> {
-    let out: {
-      values: unknown[];
-      ready: JobKey[];
-      retries: Array<{ key: JobKey; delayMs: number }>;
-    };
+    let out: { values: unknown[] };
     try {
       out = await this.db.transaction((tx) =>
         this.apply(
@@ -123,15 +118,7 @@ export class JobLifecycle {
       for (const p of batch) await this.runBatch([p]);
       return;
     }
-    // Committed. The next batch need not wait for the queue: a message lost here (a crash, Redis
-    // away) is re-sent by the reconciler, as the jobs are marked dispatched in Postgres.
-    const enqueued = (async () => {
-      await this.dispatcher.enqueue(out.ready);
-      for (const r of out.retries) await this.dispatcher.enqueue([r.key], r.delayMs);
-    })()
-      .catch((e: Error) => this.onEnqueueError(e))
-      .finally(() => this.enqueueing.delete(enqueued));
-    this.enqueueing.add(enqueued);
+    // Committed: what became ready (or freed a slot) woke the scheduler with the commit.
     batch.forEach((p, i) => p.resolve(out.values[i]));
   }
 
@@ -148,7 +135,6 @@ export class JobLifecycle {
       this.workerId,
     );
     const values: unknown[] = [];
-    const retries: Array<{ key: JobKey; delayMs: number }> = [];
     for (const op of ops) {
       const { key } = op;
       if (!store.exists(key.runId)) {
@@ -160,7 +146,7 @@ export class JobLifecycle {
       const rules = store.rules(key.runId, key.name);
       const change =
         op.kind === 'claim'
-          ? claimJob(run, job, key, rules)
+          ? claimJob(run, job, key, rules, this.workerId)
           : !rules
             ? null
             : op.kind === 'finish'
@@ -177,15 +163,9 @@ export class JobLifecycle {
               : loseJob(run, job, key, rules, op.why);
       if (change) store.apply(key.runId, change);
       values.push(op.kind === 'claim' ? (change ? store.claimed(key) : null) : undefined);
-      for (const c of change?.jobs ?? [])
-        if (c.retryAfterMs !== undefined)
-          retries.push({
-            key: { runId: key.runId, name: c.name, index: c.index, attempt: c.attempts + 1 },
-            delayMs: c.retryAfterMs,
-          });
     }
-    const ready = await store.flush(tx);
-    return { values, ready, retries };
+    await store.flush(tx);
+    return { values };
   }
 
   /**

@@ -11,7 +11,7 @@ import { JobRow, RunRow } from './run-model';
 
 /** A runs row with the counter of its event sequence. */
 export type LoadedRun = RunRow & { last_sequence: number };
-export type LoadedJob = JobRow & { worker_id: string | null };
+export type LoadedJob = JobRow & { worker_id: string | null; uncounted_attempts: number };
 
 export interface GroupRow {
   run_id: string;
@@ -47,10 +47,18 @@ export interface RowsToWrite {
   outbox: OutboxRow[];
   release: Array<{ runId: number; name: string }>;
   sealed: string[];
+  /** `<run>,<job>,<index>,<attempt>` of running attempts the workers stop (STOP_CHANNEL). */
+  stopAttempts?: string[];
+  /** Tell the scheduler (SCHEDULE_CHANNEL): a slot freed, an instance ready or released. */
+  reschedule?: boolean;
 }
 
 /** The Postgres channel told (on commit) which run was cancelled or failed: workers kill its processes. */
 export const CANCEL_CHANNEL = 'wfs_cancel';
+/** The channel that wakes the scheduler: something may start now. */
+export const SCHEDULE_CHANNEL = 'wfs_schedule';
+/** The channel naming one running attempt (`<run>,<job>,<index>,<attempt>`) its worker stops. */
+export const STOP_CHANNEL = 'wfs_stop';
 
 /** A job name as workflow definitions allow it (the definition schema's pattern). */
 const JOB_NAME = /^[a-z][a-z0-9_]{0,63}$/;
@@ -146,14 +154,16 @@ export async function writeRows(tx: Tx, w: RowsToWrite): Promise<JobKey[]> {
     `WITH j AS (
          UPDATE jobs j SET state = x.state, attempts = x.attempts, host = x.host, worker_id = x.worker_id,
                 exit_code = x.exit_code, status_reason = x.status_reason,
-                pid = CASE WHEN x.started THEN NULL ELSE j.pid END,
+                pid = CASE WHEN x.started THEN NULL ELSE j.pid END, uncounted_attempts = x.uncounted,
+                assigned_at = CASE WHEN x.worker_id IS NULL THEN NULL ELSE j.assigned_at END,
                 dispatched_at = CASE WHEN x.retry_ms IS NOT NULL THEN now() + x.retry_ms * interval '1 millisecond'
                                      WHEN x.started THEN coalesce(j.dispatched_at, now()) ELSE j.dispatched_at END,
                 started_at = CASE WHEN x.started THEN now() ELSE j.started_at END,
                 finished_at = CASE WHEN x.finished THEN now() WHEN x.started THEN NULL ELSE j.finished_at END
          FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::int[], $6::text[], $7::text[],
-                     $8::int[], $9::text[], $10::bool[], $11::bool[], $12::int[])
-              AS x(run_id, name, idx, state, attempts, host, worker_id, exit_code, status_reason, started, finished, retry_ms)
+                     $8::int[], $9::text[], $10::bool[], $11::bool[], $12::int[], $37::int[])
+              AS x(run_id, name, idx, state, attempts, host, worker_id, exit_code, status_reason, started,
+                   finished, retry_ms, uncounted)
          WHERE j.run_id = x.run_id AND j.name = x.name AND j.idx = x.idx
          RETURNING 1
        ), g AS (
@@ -188,7 +198,9 @@ export async function writeRows(tx: Tx, w: RowsToWrite): Promise<JobKey[]> {
               (SELECT count(*) FROM s) AS sealed,
               (SELECT coalesce(json_agg(json_build_array(run_id, name, idx) ORDER BY run_id, position, idx), '[]')
                  FROM rel) AS ready,
-              ${outboxNotify(33)} AS notified`,
+              ${outboxNotify(33)} AS notified,
+              CASE WHEN $38 THEN pg_notify('${SCHEDULE_CHANNEL}', '') END AS scheduled,
+              (SELECT count(pg_notify('${STOP_CHANNEL}', a)) FROM unnest($39::text[]) a) AS stopped`,
     [
       jobs.map((x) => x.job.run_id),
       jobs.map((x) => x.job.name),
@@ -223,6 +235,9 @@ export async function writeRows(tx: Tx, w: RowsToWrite): Promise<JobKey[]> {
       w.release.map((r) => r.runId),
       w.release.map((r) => r.name),
       w.sealed,
+      jobs.map((x) => x.job.uncounted_attempts ?? 0),
+      w.reschedule ?? false,
+      w.stopAttempts ?? [],
     ],
   );
   const expected = [jobs.length, groups.length, runs.length, w.outbox.length];
@@ -251,5 +266,8 @@ export async function stopLive(tx: Tx, runId: number, stop: StopLive): Promise<v
      WHERE run_id = $1 AND state = ANY($4::text[])`,
     [runId, stop.idle, stop.reason, stop.states, stop.clearFinish],
   );
-  await tx.query(`SELECT pg_notify('${CANCEL_CHANNEL}', $1)`, [String(runId)]);
+  await tx.query(
+    `SELECT pg_notify('${CANCEL_CHANNEL}', $1), pg_notify('${SCHEDULE_CHANNEL}', '')`,
+    [String(runId)],
+  );
 }

@@ -26,7 +26,7 @@ import {
 } from './job-store-sql';
 import { JobRow, RunRow, snapshotOf } from './run-model';
 
-export { CANCEL_CHANNEL } from './job-store-sql';
+export { CANCEL_CHANNEL, SCHEDULE_CHANNEL, STOP_CHANNEL } from './job-store-sql';
 export type { StoreScope } from './job-store-sql';
 
 /** What a worker needs to run one claimed job instance. */
@@ -58,12 +58,14 @@ export const runFacts = (r: RunRow): RunFacts => ({
   sourceRunId: r.source_run_id === null ? null : Number(r.source_run_id),
 });
 
-export const jobFacts = (j: JobRow): JobFacts => ({
+export const jobFacts = (j: LoadedJob): JobFacts => ({
   name: j.name,
   index: j.idx,
   state: j.state,
   attempts: j.attempts,
   dispatched: j.dispatched_at !== null,
+  assignedTo: j.worker_id,
+  uncounted: j.uncounted_attempts,
 });
 
 const jobId = (runId: number | string, name: string, idx: number): string =>
@@ -96,6 +98,10 @@ export class JobStore {
   private readonly outbox: OutboxRow[] = [];
   private readonly release: Array<{ runId: number; name: string }> = [];
   private readonly stops: Array<{ runId: number; stop: StopLive }> = [];
+  /** Running attempts to stop (`<run>,<job>,<index>,<attempt>` on STOP_CHANNEL). */
+  private readonly stopAttempts: string[] = [];
+  /** Something the scheduler must look at again: a slot freed, an instance ready or released. */
+  private reschedule = false;
   private readonly sealed = new Set<string>();
 
   private constructor(
@@ -195,6 +201,10 @@ export class JobStore {
         exit_code: c.exitCode,
         status_reason: c.statusReason,
       });
+      // Only the scheduler places an instance: one that is idle or held again is on no worker.
+      if (c.state === 'idle' || c.state === 'held') job.worker_id = null;
+      if (c.uncountAttempt) job.uncounted_attempts += 1;
+      if (c.state !== 'running') this.reschedule = true;
       if (c.started)
         Object.assign(job, {
           host: this.host,
@@ -231,7 +241,10 @@ export class JobStore {
       this.touch(runId, { started: !!r.started, finished: !!r.finished, touched: true });
     }
     for (const name of change.release) this.release.push({ runId, name });
+    if (change.release.length > 0) this.reschedule = true;
     if (change.stopLive) this.stops.push({ runId, stop: change.stopLive });
+    for (const a of change.stopAttempts)
+      this.stopAttempts.push(`${runId},${a.name},${a.index},${a.attempt}`);
     const stage = (name: string) => def.jobs.find((j) => j.name === name)?.stage ?? '';
     this.append(
       run,
@@ -246,6 +259,7 @@ export class JobStore {
             }
           : {}),
         ...(e.products ? { products: run.products } : {}),
+        ...(change.actor ? { actor: change.actor } : {}),
       })),
     );
     if (change.sourceChange || change.settleSource) this.changeSource(run, change);
@@ -315,7 +329,8 @@ export class JobStore {
     if (
       this.dirtyJobs.size + this.dirtyGroups.size + this.dirtyRuns.size === 0 &&
       this.outbox.length === 0 &&
-      this.release.length === 0
+      this.release.length === 0 &&
+      this.stopAttempts.length === 0
     )
       return [];
     const ready = await writeRows(tx, {
@@ -331,7 +346,11 @@ export class JobStore {
       outbox: this.outbox,
       release: this.release,
       sealed: [...this.sealed],
+      stopAttempts: this.stopAttempts,
+      reschedule: this.reschedule,
     });
+    this.stopAttempts.length = 0;
+    this.reschedule = false;
     this.dirtyJobs.clear();
     this.dirtyGroups.clear();
     this.dirtyRuns.clear();

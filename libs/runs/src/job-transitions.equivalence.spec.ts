@@ -16,8 +16,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { Client } from 'pg';
-import type { JobKey, JobVerdict } from '@wfs/domain';
-import type { Dispatcher } from '@wfs/dispatch';
+import type { JobVerdict } from '@wfs/domain';
 import { IngestRun } from '@wfs/operations';
 import { Database, ensureDatabase } from '@wfs/persistence';
 import { Roots } from '@wfs/storage';
@@ -29,8 +28,6 @@ import { JobLifecycle, JobOp, RunEffects } from './job-lifecycle';
 type Op = JobOp;
 interface Outcome {
   values: unknown[];
-  ready: JobKey[];
-  retries: Array<{ key: JobKey; delayMs: number }>;
 }
 interface World {
   db: Database;
@@ -44,12 +41,10 @@ interface World {
 type Path = (w: World, ops: Op[]) => Promise<Outcome>;
 
 const ONE_BY_ONE: Path = async ({ db, lifecycle }, ops) => {
-  const out: Outcome = { values: [], ready: [], retries: [] };
+  const out: Outcome = { values: [] };
   for (const op of ops) {
     const one: Outcome = await db.transaction((tx) => (lifecycle as any).apply(tx, [op]));
     out.values.push(...one.values);
-    out.ready.push(...one.ready);
-    out.retries.push(...one.retries);
   }
   return out;
 };
@@ -109,17 +104,16 @@ async function withWorld<T>(fn: (w: World) => Promise<T>): Promise<T> {
   const db = await new Database(`${BASE}/${name}`, 2).open();
   try {
     const catalog = await WorkflowCatalog.load(db, path.join(tmp, 'workflows'));
-    const dispatcher = { enqueue: () => Promise.resolve() } as unknown as Dispatcher;
     const roots = new Roots(path.join(dataRoot, 'processing'), path.join(dataRoot, 'qa'), []);
     const newRuns = new NewRuns(db, roots);
-    const createRun = new CreateRun(newRuns, catalog, roots, dispatcher, 1000);
+    const createRun = new CreateRun(newRuns, catalog, roots, 1000);
     return await fn({
       db,
       catalog,
       roots,
       createRun,
-      ingestRun: new IngestRun(catalog, newRuns, dispatcher, 1000),
-      lifecycle: new JobLifecycle(db, catalog, dispatcher, 'eqv-host', 'eqv-worker'),
+      ingestRun: new IngestRun(catalog, newRuns, 1000),
+      lifecycle: new JobLifecycle(db, catalog, 'eqv-host', WORKER),
     });
   } finally {
     await db.close();
@@ -222,13 +216,12 @@ function claimed(v: any): unknown {
   });
 }
 
-const byKey = (a: JobKey, b: JobKey) =>
-  a.runId - b.runId || a.name.localeCompare(b.name) || a.index - b.index || a.attempt - b.attempt;
-const outcome = (o: Outcome) => ({
-  values: o.values.map(claimed),
-  ready: [...o.ready].sort(byKey),
-  retries: [...o.retries].sort((a, b) => byKey(a.key, b.key)),
-});
+const outcome = (o: Outcome) => ({ values: o.values.map(claimed) });
+
+const WORKER = 'eqv-worker';
+/** The scheduler's part, between steps: every ready instance placed on the one worker. */
+const PLACE_READY = `UPDATE jobs SET worker_id = '${WORKER}', assigned_at = now()
+  WHERE state = 'idle' AND dispatched_at IS NOT NULL AND worker_id IS NULL`;
 
 async function tables(db: Database) {
   const q = (sql: string) => db.query(sql).then((rows) => rows.map(norm));
@@ -251,7 +244,10 @@ type Result = { steps: Array<ReturnType<typeof outcome>> } & Awaited<ReturnType<
 const play = (p: Path, scenario: Scenario): Promise<Result> =>
   withWorld(async (w) => {
     const steps: Result['steps'] = [];
-    await scenario(w, async (ops) => void steps.push(outcome(await p(w, ops))));
+    await scenario(w, async (ops) => {
+      await w.db.query(PLACE_READY);
+      steps.push(outcome(await p(w, ops)));
+    });
     return { steps, ...(await tables(w.db)) };
   });
 
@@ -285,7 +281,11 @@ const SCENARIOS: Array<[string, Scenario, (r: Result) => void]> = [
       await step([ok(r, 'work', 1)]);
       await step([claim(r, 'gather'), ok(r, 'gather')]);
     },
-    (r) => expect(r.steps[2]?.ready).toEqual([key(1, 'gather')]),
+    (r) =>
+      expect(r.jobs.find((j: any) => j.name === 'gather')).toMatchObject({
+        state: 'completed',
+        dispatched_at: 'time',
+      }),
   ],
   [
     '3 repeated, wrong-attempt, stale and not-dispatched messages change nothing',
@@ -305,7 +305,13 @@ const SCENARIOS: Array<[string, Scenario, (r: Result) => void]> = [
       await step([claim(r, 'flaky', 0, 2), ok(r, 'flaky', 0, 2)]);
       await step([claim(r, 'after'), ok(r, 'after')]);
     },
-    (r) => expect(r.steps[0]?.retries).toEqual([{ key: key(1, 'flaky', 0, 2), delayMs: 5000 }]),
+    (r) => {
+      expect(r.events.filter((e: any) => e.type === 'job-retrying')).toHaveLength(1);
+      expect(r.jobs.find((j: any) => j.name === 'flaky')).toMatchObject({
+        state: 'completed',
+        attempts: 2,
+      });
+    },
   ],
   [
     '5 a failure without retries fails the run, stops the running and skips the idle',
@@ -409,28 +415,25 @@ describe('job transitions: the one-at-a-time and the batched path leave the same
   });
 
   /**
-   * KNOWN DIFFERENCE (by design, job-batch.ts JobBatch.finish): a claim of an
-   * instance released by a finish in the same batch is refused as a stray
-   * (dispatched_at is still null in the batch's memory; the release queues the
-   * instance again), where one op per transaction claims it. What must agree: the
-   * batch's outcome is that of the same ops without the stray claim, and the
-   * released instance is in `ready` either way, so it is not lost.
+   * A claim of an instance released by a finish in the same step is refused on
+   * both paths: nothing has placed it on a worker yet (the scheduler places
+   * between steps), so it is a stray either way and the instance waits for its
+   * placement.
    */
-  test('9b a claim of an instance released in the same batch: a stray for the batch', async () => {
-    const stray =
-      (withClaim: boolean): Scenario =>
-      async (w, step) => {
-        const r = await submit(w, 'eq_chain');
-        await step([claim(r, 'a')]);
-        await step([ok(r, 'a'), ...(withClaim ? [claim(r, 'b')] : [])]);
-      };
-    const batched = await play(BATCHED, stray(true));
-    const oneByOne = await play(ONE_BY_ONE, stray(true));
-    const without = await play(ONE_BY_ONE, stray(false));
+  test('9b a claim of an instance released in the same step is a stray on both paths', async () => {
+    const stray: Scenario = async (w, step) => {
+      const r = await submit(w, 'eq_chain');
+      await step([claim(r, 'a')]);
+      await step([ok(r, 'a'), claim(r, 'b')]);
+    };
+    const batched = await play(BATCHED, stray);
+    const oneByOne = await play(ONE_BY_ONE, stray);
     expect(batched.steps[1]?.values[1]).toBeNull();
-    expect(oneByOne.steps[1]?.values[1]).toMatchObject({ job: { name: 'b', state: 'running' } });
-    expect(batched.steps[1]?.ready).toEqual([key(1, 'b')]);
-    batched.steps[1]?.values.splice(1, 1);
-    expectSame(batched, without);
+    expect(oneByOne.steps[1]?.values[1]).toBeNull();
+    expect(oneByOne.jobs.find((j: any) => j.name === 'b')).toMatchObject({
+      state: 'idle',
+      dispatched_at: 'time',
+    });
+    expectSame(batched, oneByOne);
   });
 });

@@ -16,6 +16,8 @@ export interface NewRun {
   resultsDir: string | null;
   actor: string;
   sourceRunId: number | null;
+  /** 0-100; absent: the definition's `priority` (default 50). */
+  priority?: number | null;
   /** Input files: a path to copy from (another run's input, never through a link), or the bytes. */
   files: Array<{ name: string; from: string | Buffer }>;
 }
@@ -59,11 +61,11 @@ export class NewRuns {
        )
        INSERT INTO runs (id, request_id, version, workflow, workflow_version, workflow_digest, subject,
                          correlation_id, parameters, state, qa_state, disk_state, results_dir, created_by,
-                         source_run_id, processing_dir)
+                         source_run_id, processing_dir, priority)
        SELECT n.id, n.request_id,
               (SELECT coalesce(max(version), 0) + 1 FROM runs WHERE request_id = n.request_id),
               $2, $3, $4, $5, $6, $7, 'created', $8, 'processing', $9, $10, $11,
-              coalesce($9, $12 || n.id)
+              coalesce($9, $12 || n.id), $13
        FROM n
        RETURNING *`,
       [
@@ -79,6 +81,7 @@ export class NewRuns {
         spec.actor,
         spec.sourceRunId,
         namedPrefix,
+        spec.priority ?? def.priority ?? 50,
       ],
     );
     let run = inserted as RunRow;

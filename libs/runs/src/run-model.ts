@@ -1,6 +1,10 @@
 import {
   ArchiveState,
   EventProduct,
+  JobDefinition,
+  WaitingFor,
+  waitingForOf,
+  WorkflowDefinition,
   DiskState,
   JobState,
   notFound,
@@ -45,6 +49,7 @@ export interface RunRow {
   finished_at: Date | null;
   error: RunError | null;
   products: EventProduct[] | null;
+  priority?: number;
 }
 
 export interface JobRow {
@@ -62,6 +67,12 @@ export interface JobRow {
   dispatched_at: Date | null;
   started_at: Date | null;
   finished_at: Date | null;
+  /** The worker it is placed on (idle) or ran on. */
+  worker_id?: string | null;
+  /** Read with the scheduling facts (JOB_COLUMNS): why its group waits, its workflow paused, a backoff. */
+  group_waiting?: string | null;
+  workflow_paused?: boolean;
+  backoff?: boolean;
 }
 
 export interface FileRow {
@@ -83,6 +94,13 @@ export interface JobView {
   host: string | null;
   startedAt: string | null;
   finishedAt: string | null;
+  /** Why an idle instance has not started (null when it is not idle, or placed and starting). */
+  waitingFor: WaitingFor | null;
+  requests: { cpus: number; memory: string; gpus: number; labels: string[] } | null;
+  /** Where its attempt ran (null before its first start). */
+  executor: { kind: 'local'; host: string; clusterJobId: null } | null;
+  /** The JSON a job writes as its result (RADPS pipelines; null until then). */
+  result: null;
 }
 
 export interface FileView {
@@ -116,6 +134,8 @@ export interface RunView {
   startedAt: string | null;
   finishedAt: string | null;
   error: RunError | null;
+  /** 0-100: a higher priority's jobs start first. */
+  priority: number;
   jobs: JobView[];
   /** Total job instances; `jobs` holds at most JOBS_INLINE_LIMIT of them (see /runs/{id}/jobs). */
   jobsTotal: number;
@@ -147,10 +167,11 @@ export function snapshotOf(r: RunRow): RunSnapshot {
   };
 }
 
-export function jobView(j: JobRow): JobView {
+export function jobView(j: JobRow, def?: JobDefinition): JobView {
   return {
     name: j.name,
     index: j.idx,
+    ...(def ? { stage: def.stage } : {}),
     state: j.state,
     attempts: j.attempts,
     exitCode: j.exit_code,
@@ -158,8 +179,33 @@ export function jobView(j: JobRow): JobView {
     host: j.host,
     startedAt: iso(j.started_at),
     finishedAt: iso(j.finished_at),
+    waitingFor: waitingForOf({
+      state: j.state,
+      readySince: j.dispatched_at,
+      placed: !!j.worker_id,
+      backoff: !!j.backoff,
+      workflowPaused: !!j.workflow_paused,
+      groupWaiting: j.group_waiting ?? null,
+    }),
+    requests: def
+      ? {
+          cpus: def.requestCpus,
+          memory: def.requestMemory,
+          gpus: def.requestGpus ?? 0,
+          labels: def.requirements?.labels ?? [],
+        }
+      : null,
+    executor: j.host ? { kind: 'local', host: j.host, clusterJobId: null } : null,
+    result: null,
   };
 }
+
+/**
+ * A job row's columns with the scheduling facts its view shows (`jobs j`,
+ * joined to its group `g` and run `r` by the caller's FROM).
+ */
+export const JOB_COLUMNS = `j.*, g.waiting_for AS group_waiting, j.dispatched_at > now() AS backoff,
+  EXISTS (SELECT 1 FROM workflow_pauses p WHERE p.workflow = r.workflow) AS workflow_paused`;
 
 export function fileView(f: FileRow): FileView {
   return {
@@ -170,7 +216,13 @@ export function fileView(f: FileRow): FileView {
   };
 }
 
-export function runView(r: RunRow, jobs: JobRow[], jobsTotal: number, files: FileRow[]): RunView {
+export function runView(
+  r: RunRow,
+  jobs: JobRow[],
+  jobsTotal: number,
+  files: FileRow[],
+  def?: WorkflowDefinition,
+): RunView {
   const s = snapshotOf(r);
   return {
     id: s.id,
@@ -195,7 +247,13 @@ export function runView(r: RunRow, jobs: JobRow[], jobsTotal: number, files: Fil
     startedAt: iso(r.started_at),
     finishedAt: iso(r.finished_at),
     error: r.error,
-    jobs: jobs.map(jobView),
+    priority: r.priority ?? 50,
+    jobs: jobs.map((j) =>
+      jobView(
+        j,
+        def?.jobs.find((d) => d.name === j.name),
+      ),
+    ),
     jobsTotal,
     files: files.map(fileView),
   };
@@ -222,6 +280,7 @@ export type RunPatch = Partial<
     | 'ingestion_run_id'
     | 'qa_state'
     | 'products'
+    | 'priority'
   >
 >;
 

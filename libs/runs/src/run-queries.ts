@@ -2,10 +2,13 @@ import type { FileHandle } from 'node:fs/promises';
 import { isSafeUploadName, notFound, invalid, WfsEvent } from '@wfs/domain';
 import { jobLogName, openRead, runDirs } from '@wfs/storage';
 import { Database } from '@wfs/persistence';
+import type { WorkflowDefinition } from '@wfs/domain';
+import type { WorkflowCatalog } from '@wfs/workflows';
 import {
   FileRow,
   fileView,
   FileView,
+  JOB_COLUMNS,
   JobRow,
   jobView,
   JobView,
@@ -51,15 +54,25 @@ export function decodeCursor(cursor: string): number {
 
 /** Read side of runs: one round trip per kind of row, never one per run. */
 export class RunQueries {
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    private readonly catalog: WorkflowCatalog,
+  ) {}
+
+  private definition(r: RunRow): Promise<WorkflowDefinition | undefined> {
+    return this.catalog.getByDigest(r.workflow_digest).catch(() => undefined);
+  }
 
   async views(rows: RunRow[]): Promise<RunView[]> {
     if (rows.length === 0) return [];
     const ids = rows.map((r) => r.id);
     const [jobs, totals, files] = await Promise.all([
       this.db.query<JobRow>(
-        `SELECT j.* FROM unnest($1::bigint[]) AS r(id)
-         CROSS JOIN LATERAL (SELECT * FROM jobs WHERE run_id = r.id ORDER BY position, idx LIMIT ${JOBS_INLINE_LIMIT}) j`,
+        `SELECT ${JOB_COLUMNS} FROM runs r
+         CROSS JOIN LATERAL (SELECT * FROM jobs WHERE run_id = r.id ORDER BY position, idx LIMIT ${JOBS_INLINE_LIMIT}) j
+         JOIN job_groups g ON g.run_id = j.run_id AND g.name = j.name
+         WHERE r.id = ANY($1::bigint[])
+         ORDER BY j.run_id, j.position, j.idx`,
         [ids],
       ),
       this.db.query<{ run_id: string; total: string }>(
@@ -79,8 +92,9 @@ export class RunQueries {
     const jobsBy = by(jobs);
     const filesBy = by(files);
     const totalBy = new Map(totals.map((t) => [t.run_id, Number(t.total)]));
-    return rows.map((r) =>
-      runView(r, jobsBy.get(r.id) ?? [], totalBy.get(r.id) ?? 0, filesBy.get(r.id) ?? []),
+    const defs = await Promise.all(rows.map((r) => this.definition(r)));
+    return rows.map((r, i) =>
+      runView(r, jobsBy.get(r.id) ?? [], totalBy.get(r.id) ?? 0, filesBy.get(r.id) ?? [], defs[i]),
     );
   }
 
@@ -154,12 +168,38 @@ export class RunQueries {
     after: { position: number; index: number } | null,
     limit: number,
   ): Promise<Array<JobView & { position: number }>> {
-    await this.row(runId);
+    const def = await this.definition(await this.row(runId));
     const rows = await this.db.query<JobRow>(
-      `SELECT * FROM jobs WHERE run_id = $1 AND (position, idx) > ($2, $3) ORDER BY position, idx LIMIT $4`,
+      `SELECT ${JOB_COLUMNS} FROM jobs j
+       JOIN job_groups g ON g.run_id = j.run_id AND g.name = j.name
+       JOIN runs r ON r.id = j.run_id
+       WHERE j.run_id = $1 AND (j.position, j.idx) > ($2, $3) ORDER BY j.position, j.idx LIMIT $4`,
       [runId, after?.position ?? -1, after?.index ?? -1, limit],
     );
-    return rows.map((r) => ({ ...jobView(r), position: r.position }));
+    return rows.map((r) => ({
+      ...jobView(
+        r,
+        def?.jobs.find((d) => d.name === r.name),
+      ),
+      position: r.position,
+    }));
+  }
+
+  /** One job instance as the contract's Job. */
+  async jobView(runId: number, name: string, index: number): Promise<JobView> {
+    const def = await this.definition(await this.row(runId));
+    const [row] = await this.db.query<JobRow>(
+      `SELECT ${JOB_COLUMNS} FROM jobs j
+       JOIN job_groups g ON g.run_id = j.run_id AND g.name = j.name
+       JOIN runs r ON r.id = j.run_id
+       WHERE j.run_id = $1 AND j.name = $2 AND j.idx = $3`,
+      [runId, name, index],
+    );
+    if (!row) throw notFound('job', `${runId}/${name}/${index}`);
+    return jobView(
+      row,
+      def?.jobs.find((d) => d.name === name),
+    );
   }
 
   /** The last `tail` lines (or all) of a job instance's stdout or stderr log; empty before it ran. */

@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { Global, Logger, Module } from '@nestjs/common';
+import { Global, Module } from '@nestjs/common';
 import { WFS_CONFIG } from '@wfs/config';
 import type { WfsConfig } from '@wfs/config';
 import { Database } from '@wfs/persistence';
-import { Dispatcher } from '@wfs/dispatch';
 import { Roots } from '@wfs/storage';
 import { WorkflowCatalog } from '@wfs/workflows';
 import { CancelRun } from './cancel-run';
 import { CreateRun } from './create-run';
+import { HoldJobs } from './hold-job';
+import { SetPriority } from './set-priority';
 import { JobLifecycle } from './job-lifecycle';
 import { NewRuns } from './new-run';
 import { RunQueries } from './run-queries';
@@ -17,7 +18,11 @@ import { UploadFile } from './upload-file';
 @Global()
 @Module({
   providers: [
-    { provide: RunQueries, inject: [Database], useFactory: (db: Database) => new RunQueries(db) },
+    {
+      provide: RunQueries,
+      inject: [Database, WorkflowCatalog],
+      useFactory: (db: Database, c: WorkflowCatalog) => new RunQueries(db, c),
+    },
     {
       provide: NewRuns,
       inject: [Database, Roots],
@@ -25,9 +30,9 @@ import { UploadFile } from './upload-file';
     },
     {
       provide: CreateRun,
-      inject: [NewRuns, WorkflowCatalog, Roots, Dispatcher, WFS_CONFIG],
-      useFactory: (n: NewRuns, c: WorkflowCatalog, r: Roots, d: Dispatcher, cfg: WfsConfig) =>
-        new CreateRun(n, c, r, d, cfg.maxJobsPerRun),
+      inject: [NewRuns, WorkflowCatalog, Roots, WFS_CONFIG],
+      useFactory: (n: NewRuns, c: WorkflowCatalog, r: Roots, cfg: WfsConfig) =>
+        new CreateRun(n, c, r, cfg.maxJobsPerRun),
     },
     {
       provide: UploadFile,
@@ -37,32 +42,43 @@ import { UploadFile } from './upload-file';
     },
     {
       provide: SubmitRun,
-      inject: [Database, WorkflowCatalog, Dispatcher, WFS_CONFIG],
-      useFactory: (db: Database, c: WorkflowCatalog, d: Dispatcher, cfg: WfsConfig) =>
-        new SubmitRun(db, c, d, { maxJobsPerRun: cfg.maxJobsPerRun }),
+      inject: [Database, WorkflowCatalog, WFS_CONFIG],
+      useFactory: (db: Database, c: WorkflowCatalog, cfg: WfsConfig) =>
+        new SubmitRun(db, c, { maxJobsPerRun: cfg.maxJobsPerRun }),
     },
     {
       provide: CancelRun,
       inject: [Database, WorkflowCatalog],
       useFactory: (db: Database, c: WorkflowCatalog) => new CancelRun(db, c),
     },
+    { provide: SetPriority, inject: [Database], useFactory: (db: Database) => new SetPriority(db) },
+    {
+      provide: HoldJobs,
+      inject: [Database, WorkflowCatalog],
+      useFactory: (db: Database, c: WorkflowCatalog) => new HoldJobs(db, c),
+    },
     {
       provide: JobLifecycle,
-      inject: [Database, WorkflowCatalog, Dispatcher, WFS_CONFIG],
-      useFactory: (db: Database, c: WorkflowCatalog, d: Dispatcher, cfg: WfsConfig) =>
+      inject: [Database, WorkflowCatalog, WFS_CONFIG],
+      useFactory: (db: Database, c: WorkflowCatalog, cfg: WfsConfig) =>
         new JobLifecycle(
           db,
           c,
-          d,
           cfg.hostname,
           `${cfg.hostname}:${process.pid}:${randomBytes(3).toString('hex')}`,
-          (e) =>
-            new Logger('jobs').warn(
-              `queueing ready jobs failed (${e.message}); the reconciler re-sends them`,
-            ),
         ),
     },
   ],
-  exports: [RunQueries, NewRuns, CreateRun, UploadFile, SubmitRun, CancelRun, JobLifecycle],
+  exports: [
+    RunQueries,
+    NewRuns,
+    CreateRun,
+    UploadFile,
+    SubmitRun,
+    CancelRun,
+    HoldJobs,
+    SetPriority,
+    JobLifecycle,
+  ],
 })
 export class RunsModule {}

@@ -1,11 +1,4 @@
-import {
-  invalid,
-  JobKey,
-  planRun,
-  PlannedGroup,
-  transitionRun,
-  WorkflowDefinition,
-} from '@wfs/domain';
+import { invalid, planRun, PlannedGroup, transitionRun, WorkflowDefinition } from '@wfs/domain';
 import {
   notifyPayload,
   numberEvents,
@@ -15,6 +8,7 @@ import {
   PendingEvent,
 } from '@wfs/events';
 import type { Tx } from '@wfs/persistence';
+import { SCHEDULE_CHANNEL } from './job-store-sql';
 import { JobRow, RunRow, snapshotOf } from './run-model';
 
 /** A run's whole job plan, ready to be written. */
@@ -28,8 +22,6 @@ export interface Submission {
     item: string | null;
     released: boolean;
   }>;
-  /** The root instances, to queue after commit. */
-  ready: JobKey[];
 }
 
 /**
@@ -58,7 +50,6 @@ export function planSubmission(
   }
   const groups = planned ?? planRun(def.jobs, run.parameters, maxJobsPerRun);
   const instances: Submission['instances'] = [];
-  const ready: JobKey[] = [];
   for (const g of groups) {
     const released = g.needs.length === 0;
     (g.items ?? [null]).forEach((item, index) => {
@@ -69,10 +60,9 @@ export function planSubmission(
         item: item ? JSON.stringify(item) : null,
         released,
       });
-      if (released) ready.push({ runId, name: g.name, index, attempt: 1 });
     });
   }
-  return { groups, instances, ready };
+  return { groups, instances };
 }
 
 /**
@@ -111,7 +101,7 @@ export async function writeSubmission(
        RETURNING last_sequence - $13 AS base, updated_at
      ), e AS (${outboxInsert(14, '(SELECT base FROM seq)')})
      SELECT (SELECT count(*) FROM e) AS written, (SELECT updated_at FROM seq) AS updated_at,
-            ${outboxNotify(18)}`,
+            ${outboxNotify(18)}, pg_notify('${SCHEDULE_CHANNEL}', '')`,
     [
       runId,
       groups.map((g) => g.name),
@@ -149,7 +139,7 @@ export function plannedJobRows(run: RunRow, plan: Submission, limit: number): Jo
     status_reason: null,
     host: null,
     pid: null,
-    dispatched_at: null,
+    dispatched_at: i.released ? new Date() : null,
     started_at: null,
     finished_at: null,
   }));
@@ -158,18 +148,18 @@ export function plannedJobRows(run: RunRow, plan: Submission, limit: number): Jo
 /**
  * Submits a locked `created` run: checks its required files, writes its whole
  * job plan (one row per instance, in bulk) and releases the root jobs.
- * Returns the new row and the job instances to put on the queue after commit.
+ * Returns the new row; the commit wakes the scheduler, which places the ready instances.
  */
 export async function submitLocked(
   tx: Tx,
   run: RunRow,
   def: WorkflowDefinition,
   maxJobsPerRun: number,
-): Promise<{ run: RunRow; ready: JobKey[] }> {
+): Promise<RunRow> {
   transitionRun(Number(run.id), run.state, 'submit');
   const files = await tx.query<{ name: string }>('SELECT name FROM run_files WHERE run_id = $1', [
     run.id,
   ]);
   const plan = planSubmission(run, def, maxJobsPerRun, new Set(files.map((f) => f.name)));
-  return { run: await writeSubmission(tx, run, plan), ready: plan.ready };
+  return writeSubmission(tx, run, plan);
 }

@@ -1,5 +1,9 @@
 /** JSON Schema of a workflow definition file (WORKFLOWS.md). Defaults fill optional job fields. */
 const NAME = '^[a-z][a-z0-9_]{0,63}$';
+/** A worker label (WFS_WORKER_LABELS) as a job's requirements name it. */
+export const LABEL = '^[a-z0-9][a-z0-9_.-]{0,63}$';
+/** A named concurrency limit (`concurrencyLimits`, PUT /api/v1/limits/{name}). */
+export const LIMIT = '^[a-z][a-z0-9_.-]{0,63}$';
 
 export const DEFINITION_SCHEMA = {
   type: 'object',
@@ -12,6 +16,8 @@ export const DEFINITION_SCHEMA = {
     subjectKind: { enum: ['execution_block', 'mous', 'vlass_job', 'none'] },
     telescope: { type: ['string', 'null'], default: null },
     requiresQa: { type: 'boolean', default: false },
+    maxConcurrentJobs: { type: ['integer', 'null'], minimum: 1, default: null },
+    priority: { type: 'integer', minimum: 0, maximum: 100, default: 50 },
     role: { enum: ['processing', 'ingestion'], default: 'processing' },
     /** The ingestion workflow a DA's ingest of this workflow's runs starts (null: not ingestible). */
     ingestWith: { type: ['string', 'null'], pattern: NAME, default: null },
@@ -75,8 +81,24 @@ export const DEFINITION_SCHEMA = {
               anyOf: [{ type: 'string' }, { type: 'array', items: { type: ['string', 'number'] } }],
             },
           },
-          requestCpus: { type: 'integer', minimum: 1, default: 1 },
-          requestMemory: { type: 'string', pattern: '^[0-9]+[KMGT]?$', default: '1G' },
+          // Defaults depend on the executable (a builtin step reserves nothing): load-definitions.ts.
+          requestCpus: { type: 'integer', minimum: 0, maximum: 100000 },
+          requestMemory: { type: 'string', pattern: '^[0-9]{1,12}[KMGT]?$' },
+          requestGpus: { type: 'integer', minimum: 0, maximum: 1024, default: 0 },
+          requirements: {
+            type: 'object',
+            additionalProperties: false,
+            default: {},
+            properties: {
+              labels: { type: 'array', items: { type: 'string', pattern: LABEL }, default: [] },
+            },
+          },
+          concurrencyLimits: {
+            type: 'array',
+            items: { type: 'string', pattern: LIMIT },
+            uniqueItems: true,
+            default: [],
+          },
           timeout: { type: 'integer', minimum: 1, default: 3600 },
           retries: { type: 'integer', minimum: 0, maximum: 20, default: 0 },
           retryBackoff: { type: 'number', minimum: 0, default: 5 },

@@ -70,6 +70,11 @@ export function parseDefinition(file: string, text: string): WorkflowDefinition 
   const problems = dagProblems(def.jobs);
   if (problems.length > 0) throw new DefinitionError(file, 'jobs', problems.join('; '));
   def.jobs.forEach((job: JobDefinition, i) => {
+    // A builtin step runs inside the worker: it reserves nothing unless it says so.
+    const builtin = job.executable.startsWith('builtin:');
+    job.requestCpus ??= builtin ? 0 : 1;
+    job.requestMemory ??= builtin ? '0' : '1G';
+    job.requirements.labels ??= [];
     const dims = job.scatter ? Object.keys(job.scatter) : [];
     const fields: Array<[string, string[]]> = [
       ['arguments', job.arguments],

@@ -70,9 +70,10 @@ function overview() {
     }
     RUN_STATES.forEach(function (s) { card(s, o.runs[s] || 0); });
     card("awaiting QA", o.awaitingQa, "complete runs whose QA a DA has to set");
-    card("queued", (o.queue.waiting || 0) + (o.queue.prioritized || 0), "job instances waiting for a worker");
+    card("queued", (o.queue.waiting || 0) + (o.queue.placed || 0), "job instances ready, waiting for a slot or placed on a worker");
     card("executing", o.queue.active || 0);
     card("retry later", o.queue.delayed || 0);
+    card("held", o.queue.held || 0, "job instances held: not started until released");
     card("events unsent", o.eventsUnpublished, "events the broker has not confirmed yet");
     var alive = o.workers.filter(function (w) { return w.alive; }).length;
     card("workers alive", alive + " / " + o.workers.length,

@@ -2,11 +2,14 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import {
   IsBoolean,
   IsIn,
+  IsInt,
   IsObject,
   IsOptional,
   IsString,
   Matches,
+  Max,
   MaxLength,
+  Min,
   MinLength,
 } from 'class-validator';
 import { ROLES } from '@wfs/config';
@@ -48,6 +51,59 @@ export class CreateRunBody {
   @IsOptional()
   @IsBoolean()
   submit?: boolean;
+
+  @ApiPropertyOptional({
+    description: "0-100: a higher priority's jobs start first (default: the workflow's, else 50)",
+    minimum: 0,
+    maximum: 100,
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(100)
+  priority?: number;
+}
+
+export class PatchRunBody {
+  @ApiProperty({
+    description: '0-100; applies to the jobs not yet started',
+    minimum: 0,
+    maximum: 100,
+  })
+  @IsInt()
+  @Min(0)
+  @Max(100)
+  priority!: number;
+}
+
+export class HoldBody {
+  @ApiProperty({
+    description: 'Why (shown as statusReason "held_by_operator: <reason>")',
+    maxLength: 500,
+  })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(500)
+  reason!: string;
+}
+
+export class PauseBody {
+  @ApiProperty({ maxLength: 500 })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(500)
+  reason!: string;
+}
+
+export class LimitBody {
+  @ApiProperty({
+    description: 'Jobs taking this limit that may run at once (0 stops new starts)',
+    minimum: 0,
+  })
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  max!: number;
 }
 
 export class CreateTokenBody {

@@ -3,7 +3,7 @@ import { ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { Public } from '@wfs/auth';
-import { Dispatcher } from '@wfs/dispatch';
+import { SchedulingControls } from '@wfs/scheduling';
 import { Database } from '@wfs/persistence';
 
 /** Prometheus text: runs by state, jobs waiting on the queue, events not yet published. */
@@ -12,7 +12,10 @@ import { Database } from '@wfs/persistence';
 export class MetricsController {
   private readonly registry = new Registry();
 
-  constructor(@Inject(Database) db: Database, @Inject(Dispatcher) dispatcher: Dispatcher) {
+  constructor(
+    @Inject(Database) db: Database,
+    @Inject(SchedulingControls) scheduling: SchedulingControls,
+  ) {
     collectDefaultMetrics({ register: this.registry, prefix: 'wfs_api_' });
     new Gauge({
       name: 'wfs_runs',
@@ -29,16 +32,11 @@ export class MetricsController {
     });
     new Gauge({
       name: 'wfs_queue_jobs',
-      help: 'Job instances in the dispatch queue by queue state',
+      help: 'Job instances by scheduling state: waiting (ready), delayed (retry backoff), placed, active, held',
       labelNames: ['status'],
       registers: [this.registry],
       async collect() {
-        const counts = await dispatcher.queue.getJobCounts(
-          'waiting',
-          'active',
-          'delayed',
-          'prioritized',
-        );
+        const counts = await scheduling.queueCounts();
         for (const [status, n] of Object.entries(counts)) this.set({ status }, n);
       },
     });

@@ -1,9 +1,9 @@
 import { Controller, Get, Inject } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { RequireRole } from '@wfs/auth';
-import { Dispatcher } from '@wfs/dispatch';
 import { Database } from '@wfs/persistence';
 import { readOverview } from '@wfs/runs';
+import { SchedulingControls } from '@wfs/scheduling';
 
 const FRESH_MS = 2000;
 
@@ -13,7 +13,7 @@ const FRESH_MS = 2000;
 export class OverviewController {
   constructor(
     @Inject(Database) private readonly db: Database,
-    @Inject(Dispatcher) private readonly dispatcher: Dispatcher,
+    @Inject(SchedulingControls) private readonly scheduling: SchedulingControls,
   ) {}
 
   /** Counting runs by state reads the whole table: one count per 2 s serves every open dashboard. */
@@ -33,7 +33,7 @@ export class OverviewController {
   private async read() {
     const [overview, queue] = await Promise.all([
       readOverview(this.db),
-      this.dispatcher.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized'),
+      this.scheduling.queueCounts(),
     ]);
     return { ...overview, queue };
   }

@@ -1,11 +1,13 @@
-import { Controller, Get, Inject, Param } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
-import { RequireRole } from '@wfs/auth';
-import { WorkflowDefinition } from '@wfs/domain';
+import { AuthenticatedRequest, RequireRole } from '@wfs/auth';
+import { EventActor, WorkflowDefinition } from '@wfs/domain';
+import { PauseView, SchedulingControls } from '@wfs/scheduling';
 import { WorkflowCatalog } from '@wfs/workflows';
+import { PauseBody } from './dto';
 
 /** The contract's Workflow object: what a caller needs to start a run, not the recipe's internals. */
-export function workflowView(d: WorkflowDefinition) {
+export function workflowView(d: WorkflowDefinition, paused: PauseView | null = null) {
   return {
     name: d.name,
     version: d.version,
@@ -15,30 +17,72 @@ export function workflowView(d: WorkflowDefinition) {
     parameters: d.parameters,
     inputs: d.inputs,
     requiresQa: d.requiresQa,
+    priority: d.priority ?? 50,
+    maxConcurrentJobs: d.maxConcurrentJobs ?? null,
+    paused,
     jobs: d.jobs.map((j) => ({
       name: j.name,
       stage: j.stage,
       needs: j.needs,
       scatter: j.scatter !== null,
+      requests: {
+        cpus: j.requestCpus,
+        memory: j.requestMemory,
+        gpus: j.requestGpus ?? 0,
+        labels: j.requirements?.labels ?? [],
+      },
+      concurrencyLimits: j.concurrencyLimits ?? [],
     })),
   };
 }
+
+export const actorOf = (req: AuthenticatedRequest): EventActor => ({
+  name: req.principal?.name ?? 'unknown',
+  role: req.principal?.role ?? 'unknown',
+});
 
 @ApiTags('workflows')
 @ApiBearerAuth()
 @Controller('api/v1/workflows')
 export class WorkflowsController {
-  constructor(@Inject(WorkflowCatalog) private readonly catalog: WorkflowCatalog) {}
+  constructor(
+    @Inject(WorkflowCatalog) private readonly catalog: WorkflowCatalog,
+    @Inject(SchedulingControls) private readonly scheduling: SchedulingControls,
+  ) {}
 
   @Get()
   @RequireRole('viewer')
-  list() {
-    return { items: this.catalog.list().map(workflowView) };
+  async list() {
+    const paused = await this.scheduling.paused();
+    return { items: this.catalog.list().map((d) => workflowView(d, paused.get(d.name) ?? null)) };
   }
 
   @Get(':name')
   @RequireRole('viewer')
-  get(@Param('name') name: string) {
-    return workflowView(this.catalog.get(name));
+  async get(@Param('name') name: string) {
+    const def = this.catalog.get(name);
+    return workflowView(def, (await this.scheduling.paused()).get(name) ?? null);
+  }
+
+  /** No job of the workflow starts until unpaused; running ones go on (`workflow.<name>.paused`). */
+  @Post(':name/pause')
+  @HttpCode(200)
+  @RequireRole('ops')
+  async pause(
+    @Param('name') name: string,
+    @Body() body: PauseBody,
+    @Req() req: AuthenticatedRequest,
+  ) {
+    const def = this.catalog.get(name);
+    return workflowView(def, await this.scheduling.pause(name, body.reason, actorOf(req)));
+  }
+
+  @Post(':name/unpause')
+  @HttpCode(200)
+  @RequireRole('ops')
+  async unpause(@Param('name') name: string, @Req() req: AuthenticatedRequest) {
+    const def = this.catalog.get(name);
+    await this.scheduling.unpause(name, actorOf(req));
+    return workflowView(def, null);
   }
 }

@@ -1,0 +1,93 @@
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Inject,
+  Param,
+  Patch,
+  Post,
+  Put,
+  Req,
+} from '@nestjs/common';
+import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { AuthenticatedRequest, RequireRole } from '@wfs/auth';
+import { HoldJobs, RunQueries, SetPriority } from '@wfs/runs';
+import { SchedulingControls } from '@wfs/scheduling';
+import { HoldBody, LimitBody, PatchRunBody } from './dto';
+import { boundedInt, PositiveInt } from './validation';
+import { actorOf } from './workflows.controller';
+
+/** Scheduling controls (CONTRACT 5.3, 5.5): workers, limits, holds, priority. */
+@ApiTags('scheduling')
+@ApiBearerAuth()
+@Controller('api/v1')
+export class SchedulingController {
+  constructor(
+    @Inject(SchedulingControls) private readonly scheduling: SchedulingControls,
+    @Inject(HoldJobs) private readonly holds: HoldJobs,
+    @Inject(SetPriority) private readonly priority: SetPriority,
+    @Inject(RunQueries) private readonly queries: RunQueries,
+  ) {}
+
+  @Get('workers')
+  @RequireRole('viewer')
+  async workers() {
+    return { items: await this.scheduling.workers() };
+  }
+
+  @Get('limits')
+  @RequireRole('viewer')
+  async limits() {
+    return { items: await this.scheduling.limits() };
+  }
+
+  @Put('limits/:name')
+  @RequireRole('ops')
+  setLimit(@Param('name') name: string, @Body() body: LimitBody) {
+    return this.scheduling.setLimit(name, body.max);
+  }
+
+  @Delete('limits/:name')
+  @HttpCode(204)
+  @RequireRole('ops')
+  async deleteLimit(@Param('name') name: string) {
+    await this.scheduling.deleteLimit(name);
+  }
+
+  @Patch('runs/:id')
+  @RequireRole('ops')
+  async patchRun(@Param('id', new PositiveInt('id')) id: number, @Body() body: PatchRunBody) {
+    await this.priority.execute(id, body.priority);
+    return this.queries.get(id);
+  }
+
+  /** An idle instance is held; a running one is stopped and held (its attempt not a failure). */
+  @Post('runs/:id/jobs/:name/:index/hold')
+  @HttpCode(200)
+  @RequireRole('ops')
+  async hold(
+    @Param('id', new PositiveInt('id')) id: number,
+    @Param('name') name: string,
+    @Param('index', boundedInt('index', 0, 10_000_000, 0)) index: number,
+    @Body() body: HoldBody,
+    @Req() req: AuthenticatedRequest,
+  ) {
+    await this.holds.hold({ runId: id, name, index }, body.reason, actorOf(req));
+    return this.queries.jobView(id, name, index);
+  }
+
+  @Post('runs/:id/jobs/:name/:index/release')
+  @HttpCode(200)
+  @RequireRole('ops')
+  async release(
+    @Param('id', new PositiveInt('id')) id: number,
+    @Param('name') name: string,
+    @Param('index', boundedInt('index', 0, 10_000_000, 0)) index: number,
+    @Req() req: AuthenticatedRequest,
+  ) {
+    await this.holds.release({ runId: id, name, index }, actorOf(req));
+    return this.queries.jobView(id, name, index);
+  }
+}

@@ -1,0 +1,3 @@
+export * from './scheduler';
+export * from './controls';
+export * from './scheduling.module';
