@@ -43,6 +43,7 @@ export class JobConsumerService implements OnApplicationBootstrap, BeforeApplica
       this.db,
       this.lifecycle,
       this.dispatcher,
+      this.executor,
       this.config.hostname,
       this.log,
     );

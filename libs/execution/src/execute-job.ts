@@ -248,6 +248,7 @@ export class ExecuteJob {
     const stopProcess = new AbortController();
     const outcome = await this.executor.run({
       runId: Number(run.id),
+      key,
       executable,
       args,
       cwd: dirs.working,
