@@ -34,6 +34,7 @@ beforeAll(async () => {
       WFS_WORKFLOWS_DIR: workflowsDir,
       WFS_TOOL_TESTTOOL: path.join(FIXTURES, 'tools', 'testtool'),
       WFS_TOOL_SPANTOOL: path.join(FIXTURES, 'tools', 'spantool'),
+      WFS_TOOL_HOSTTOOL: path.join(FIXTURES, 'tools', 'hosttool'),
     },
   });
   const post = async (workflow: string, body: Record<string, unknown>) => {

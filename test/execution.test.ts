@@ -34,6 +34,7 @@ beforeAll(async () => {
       WFS_WORKFLOWS_DIR: workflowsDir,
       WFS_TOOL_TESTTOOL: TESTTOOL,
       WFS_TOOL_SPANTOOL: path.join(FIXTURES, 'tools', 'spantool'),
+      WFS_TOOL_HOSTTOOL: path.join(FIXTURES, 'tools', 'hosttool'),
       WFS_WORKER_CONCURRENCY: String(CONCURRENCY),
     },
   });

@@ -3,3 +3,4 @@ export * from './amqp';
 export * from './processes';
 export * from './faults';
 export * from './cli';
+export * from './netns';

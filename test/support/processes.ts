@@ -27,6 +27,16 @@ export interface ServiceProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** How one worker is started, when not like the others. */
+export interface WorkerOptions {
+  /** Variables over the deployment's (given the deployment's environment). */
+  env?: Record<string, string> | ((deployment: Record<string, string>) => Record<string, string>);
+  /** A command that runs it, e.g. `['ip', 'netns', 'exec', ns]` (it must exec node in its own pid). */
+  prefix?: string[];
+  /** Named in its log file's name. */
+  label?: string;
+}
+
 export interface Deployment {
   config: WfsConfig;
   env: Record<string, string>;
@@ -38,7 +48,7 @@ export interface Deployment {
   /** Worker processes started and not yet stopped. */
   workers: ServiceProcess[];
   startApi(): Promise<ServiceProcess>;
-  startWorker(): Promise<ServiceProcess>;
+  startWorker(o?: WorkerOptions): Promise<ServiceProcess>;
   /** Signals a process (SIGTERM: graceful; SIGKILL: kill -9) and waits for it to exit. */
   stopProcess(p: ServiceProcess, signal?: NodeJS.Signals, timeoutMs?: number): Promise<void>;
   call(
@@ -70,7 +80,7 @@ async function freePort(): Promise<number> {
  * restarts. Each process's output goes to a log file under the data root.
  */
 export async function startDeployment(
-  opts: { workers?: number; env?: Record<string, string> } = {},
+  opts: { workers?: number | WorkerOptions[]; env?: Record<string, string> } = {},
 ): Promise<Deployment> {
   for (const entry of Object.values(ENTRY)) {
     if (!fs.existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` first`);
@@ -92,13 +102,19 @@ export async function startDeployment(
   const logs: string[] = [];
   let serial = 0;
 
-  const spawnService = (role: ServiceProcess['role']): ServiceProcess => {
-    const logFile = path.join(logDir, `${role}-${++serial}.log`);
+  const spawnService = (role: ServiceProcess['role'], o: WorkerOptions = {}): ServiceProcess => {
+    const logFile = path.join(logDir, `${role}-${++serial}${o.label ? `-${o.label}` : ''}.log`);
     logs.push(logFile);
     const fd = fs.openSync(logFile, 'a');
-    const child = spawn(process.execPath, [ENTRY[role]], {
+    const [command = process.execPath, ...args] = [
+      ...(o.prefix ?? []),
+      process.execPath,
+      ENTRY[role],
+    ];
+    const own = typeof o.env === 'function' ? o.env(env) : (o.env ?? {});
+    const child = spawn(command, args, {
       cwd: REPO,
-      env: { ...process.env, ...env },
+      env: { ...process.env, ...env, ...own },
       stdio: ['ignore', fd, fd],
     });
     fs.closeSync(fd);
@@ -180,8 +196,8 @@ export async function startDeployment(
       // Any answer means it listens (health is 503 while a dependency is down).
       return started(p, 'the API to listen', async () => (await fetch(`${url}/health`)).status > 0);
     },
-    async startWorker() {
-      const p = spawnService('worker');
+    async startWorker(o) {
+      const p = spawnService('worker', o);
       d.workers.push(p);
       // Its heartbeat row is written at bootstrap, before it consumes.
       return started(
@@ -221,7 +237,9 @@ export async function startDeployment(
 
   try {
     await d.startApi();
-    for (let i = 0; i < (opts.workers ?? 1); i++) await d.startWorker();
+    const workers = opts.workers ?? 1;
+    if (typeof workers === 'number') for (let i = 0; i < workers; i++) await d.startWorker();
+    else for (const o of workers) await d.startWorker(o);
     // The consumer queues are declared by the workers once connected to the broker.
     for (const { queue } of config.subscriberQueues) {
       await until(`queue ${queue} declared`, () => queueExists(config.amqpUrl, queue), 60_000);

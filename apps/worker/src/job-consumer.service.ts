@@ -54,8 +54,16 @@ export class JobConsumerService implements OnApplicationBootstrap, BeforeApplica
       const killed = this.executor.cancelRun(Number(payload));
       if (killed > 0) this.log.log(`run ${payload}: stopped ${killed} process group(s)`);
     });
+    // `<run>,<job>,<index>,<attempt>`: an attempt an operator held.
     await this.listener.listen(STOP_CHANNEL, (payload) => {
-      if (this.executeJob.stopAttempt(payload)) this.log.log(`attempt ${payload}: stopped (held)`);
+      const [runId, name, index, attempt] = payload.split(',');
+      const key = {
+        runId: Number(runId),
+        name: name ?? '',
+        index: Number(index),
+        attempt: Number(attempt),
+      };
+      if (this.executor.stopAttempts([key]) > 0) this.log.log(`attempt ${payload}: stopped (held)`);
     });
     this.redis = redisConnection(this.config.redisUrl);
     this.worker = consumeJobs(
@@ -74,6 +82,7 @@ export class JobConsumerService implements OnApplicationBootstrap, BeforeApplica
       this.db,
       this.lifecycle,
       this.dispatcher,
+      this.executor,
       this.config.hostname,
       this.log,
       {

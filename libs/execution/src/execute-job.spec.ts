@@ -118,6 +118,23 @@ describe('ExecuteJob', () => {
     expect(fs.readFileSync(path.join(root, 'logs', 'j.0.stdout.log'), 'utf8')).toMatch(/\ndone\n$/);
   });
 
+  test('a process is listed under its attempt and stopped by stopAttempts (the recovery, when its attempt was taken over)', async () => {
+    const def = jobDef({ arguments: ['sleep', '30'] });
+    const { lifecycle, finished, pids } = fakeLifecycle(root, def, true);
+    const executor = new LocalExecutor();
+    const t0 = Date.now();
+    const handled = make(lifecycle, executor).handle(key);
+    while (executor.attempts().length === 0) await new Promise((r) => setTimeout(r, 20));
+    expect(executor.attempts()).toEqual([key]);
+    expect(executor.stopAttempts([{ ...key, attempt: 2 }])).toBe(0);
+    expect(executor.stopAttempts([key])).toBe(1);
+    await handled;
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(finished[0]?.verdict).toMatchObject({ ok: false, reason: 'cancelled' });
+    expect(gone(pids[0] as number)).toBe(true);
+    expect(executor.attempts()).toEqual([]);
+  });
+
   test('cancelRun stops a builtin step of the run', async () => {
     const def = jobDef({ executable: 'builtin:work', arguments: ['30'] });
     const { lifecycle, finished } = fakeLifecycle(root, def, true);

@@ -96,9 +96,6 @@ interface Attempt {
  * claim lets only one attempt through.
  */
 export class ExecuteJob {
-  /** Attempts in hand, by `<run>,<job>,<index>,<attempt>`: what stopAttempt can stop. */
-  private readonly inHand = new Map<string, AbortController>();
-
   constructor(
     private readonly lifecycle: JobLifecycle,
     private readonly executor: Executor,
@@ -111,51 +108,18 @@ export class ExecuteJob {
   async handle(key: JobKey): Promise<void> {
     const claimed = await this.lifecycle.claim(key);
     if (!claimed) return;
-    const id = attemptId(key);
-    const stop = new AbortController();
-    this.inHand.set(id, stop);
-    let ran: Awaited<ReturnType<ExecuteJob['run']>>;
-    try {
-      ran = await this.run(key, claimed, stop.signal);
-    } finally {
-      this.inHand.delete(id);
-    }
-    const { verdict, exitCode, effects } = ran;
+    const { verdict, exitCode, effects } = await this.run(key, claimed);
     // The outcome of a job that ran is precious: keep trying through a database outage.
     await persist(() => this.lifecycle.finish(key, verdict, exitCode, effects), FINISH_PATIENCE_MS);
   }
 
-  /**
-   * Stops one attempt this worker runs (an operator held it): its process
-   * group, or its in-process step. Its outcome is stale by then and changes
-   * nothing. Returns whether this worker had it.
-   */
-  stopAttempt(payload: string): boolean {
-    const stop = this.inHand.get(payload);
-    stop?.abort();
-    return !!stop;
-  }
-
-  /** The attempts this worker runs now. */
-  attemptsInHand(): JobKey[] {
-    return [...this.inHand.keys()].map((id) => {
-      const [runId, name, index, attempt] = id.split(',');
-      return {
-        runId: Number(runId),
-        name: name as string,
-        index: Number(index),
-        attempt: Number(attempt),
-      };
-    });
-  }
-
-  private async run(key: JobKey, claimed: ClaimedJob, stop: AbortSignal) {
+  private async run(key: JobKey, claimed: ClaimedJob) {
     const attempt = this.prepare(claimed);
     const { def } = attempt;
     const builtin = BUILTINS[def.executable];
     const ran = builtin
-      ? await this.runBuiltin(builtin, attempt, claimed, stop)
-      : await this.runProcess(key, attempt, claimed, stop);
+      ? await this.runBuiltin(key, builtin, attempt, claimed)
+      : await this.runProcess(key, attempt, claimed);
     if ('refused' in ran) {
       return { verdict: spawnFailure(def.success, ran.refused), exitCode: null, effects: {} };
     }
@@ -195,10 +159,10 @@ export class ExecuteJob {
 
   /** An in-process step: run in the worker, its log lines appended to the job's stdout log. */
   private async runBuiltin(
+    key: JobKey,
     builtin: Builtin,
     attempt: Attempt,
     claimed: ClaimedJob,
-    stop: AbortSignal,
   ): Promise<Ran> {
     const { run, job } = claimed;
     const { dirs, args, banner, timeoutMs } = attempt;
@@ -208,19 +172,19 @@ export class ExecuteJob {
     // In-process steps obey cancel and timeout as processes do: through their signal.
     const aborter = new AbortController();
     const stoppedBy = { cancel: false, timeout: false };
-    const untrack = this.executor.trackInProcess(Number(run.id), () => {
-      stoppedBy.cancel = true;
-      aborter.abort();
-    });
+    // Tracked under its attempt too: an operator's hold stops it (STOP_CHANNEL).
+    const untrack = this.executor.trackInProcess(
+      Number(run.id),
+      () => {
+        stoppedBy.cancel = true;
+        aborter.abort();
+      },
+      key,
+    );
     const timer = setTimeout(() => {
       stoppedBy.timeout = true;
       aborter.abort();
     }, timeoutMs);
-    const held = () => {
-      stoppedBy.cancel = true;
-      aborter.abort();
-    };
-    stop.addEventListener('abort', held);
     // A step that finished its work anyway (exit 0, e.g. a move that completed) keeps its result.
     const observed = (exitCode: number) => ({
       exitCode,
@@ -247,7 +211,6 @@ export class ExecuteJob {
       outcome = observed(1);
     } finally {
       clearTimeout(timer);
-      stop.removeEventListener('abort', held);
       untrack();
     }
     if (lines.length > 1) {
@@ -263,12 +226,7 @@ export class ExecuteJob {
   }
 
   /** A tool: a child process through the executor, in the run's working directory. */
-  private async runProcess(
-    key: JobKey,
-    attempt: Attempt,
-    claimed: ClaimedJob,
-    stop: AbortSignal,
-  ): Promise<Ran> {
+  private async runProcess(key: JobKey, attempt: Attempt, claimed: ClaimedJob): Promise<Ran> {
     const { run, job } = claimed;
     const { def, dirs, context, args, banner, logs, timeoutMs } = attempt;
     let executable: string;
@@ -298,9 +256,9 @@ export class ExecuteJob {
       return { refused: (e as Error).message };
     }
     const stopProcess = new AbortController();
-    stop.addEventListener('abort', () => stopProcess.abort(), { once: true });
     const outcome = await this.executor.run({
       runId: Number(run.id),
+      key,
       executable,
       args,
       cwd: dirs.working,
@@ -344,6 +302,3 @@ export class ExecuteJob {
     return containedIn([root], target) !== null && entryKind(target) !== null;
   }
 }
-
-/** How STOP_CHANNEL names an attempt: `<run>,<job>,<index>,<attempt>`. */
-export const attemptId = (k: JobKey): string => `${k.runId},${k.name},${k.index},${k.attempt}`;

@@ -1,6 +1,10 @@
+import type { JobKey } from '@wfs/domain';
+
 /** What to run for one job attempt: never a shell command line, always an argument array. */
 export interface ProcessSpec {
   runId: number;
+  /** The attempt it runs: the recovery stops it if that attempt stops being this worker's. */
+  key?: JobKey;
   executable: string;
   args: string[];
   cwd: string;
@@ -37,7 +41,11 @@ export interface Executor {
    * that cancelRun and stopAll stop it too: they call `stop`. Returns the
    * function to call when that work has ended.
    */
-  trackInProcess(runId: number, stop: () => void): () => void;
+  trackInProcess(runId: number, stop: () => void, key?: JobKey): () => void;
+  /** The job attempts whose processes are running now (those started with a key). */
+  attempts(): JobKey[];
+  /** Stops the processes of these attempts as cancelRun does; returns how many it stopped. */
+  stopAttempts(keys: readonly JobKey[]): number;
   /** Stops everything (shutdown); returns when the processes are gone. */
   stopAll(): Promise<void>;
 }

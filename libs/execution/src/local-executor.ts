@@ -1,6 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { JobKey } from '@wfs/domain';
 import { openAppend } from '@wfs/storage';
 import { Executor, ProcessOutcome, ProcessSpec } from './executor';
 
@@ -10,6 +11,7 @@ const KILL_GRACE_MS = 3000;
 
 /** A process group this executor started, or in-process work registered with trackInProcess. */
 interface Running {
+  key?: JobKey;
   stop: () => void;
   cancelled: boolean;
   done: Promise<void>;
@@ -67,6 +69,7 @@ export class LocalExecutor implements Executor {
     let spawnError: string | null = null;
     let resolveDone!: () => void;
     const entry: Running = {
+      key: spec.key,
       stop: () => killGroup(child),
       cancelled: false,
       done: new Promise((r) => (resolveDone = r)),
@@ -110,9 +113,14 @@ export class LocalExecutor implements Executor {
     return size;
   }
 
-  trackInProcess(runId: number, stop: () => void): () => void {
+  trackInProcess(runId: number, stop: () => void, key?: JobKey): () => void {
     let resolveDone!: () => void;
-    const entry: Running = { stop, cancelled: false, done: new Promise((r) => (resolveDone = r)) };
+    const entry: Running = {
+      key,
+      stop,
+      cancelled: false,
+      done: new Promise((r) => (resolveDone = r)),
+    };
     this.track(runId, entry);
     return () => {
       this.untrack(runId, entry);
@@ -120,13 +128,32 @@ export class LocalExecutor implements Executor {
     };
   }
 
+  attempts(): JobKey[] {
+    return this.all().flatMap((r) => (r.key ? [r.key] : []));
+  }
+
+  stopAttempts(keys: readonly JobKey[]): number {
+    const wanted = new Set(keys.map(attemptId));
+    // One being stopped already (a cancel) is left to its kill.
+    const hit = this.all().filter((r) => r.key && !r.cancelled && wanted.has(attemptId(r.key)));
+    for (const r of hit) {
+      r.cancelled = true;
+      r.stop();
+    }
+    return hit.length;
+  }
+
   async stopAll(): Promise<void> {
-    const all = [...this.byRun.values()].flatMap((s) => [...s]);
+    const all = this.all();
     for (const r of all) {
       r.cancelled = true;
       r.stop();
     }
     await Promise.all(all.map((r) => r.done));
+  }
+
+  private all(): Running[] {
+    return [...this.byRun.values()].flatMap((s) => [...s]);
   }
 
   private track(runId: number, r: Running): void {
@@ -141,6 +168,8 @@ export class LocalExecutor implements Executor {
     if (set?.size === 0) this.byRun.delete(runId);
   }
 }
+
+const attemptId = (k: JobKey) => `${k.runId} ${k.name} ${k.index} ${k.attempt}`;
 
 /** SIGTERM to the process group, SIGKILL after a grace period if anything is left. */
 function killGroup(child: ChildProcess): void {

@@ -2,6 +2,7 @@ import { JobKey, WORKER_DEAD_AFTER_S } from '@wfs/domain';
 import { Database } from '@wfs/persistence';
 import { Dispatcher } from '@wfs/dispatch';
 import { JobLifecycle, SCHEDULE_CHANNEL } from '@wfs/runs';
+import { Executor } from './executor';
 import { killOrphansOf } from './orphans';
 
 interface Log {
@@ -36,6 +37,8 @@ const QUEUED_GRACE_S = 5;
  * - lost messages: placed in Postgres but absent from the worker's queue ->
  *   sent again, under the same BullMQ job id, so a message that does exist is
  *   never doubled.
+ * - taken-over attempts: this worker's processes whose attempts Postgres no
+ *   longer gives it (it was cut off long enough to be declared dead) -> killed.
  * Every worker runs it; every step is idempotent, so they need no leader.
  */
 export class Recovery {
@@ -46,6 +49,7 @@ export class Recovery {
     private readonly db: Database,
     private readonly lifecycle: JobLifecycle,
     private readonly dispatcher: Dispatcher,
+    private readonly executor: Executor,
     private readonly host: string,
     private readonly log: Log,
     private readonly slot: WorkerSlot,
@@ -88,6 +92,7 @@ export class Recovery {
   async tick(): Promise<void> {
     try {
       await this.beat();
+      await this.stopTakenOver();
       await this.recoverLostJobs();
       await this.unplaceFromDeadWorkers();
       await this.redispatchMissing();
@@ -159,6 +164,52 @@ export class Recovery {
       );
       await this.dispatcher.drop(r.queue).catch(() => undefined);
     }
+  }
+
+  /**
+   * A worker cut off from Postgres for longer than WORKER_DEAD_AFTER_S had its
+   * running attempts taken over (tried again elsewhere), but its processes went
+   * on: no one could reach them. Back in touch, it kills those that are no
+   * longer its own running attempt, so they do not run beside their retries.
+   * Their finishes are stale and change nothing (isRunningAttempt).
+   */
+  private async stopTakenOver(): Promise<void> {
+    const mine = this.executor.attempts();
+    if (mine.length === 0) return;
+    const taken = await this.db.query<{
+      run_id: string;
+      name: string;
+      idx: number;
+      attempt: number;
+    }>(
+      `SELECT k.run_id, k.name, k.idx, k.attempt
+       FROM unnest($1::bigint[], $2::text[], $3::int[], $4::int[]) AS k(run_id, name, idx, attempt)
+       WHERE NOT EXISTS (
+         SELECT 1 FROM jobs j
+         WHERE j.run_id = k.run_id AND j.name = k.name AND j.idx = k.idx
+           AND j.attempts = k.attempt AND j.state = 'running' AND j.worker_id = $5)`,
+      [
+        mine.map((k) => k.runId),
+        mine.map((k) => k.name),
+        mine.map((k) => k.index),
+        mine.map((k) => k.attempt),
+        this.lifecycle.workerId,
+      ],
+    );
+    if (taken.length === 0) return;
+    const keys: JobKey[] = taken.map((t) => ({
+      runId: Number(t.run_id),
+      name: t.name,
+      index: t.idx,
+      attempt: t.attempt,
+    }));
+    // Those that ended meanwhile (finished, or cancelled and being stopped) are not counted.
+    const stopped = this.executor.stopAttempts(keys);
+    if (stopped === 0) return;
+    this.log.warn(
+      `recovery: stopped ${stopped} process(es) whose attempts are no longer this worker's: ` +
+        keys.map((k) => `run ${k.runId} job ${k.name}[${k.index}] attempt ${k.attempt}`).join(', '),
+    );
   }
 
   private async redispatchMissing(): Promise<void> {

@@ -55,6 +55,9 @@ export class Database implements Tx {
       max: poolSize,
       connectionTimeoutMillis: 10_000,
       idleTimeoutMillis: 30_000,
+      // A process cut off from the database mid-transaction would hold its row locks (a run's)
+      // until TCP gives up, hours later: Postgres ends a transaction silent this long instead.
+      options: '-c idle_in_transaction_session_timeout=60s',
     });
     // An idle client losing its connection (server restart, pg_terminate_backend) is
     // dropped from the pool; the next query opens a new one.

@@ -48,8 +48,13 @@ export interface SchedulingRows {
 
 const LIVE_WORKER = `last_seen > now() - interval '${WORKER_DEAD_AFTER_S} seconds'`;
 
-/** Serializes scheduling passes over all processes (a failover can briefly leave two leaders). */
-const PASS_LOCK = `SELECT pg_advisory_xact_lock(hashtext('wfs-scheduler-pass'))`;
+/**
+ * Serializes scheduling passes over all processes (a failover can briefly
+ * leave two leaders). A pass whose process is cut off mid-way would hold the
+ * lock until TCP gives up: Postgres ends a pass silent for 5 s instead.
+ */
+const PASS_LOCK = `SET LOCAL idle_in_transaction_session_timeout = '5s';
+  SELECT pg_advisory_xact_lock(hashtext('wfs-scheduler-pass'))`;
 
 /** Everything a pass decides from; `perGroup` bounds the candidates read per job group. */
 export async function readSchedulingState(tx: Tx, perGroup: number): Promise<SchedulingRows> {
