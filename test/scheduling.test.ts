@@ -93,7 +93,8 @@ test('a 4-cpu worker runs two 2-cpu jobs at once and not a third; GET /workers s
     const busy = await until('the worker to use all 4 cpus', async () => {
       const { items } = (await stack.call('GET', '/api/v1/workers', { role: 'viewer' })).body;
       const me = items.find((x: any) => x.host === 'four-cpu');
-      return me?.cpusInUse === 4 ? me : null;
+      // Both started (placed instances not yet claimed also hold their cpus, and wait for nothing).
+      return me?.cpusInUse === 4 && me.jobs.every((j: any) => j.state === 'running') ? me : null;
     });
     expect(busy).toMatchObject({
       executor: 'local',

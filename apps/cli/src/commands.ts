@@ -103,7 +103,7 @@ function showRun(io: Io, r: RunDoc): void {
   for (const f of r.files ?? []) io.out(`  file ${f.name}  ${f.size} bytes  sha256 ${f.sha256}`);
   for (const j of r.jobs ?? []) {
     io.out(
-      `  job ${j.name}[${j.index}]  ${j.state}  attempts=${j.attempts}${j.exitCode !== null ? `  exit=${j.exitCode}` : ''}${j.statusReason ? `  ${j.statusReason}` : ''}`,
+      `  job ${j.name}[${j.index}]  ${j.state}  attempts=${j.attempts}${j.exitCode !== null ? `  exit=${j.exitCode}` : ''}${j.statusReason ? `  ${j.statusReason}` : ''}${j.waitingFor ? `  waiting for ${j.waitingFor}` : ''}`,
     );
   }
   if (r.jobsTotal > (r.jobs?.length ?? 0))

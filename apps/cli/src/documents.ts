@@ -7,6 +7,8 @@ export interface JobDoc {
   exitCode: number | null;
   statusReason: string | null;
   stage?: string;
+  /** Why an idle instance has not started (dependencies, resources, limit:<name>, ...). */
+  waitingFor?: string | null;
 }
 
 export interface RunDoc {
