@@ -40,6 +40,15 @@ const CONTRACT_ROUTES: Array<[string, string]> = [
   ['GET', '/api/v1/tokens'],
   ['POST', '/api/v1/tokens'],
   ['DELETE', '/api/v1/tokens/{id}'],
+  ['GET', '/api/v1/workers'],
+  ['GET', '/api/v1/limits'],
+  ['PUT', '/api/v1/limits/{name}'],
+  ['DELETE', '/api/v1/limits/{name}'],
+  ['POST', '/api/v1/workflows/{name}/pause'],
+  ['POST', '/api/v1/workflows/{name}/unpause'],
+  ['PATCH', '/api/v1/runs/{id}'],
+  ['POST', '/api/v1/runs/{id}/jobs/{name}/{index}/hold'],
+  ['POST', '/api/v1/runs/{id}/jobs/{name}/{index}/release'],
   ['GET', '/health'],
   ['GET', '/metrics'],
   ['GET', '/api/docs-json'],
@@ -484,6 +493,10 @@ const request = fc.constant(null).chain(() =>
           ['POST', '/api/v1/runs/{id}/submit'],
           ['POST', '/api/v1/runs/{id}/cancel'],
           ['POST', '/api/v1/tokens'],
+          ['POST', '/api/v1/runs/{id}/jobs/{name}/{index}/hold'],
+          ['POST', '/api/v1/workflows/{name}/pause'],
+          ['PUT', '/api/v1/limits/{name}'],
+          ['PATCH', '/api/v1/runs/{id}'],
         ),
       },
     )
@@ -681,6 +694,8 @@ test('the service still works after the fuzz pass', async () => {
     health = await stack.call('GET', '/health', { role: null });
   }
   expect(health.status).toBe(200);
+  // The fuzzer may have paused the workflow (a control that worked, as it should).
+  expect((await stack.call('POST', '/api/v1/workflows/radps_skeleton/unpause')).status).toBe(200);
   const r = await stack.call('POST', '/api/v1/workflows/radps_skeleton/runs', {
     body: { parameters: { nField: 1, nSpw: 1, nScan: 1 }, submit: true },
   });

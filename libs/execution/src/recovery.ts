@@ -1,4 +1,4 @@
-import { JobKey, WORKER_DEAD_AFTER_S } from '@wfs/domain';
+import { JobKey, WORKER_DEAD_AFTER_S, WorkerCapacity } from '@wfs/domain';
 import { Database } from '@wfs/persistence';
 import { Dispatcher } from '@wfs/dispatch';
 import { JobLifecycle, SCHEDULE_CHANNEL } from '@wfs/runs';
@@ -10,18 +10,8 @@ interface Log {
   warn(m: string): void;
 }
 
-/** What this worker offers the scheduler (its row in `workers`). */
-export interface WorkerSlot {
-  executor: string;
-  cpus: number;
-  memoryMb: number;
-  gpus: number;
-  labels: readonly string[];
-  /** Jobs at once at most. */
-  slots: number;
-  /** Its own BullMQ queue. */
-  queue: string;
-}
+/** What this worker offers the scheduler (its row in `workers`), and its own BullMQ queue. */
+export type WorkerSlot = Omit<WorkerCapacity, 'id'> & { queue: string };
 
 /** A placed job whose message has been missing from Redis this long is sent again. */
 const QUEUED_GRACE_S = 5;
@@ -141,9 +131,12 @@ export class Recovery {
         `recovery: run ${key.runId} job ${key.name}[${key.index}] attempt ${key.attempt} lost with worker ${j.worker_id ?? '?'}`,
       );
     }
-    if (lost.length > 0) {
-      await this.db.query(`DELETE FROM workers WHERE last_seen < now() - interval '1 hour'`);
-    }
+    // Workers silent for an hour are forgotten, with their queues (anything left there was placed
+    // again long ago).
+    const gone = await this.db.query<{ queue: string }>(
+      `DELETE FROM workers WHERE last_seen < now() - interval '1 hour' RETURNING queue`,
+    );
+    for (const g of gone) await this.dispatcher.drop(g.queue).catch(() => undefined);
   }
 
   /** Instances placed on a worker that stopped beating go back to the scheduler; its queue is dropped. */
