@@ -1,8 +1,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Browser, chromium, Page } from 'playwright-core';
+import { Browser, Page } from 'playwright-core';
 import { startStack, Stack, TOKENS } from '@wfs/testing';
+import { launchChromium, openDashboard } from './support/browser';
 
 /**
  * The operations dashboard (`GET /`) in a real browser (Debian's chromium,
@@ -15,7 +16,6 @@ declare const window: any;
 
 const REPO = path.resolve(__dirname, '..');
 const FIXTURES = path.join(__dirname, 'fixtures');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 let stack: Stack;
 let browser: Browser;
@@ -23,8 +23,6 @@ let workflowsDir: string;
 const ids = { complete: 0, failed: 0, running: 0, odd: 0 };
 
 beforeAll(async () => {
-  if (!fs.existsSync(CHROMIUM))
-    throw new Error(`${CHROMIUM} is missing: npm test installs it (apt-get install chromium)`);
   workflowsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wfs-dash-workflows-'));
   for (const dir of [path.join(REPO, 'workflows'), path.join(FIXTURES, 'workflows')])
     for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.yaml')))
@@ -55,18 +53,7 @@ beforeAll(async () => {
   await stack.waitForRun(ids.odd, ['complete']);
   await stack.waitForRun(ids.failed, ['failed']);
   await stack.waitForRun(ids.running, ['running']);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
 }, 120_000);
 
 afterAll(async () => {
@@ -75,17 +62,8 @@ afterAll(async () => {
   if (workflowsDir) fs.rmSync(workflowsDir, { recursive: true, force: true });
 });
 
-async function open(token: string): Promise<{ page: Page; errors: string[] }> {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('dialog', (d) => void d.accept());
-  await page.goto(stack.url + '/');
-  await page.fill('#token', token);
-  await page.click('#use-token');
-  await page.waitForSelector(`#runs tr[data-run-id="${ids.running}"]`);
-  return { page, errors };
-}
+const open = (token: string) =>
+  openDashboard(browser, stack.url + '/', token, `#runs tr[data-run-id="${ids.running}"]`);
 
 const card = (page: Page, label: string) =>
   page.locator(`.card[data-card="${label}"] b`).textContent();

@@ -5,7 +5,8 @@
  * elsewhere, and no inline script or style, so the Content-Security-Policy
  * needs no 'unsafe-inline'. It reads and acts through the REST API with the
  * user's token; every value from the API is put on the page as text
- * (textContent), never as markup.
+ * (textContent), never as markup. Workers, paused workflows, limits and an
+ * operator's hold / pause are dashboard-scheduling-script.ts.
  */
 export const DASHBOARD_PAGE = `<!doctype html>
 <html lang="en">
@@ -28,6 +29,28 @@ export const DASHBOARD_PAGE = `<!doctype html>
 <main>
   <div id="banner" role="alert"></div>
   <div class="cards" id="cards"></div>
+  <section class="panel" id="workers-panel">
+    <h2>Workers <small class="muted" id="w-count"></small></h2>
+    <table id="workers">
+      <thead><tr><th>host</th><th>executor</th><th>state</th><th>cpus in use</th><th>memory in use</th><th>gpus</th><th>jobs / slots</th><th>labels</th><th>jobs</th></tr></thead>
+      <tbody></tbody>
+    </table>
+  </section>
+  <section class="panel" id="scheduling">
+    <h2>Scheduling <small class="muted" id="s-count"></small></h2>
+    <div class="split">
+      <div class="scroll">
+        <table id="s-workflows">
+          <thead><tr><th>workflow</th><th>state</th><th>paused by</th><th>reason</th><th>since</th><th>priority</th><th>max jobs</th><th id="s-ctl" hidden></th></tr></thead>
+          <tbody></tbody>
+        </table>
+      </div>
+      <table id="s-limits">
+        <thead><tr><th>limit</th><th>in use / max</th></tr></thead>
+        <tbody></tbody>
+      </table>
+    </div>
+  </section>
   <div class="filters">
     <label>state <select id="f-state"><option value="">any</option></select></label>
     <label>workflow <select id="f-workflow"><option value="">any</option></select></label>
@@ -50,7 +73,7 @@ export const DASHBOARD_PAGE = `<!doctype html>
     <dl id="d-fields"></dl>
     <h3>Jobs <small class="muted" id="d-jobcount"></small></h3>
     <table id="d-jobs">
-      <thead><tr><th>job</th><th>state</th><th>attempts</th><th>exit</th><th>reason</th><th>host</th><th>started</th><th>finished</th><th>log</th></tr></thead>
+      <thead><tr><th>job</th><th>state</th><th>waiting for</th><th>requests</th><th>attempts</th><th>exit</th><th>reason</th><th>host</th><th>started</th><th>finished</th><th>log</th><th id="d-ctl" hidden>operator</th></tr></thead>
       <tbody></tbody>
     </table>
     <pre id="d-log" hidden></pre>
@@ -61,6 +84,13 @@ export const DASHBOARD_PAGE = `<!doctype html>
     </table>
   </section>
 </main>
+<dialog id="ask">
+  <form id="ask-form">
+    <p id="ask-title"></p>
+    <label>reason <input id="ask-reason" size="48" maxlength="500" required autocomplete="off"></label>
+    <div class="actions"><button id="ask-ok">OK</button><button type="button" id="ask-cancel">Cancel</button></div>
+  </form>
+</dialog>
 <script src="/dashboard.js"></script>
 </body>
 </html>

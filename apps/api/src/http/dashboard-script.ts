@@ -1,4 +1,10 @@
-/** The dashboard's script, served as `/dashboard.js` (see dashboard-page.ts). */
+import { DASHBOARD_SCHEDULING_SCRIPT } from './dashboard-scheduling-script';
+
+/**
+ * The dashboard's script, served as `/dashboard.js` (see dashboard-page.ts):
+ * one script, this file's part and the scheduling part
+ * (dashboard-scheduling-script.ts), started by `setup()` at its end.
+ */
 export const DASHBOARD_SCRIPT = `"use strict";
 var RUN_STATES = ["created", "submitted", "running", "complete", "failed", "cancelled"];
 var QA_STATES = ["not_required", "pending", "awaiting", "pass", "fail"];
@@ -124,7 +130,7 @@ function detail() {
     $("d-title").textContent = "Run " + r.id + " \\u2014 " + r.workflow + " v" + r.version + (r.subject ? " \\u2014 " + r.subject : "");
     var dl = $("d-fields"); dl.textContent = "";
     [["state", stateCell(r.state)], ["error", r.error ? el("span", r.error.code + ": " + r.error.message, "why") : "none"],
-     ["QA", r.qaState], ["archive", r.archiveState], ["disk", r.diskState],
+     ["QA", r.qaState], ["priority", r.priority], ["archive", r.archiveState], ["disk", r.diskState],
      ["directory", r.processingDir && ["removed", "expired", "none"].indexOf(r.diskState) >= 0 ? r.processingDir + " (" + r.diskState + ": no longer on disk)" : r.processingDir],
      ["request", r.requestId], ["correlation id", r.correlationId], ["created", when(r.createdAt) + " by " + r.createdBy],
      ["started", when(r.startedAt)], ["finished", when(r.finishedAt)], ["parameters", JSON.stringify(r.parameters)],
@@ -139,14 +145,17 @@ function detail() {
     $("d-cancel").hidden = state.actions.indexOf("cancel") < 0 || ["created", "submitted", "running"].indexOf(r.state) < 0;
     $("d-rerun").hidden = state.actions.indexOf("rerun") < 0;
     $("d-jobcount").textContent = r.jobs.length + " of " + r.jobsTotal;
+    $("d-ctl").hidden = !may("hold");
     var jobs = $("d-jobs").tBodies[0]; jobs.textContent = "";
     r.jobs.forEach(function (j) {
       var log = el("button", "stdout"); var err = el("button", "stderr");
       log.addEventListener("click", function () { showLog(r.id, j, "stdout"); });
       err.addEventListener("click", function () { showLog(r.id, j, "stderr"); });
       var both = document.createElement("span"); both.appendChild(log); both.appendChild(err);
-      var tr = row([j.name + "[" + j.index + "]", stateCell(j.state), j.attempts, j.exitCode, j.statusReason ? el("span", j.statusReason, "why") : "",
-        j.host, when(j.startedAt), when(j.finishedAt), both]);
+      var cells = [j.name + "[" + j.index + "]", stateCell(j.state), waitingCell(j), requestsText(j.requests), j.attempts, j.exitCode,
+        j.statusReason ? el("span", j.statusReason, j.state === "held" ? "hold-why" : "why") : "", j.host, when(j.startedAt), when(j.finishedAt), both];
+      if (may("hold")) cells.push(jobControl(r, j));
+      var tr = row(cells);
       tr.dataset.job = j.name + "." + j.index;
       jobs.appendChild(tr);
     });
@@ -171,8 +180,8 @@ function whoami() {
 }
 
 function refresh() {
-  if (!state.token) { banner("Give an API token (a viewer token shows; a DA token may also cancel and re-run)."); return Promise.resolve(); }
-  return Promise.all([overview(), listRuns(false), detail()]).then(function () { banner(""); }).catch(function (e) { banner(e.message); });
+  if (!state.token) { banner("Give an API token (a viewer token shows; a DA token may also cancel and re-run; an ops token may also hold, release and pause)."); return Promise.resolve(); }
+  return Promise.all([overview(), workers(), scheduling(), listRuns(false), detail()]).then(function () { banner(""); }).catch(function (e) { banner(e.message); });
 }
 
 function act(method, path, body, confirmText) {
@@ -188,7 +197,7 @@ function setup() {
   QA_STATES.forEach(function (s) { $("f-qa").appendChild(el("option", s)); });
   $("token").value = state.token;
   $("use-token").addEventListener("click", function () {
-    state.token = $("token").value.trim(); sessionStorage.setItem("wfs-token", state.token); loadWorkflows();
+    state.token = $("token").value.trim(); sessionStorage.setItem("wfs-token", state.token);
     whoami().then(refresh).catch(function (e) { banner(e.message); });
   });
   $("apply").addEventListener("click", function () { refresh(); });
@@ -197,20 +206,20 @@ function setup() {
   window.addEventListener("hashchange", function () { select(routeRun()); refresh(); });
   $("d-cancel").addEventListener("click", function () { act("POST", "/api/v1/runs/" + state.selected + "/cancel", undefined, "Cancel run " + state.selected + "?"); });
   $("d-rerun").addEventListener("click", function () { act("POST", "/api/v1/runs/" + state.selected + "/rerun", { submit: true }, "Re-run " + state.selected + " as a new version?"); });
-  health(); loadWorkflows();
+  setupScheduling(); health();
   if (state.token) whoami().then(refresh).catch(function (e) { banner(e.message); }); else refresh();
   setInterval(function () { if ($("auto").checked) { health(); refresh(); } }, 3000);
 }
 
-function loadWorkflows() {
-  if (!state.token) return;
-  api("GET", "/api/v1/workflows").then(function (list) {
-    var items = Array.isArray(list) ? list : list.items || [];
-    var sel = $("f-workflow"); var keep = sel.value; sel.textContent = ""; sel.appendChild(el("option", "any")).value = "";
-    items.forEach(function (w) { sel.appendChild(el("option", w.name)); });
-    sel.value = keep;
-  }).catch(function () {});
+/* The runs filter's workflows (GET /api/v1/workflows, read with the scheduling part): rebuilt only when they change. */
+function fillWorkflowFilter(items) {
+  var sel = $("f-workflow"); var names = items.map(function (w) { return w.name; }).join(",");
+  if (sel.dataset.names === names) return;
+  sel.dataset.names = names;
+  var keep = sel.value; sel.textContent = ""; sel.appendChild(el("option", "any")).value = "";
+  items.forEach(function (w) { sel.appendChild(el("option", w.name)); });
+  sel.value = keep;
 }
-
+${DASHBOARD_SCHEDULING_SCRIPT}
 setup();
 `;

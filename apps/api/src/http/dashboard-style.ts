@@ -17,7 +17,7 @@ export const DASHBOARD_STYLE = `  :root { --ok: #1a7f37; --bad: #cf222e; --warn:
   .filters { display: flex; flex-wrap: wrap; gap: 8px; align-items: center; margin-bottom: 8px; }
   table { border-collapse: collapse; width: 100%; background: #fff; }
   th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
-  th { background: #eaeef2; position: sticky; top: 0; }
+  th { background: #eaeef2; position: sticky; top: 0; z-index: 1; }
   tr.run { cursor: pointer; }
   tr.run:hover, tr.selected { background: #ddf4ff; }
   .state { font-weight: 600; }
@@ -33,4 +33,17 @@ export const DASHBOARD_STYLE = `  :root { --ok: #1a7f37; --bad: #cf222e; --warn:
   button { cursor: pointer; }
   .actions { margin: 8px 0; display: flex; gap: 8px; }
   .muted { color: var(--mute); }
+  .panel { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 8px 12px; margin-bottom: 12px; }
+  .panel h2 { margin: 0 0 6px; font-size: 15px; }
+  .split { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 1fr); gap: 12px; align-items: start; }
+  .scroll { max-height: 240px; overflow: auto; }
+  tr.paused { background: #fff8c5; }
+  tr.dead { color: var(--mute); }
+  .alive { color: var(--ok); font-weight: 600; }
+  .waiting, .hold-why { color: var(--warn); }
+  meter { width: 64px; margin-right: 6px; vertical-align: middle; }
+  dialog { border: 1px solid var(--line); border-radius: 6px; padding: 12px 16px; max-width: 560px; }
+  dialog::backdrop { background: rgba(31, 35, 40, 0.3); }
+  dialog input { width: 100%; margin-top: 4px; }
+  @media (max-width: 900px) { .split { grid-template-columns: 1fr; } }
 `;

@@ -4,6 +4,8 @@ import { AuthenticatedRequest, Principal, RequireRole, roleAllows } from '@wfs/a
 
 /** What a da (or service) token may do besides reading; ops and admin may do it too. */
 const DA_ACTIONS = ['create', 'submit', 'cancel', 'rerun', 'qa', 'ingest', 'reject', 'cleanup'];
+/** What ops (and admin) may do besides: tokens and the scheduling controls (CONTRACT 5.3, 5.5). */
+const OPS_ACTIONS = ['tokens', 'hold', 'release', 'pause', 'unpause', 'limits', 'priority'];
 
 /**
  * `GET /api/v1/me`: who the token is and what it may do, so a client (the
@@ -23,7 +25,7 @@ export class MeController {
       role,
       actions: [
         ...(roleAllows(role, 'da') ? DA_ACTIONS : []),
-        ...(roleAllows(role, 'ops') ? ['tokens'] : []),
+        ...(roleAllows(role, 'ops') ? OPS_ACTIONS : []),
       ],
     };
   }
