@@ -93,6 +93,19 @@ describe('schedule: partitionable slots', () => {
     expect(d.placements).toHaveLength(3);
   });
 
+  test('a worker is given as many again as its slots, queued (prefetch), never beyond its resources', () => {
+    const d = schedule(
+      [group(1, 10, req(0, '0'))],
+      state([worker('w', 2, '1G', { slots: 3, prefetch: 3 })]),
+    );
+    expect(d.placements).toHaveLength(6);
+    const sized = schedule(
+      [group(1, 10, req(2, '1G'))],
+      state([worker('w', 4, '64G', { slots: 3, prefetch: 3 })]),
+    );
+    expect(sized.placements).toHaveLength(2);
+  });
+
   test('labels route jobs; a job no live worker could ever fit is held with the reason', () => {
     const casa = group(1, 2, req(1, '1G', { labels: ['casa'] }));
     const huge = group(2, 1, req(32, '64G'), { name: 'big' });

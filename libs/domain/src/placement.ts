@@ -120,7 +120,7 @@ export function schedule(groups: readonly CandidateGroup[], state: SchedulingSta
       const u = usage.get(w.id) as Usage;
       if (!fitsNow(w, u, g.requests)) continue;
       // Spread: the worker with the smallest share of its slots and cpus in use.
-      const key = u.jobs / w.slots + (w.cpus > 0 ? u.cpus / w.cpus : 0);
+      const key = u.jobs / (w.slots + (w.prefetch ?? 0)) + (w.cpus > 0 ? u.cpus / w.cpus : 0);
       if (key < bestKey) [best, bestKey] = [w, key];
     }
     return best ?? 'resources';
@@ -131,8 +131,10 @@ export function schedule(groups: readonly CandidateGroup[], state: SchedulingSta
   let higherWaiting = false;
   for (const priority of levels) {
     const level = cursors.filter((c) => c.group.priority === priority);
+    // The one served longest ago first; among those never served, in the order given (the
+    // scheduler reads runs taking turns from where the last pass stopped). A stable sort.
     const runs = [...new Set(level.map((c) => c.group.runId))].sort(
-      (a, b) => (lastServed.get(a) ?? -1) - (lastServed.get(b) ?? -1) || a - b,
+      (a, b) => (lastServed.get(a) ?? -1) - (lastServed.get(b) ?? -1),
     );
     const byRun = new Map<number, Cursor[]>();
     for (const c of level) byRun.set(c.group.runId, [...(byRun.get(c.group.runId) ?? []), c]);

@@ -43,6 +43,12 @@ export interface WorkerCapacity {
   labels: readonly string[];
   /** Jobs at once at most (WFS_WORKER_CONCURRENCY). */
   slots: number;
+  /**
+   * Jobs placed on it beyond its slots, waiting in its queue for one (they
+   * hold their resources meanwhile), so that it never waits for the
+   * scheduler between two short jobs. Absent: none.
+   */
+  prefetch?: number;
 }
 
 export interface Usage {
@@ -65,7 +71,7 @@ export function couldEverFit(w: WorkerCapacity, r: Requests): boolean {
 
 /** Whether the worker can start the job now, beside what it has in use. */
 export function fitsNow(w: WorkerCapacity, used: Usage, r: Requests): boolean {
-  if (used.jobs + 1 > w.slots || !couldEverFit(w, r)) return false;
+  if (used.jobs + 1 > w.slots + (w.prefetch ?? 0) || !couldEverFit(w, r)) return false;
   if (w.executor !== 'local') return true;
   return (
     used.cpus + r.cpus <= w.cpus &&

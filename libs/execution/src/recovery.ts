@@ -11,7 +11,7 @@ interface Log {
 }
 
 /** What this worker offers the scheduler (its row in `workers`), and its own BullMQ queue. */
-export type WorkerSlot = Omit<WorkerCapacity, 'id'> & { queue: string };
+export type WorkerSlot = Omit<WorkerCapacity, 'id' | 'prefetch'> & { queue: string };
 
 /** A placed job whose message has been missing from Redis this long is sent again. */
 const QUEUED_GRACE_S = 5;
@@ -103,7 +103,8 @@ export class Recovery {
     }>(
       `SELECT j.run_id, j.name, j.idx, j.attempts, j.host, j.pid, j.worker_id
        FROM jobs j LEFT JOIN workers w ON w.id = j.worker_id
-       WHERE j.state = 'running' AND (w.id IS NULL OR w.last_seen < now() - interval '${WORKER_DEAD_AFTER_S} seconds')
+       WHERE j.state = 'running' AND j.worker_id IS NOT NULL
+         AND (w.id IS NULL OR w.last_seen < now() - interval '${WORKER_DEAD_AFTER_S} seconds')
        LIMIT 1000`,
     );
     const orphansStopped = new Set<string>();

@@ -24,6 +24,11 @@ export class SetPriority {
           },
         );
       await updateRun(tx, runId, { priority });
+      // The instances not started yet carry it (the scheduler's ready index leads with it).
+      await tx.query(
+        `UPDATE jobs SET priority = $2 WHERE run_id = $1 AND state IN ('idle', 'held') AND priority <> $2`,
+        [runId, priority],
+      );
       await tx.query(`SELECT pg_notify('${SCHEDULE_CHANNEL}', '')`);
     });
   }

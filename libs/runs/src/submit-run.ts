@@ -91,8 +91,8 @@ export async function writeSubmission(
        FROM unnest($2::text[], $3::int[], $4::jsonb[], $5::int[], $6::bool[]) AS x(n, p, d, i, r)
        RETURNING 1
      ), j AS (
-       INSERT INTO jobs (run_id, name, idx, position, item, dispatched_at)
-       SELECT $1, n, i, p, it, CASE WHEN r THEN now() END
+       INSERT INTO jobs (run_id, name, idx, position, item, dispatched_at, priority)
+       SELECT $1, n, i, p, it, CASE WHEN r THEN now() END, (SELECT priority FROM runs WHERE id = $1)
        FROM unnest($7::text[], $8::int[], $9::int[], $10::jsonb[], $11::bool[]) AS x(n, i, p, it, r)
        RETURNING 1
      ), seq AS (

@@ -28,14 +28,16 @@ export interface PlacedRow {
   n: number;
 }
 
+/** A run read in its turn and one of its ready groups (name and arrays null: nothing to start now). */
 export interface CandidateRow {
   run_id: string;
-  name: string;
-  workflow: string;
-  workflow_digest: string;
+  name: string | null;
+  position: number | null;
+  workflow: string | null;
+  workflow_digest: string | null;
   priority: number;
-  idx: number[];
-  attempt: number[];
+  idx: number[] | null;
+  attempt: number[] | null;
 }
 
 export interface SchedulingRows {
@@ -43,22 +45,45 @@ export interface SchedulingRows {
   placed: PlacedRow[];
   limits: Array<{ name: string; max: number }>;
   paused: string[];
-  candidates: CandidateRow[];
+  /** The priorities ready instances have, highest first. */
+  levels: number[];
 }
 
 const LIVE_WORKER = `last_seen > now() - interval '${WORKER_DEAD_AFTER_S} seconds'`;
+
+/** Ready and not placed: the predicate of the `jobs_ready` index (priority DESC, run_id, position, idx). */
+const READY = `state = 'idle' AND dispatched_at IS NOT NULL AND worker_id IS NULL`;
+/** A live run: the predicate of the `runs_active` index (priority DESC, id). */
+const ACTIVE = `state IN ('submitted', 'running')`;
 
 /**
  * Serializes scheduling passes over all processes (a failover can briefly
  * leave two leaders). A pass whose process is cut off mid-way would hold the
  * lock until TCP gives up: Postgres ends a pass silent for 5 s instead.
+ * The pass reads partial indexes whose rows leave them all the time
+ * (`jobs_placed`, `jobs_ready`: an instance placed, then running, then done):
+ * plain index scans, not bitmap scans, mark the entries of rows gone as dead
+ * on the way (kill_prior_tuple), so the next pass does not read them again.
+ * A bitmap scan would read every entry left since the last vacuum, each pass:
+ * 10,000 in a 5,000-instance scatter, growing with it. Joins are nested loops
+ * over primary keys, whatever the statistics say (a table that just grew by a
+ * scatter's plan looks small: a hash join then reads every ready row to place
+ * eighteen). A pass's commit does not wait for the disk: a placement lost in a
+ * crash was never claimable (a claim checks it), and the next pass makes it
+ * again.
  */
 const PASS_LOCK = `SET LOCAL idle_in_transaction_session_timeout = '5s';
+  SET LOCAL enable_bitmapscan = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off;
+  SET LOCAL synchronous_commit = off;
   SELECT pg_advisory_xact_lock(hashtext('wfs-scheduler-pass'))`;
 
-/** Everything a pass decides from; `perGroup` bounds the candidates read per job group. */
-export async function readSchedulingState(tx: Tx, perGroup: number): Promise<SchedulingRows> {
-  const k = Math.max(1, Math.min(5000, Math.floor(perGroup)));
+/**
+ * What a pass decides from, in one round trip under the pass lock: the live
+ * workers, what is placed or running on each, the limits, the paused
+ * workflows, and the distinct priorities of the live runs (one probe each of
+ * `runs_active`).
+ */
+export async function readSchedulingState(tx: Tx): Promise<SchedulingRows> {
   const results = await tx.script(`${PASS_LOCK};
     SELECT id, executor, cpus, memory_mb::float8 AS memory_mb, gpus, labels, slots, queue
       FROM workers WHERE ${LIVE_WORKER} ORDER BY id;
@@ -68,26 +93,85 @@ export async function readSchedulingState(tx: Tx, perGroup: number): Promise<Sch
       GROUP BY 1, 2, 3, 4;
     SELECT name, max FROM concurrency_limits;
     SELECT workflow FROM workflow_pauses;
-    SELECT g.run_id::text, g.name, r.workflow, r.workflow_digest, r.priority,
-           array_agg(c.idx ORDER BY c.idx) AS idx, array_agg(c.attempts + 1 ORDER BY c.idx) AS attempt
-      FROM runs r
-      JOIN job_groups g ON g.run_id = r.id AND g.released AND g.completed < g.instances
-      CROSS JOIN LATERAL (
-        SELECT j.idx, j.attempts FROM jobs j
-        WHERE j.run_id = g.run_id AND j.position = g.position AND j.state = 'idle'
-          AND j.dispatched_at IS NOT NULL AND j.worker_id IS NULL AND j.dispatched_at <= now()
-        ORDER BY j.idx LIMIT ${k}
-      ) c
-      WHERE r.state IN ('submitted', 'running')
-      GROUP BY g.run_id, g.name, r.workflow, r.workflow_digest, r.priority`);
-  const [workers, placed, limits, paused, candidates] = results.slice(-5) as unknown as [
+    WITH RECURSIVE p(priority) AS (
+      (SELECT priority FROM runs WHERE ${ACTIVE} ORDER BY priority DESC LIMIT 1)
+      UNION ALL
+      SELECT (SELECT r.priority FROM runs r WHERE ${ACTIVE.replace('state', 'r.state')}
+                AND r.priority < p.priority ORDER BY r.priority DESC LIMIT 1)
+      FROM p WHERE p.priority IS NOT NULL
+    )
+    SELECT priority FROM p WHERE priority IS NOT NULL LIMIT 101`);
+  const [workers, placed, limits, paused, levels] = results.slice(-5) as unknown as [
     WorkerRow[],
     PlacedRow[],
     Array<{ name: string; max: number }>,
     Array<{ workflow: string }>,
-    CandidateRow[],
+    Array<{ priority: number }>,
   ];
-  return { workers, placed, limits, paused: paused.map((p) => p.workflow), candidates };
+  return {
+    workers,
+    placed,
+    limits,
+    paused: paused.map((p) => p.workflow),
+    levels: levels.map((l) => l.priority),
+  };
+}
+
+const int = (n: number) => {
+  if (!Number.isSafeInteger(n)) throw new Error(`not an integer: ${n}`);
+  return String(n);
+};
+
+/**
+ * The next live runs at each priority level, taking turns: from just after
+ * the run read last at that level (`after`), wrapping round, at most
+ * `perLevel` runs a level (walking `runs_active`, so a run with 100,000 ready
+ * instances costs no more than one with one); then, for each
+ * open group, its first `perGroup` ready instances in plan order after the
+ * group's cursor (`from`: the last instance placed, so a big scatter's placed
+ * and finished instances, dead entries at the front of `jobs_ready` until a
+ * vacuum, are not read again every pass).
+ */
+export async function readCandidates(
+  tx: Tx,
+  levels: ReadonlyArray<{ priority: number; after: number }>,
+  perLevel: number,
+  perGroup: number,
+  from: ReadonlyArray<{ runId: number; position: number; after: number }>,
+): Promise<CandidateRow[]> {
+  if (levels.length === 0) return [];
+  const J = READY.replace(/(state|dispatched_at|worker_id)/g, 'j.$1');
+  const window = (p: string, cond: string) =>
+    `SELECT r.id AS run_id FROM runs r WHERE ${ACTIVE.replace('state', 'r.state')} AND r.priority = ${p}
+       AND ${cond} ORDER BY r.priority DESC, r.id LIMIT ${int(perLevel)}`;
+  const parts = levels.flatMap(({ priority, after }, i) => {
+    const p = int(priority);
+    return [
+      `(SELECT ${i} AS lvl, 0 AS part, run_id, ${p}::smallint AS priority
+        FROM (${window(p, `r.id > ${int(after)}`)}) a)`,
+      `(SELECT ${i}, 1, run_id, ${p}::smallint FROM (${window(p, `r.id <= ${int(after)}`)}) b)`,
+    ];
+  });
+  return tx.query<CandidateRow>(
+    `WITH chosen AS (${parts.join(' UNION ALL ')}),
+     cursors AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::int[]) AS k(run_id, position, after))
+     SELECT c.run_id::text, g.name, g.position, r.workflow, r.workflow_digest, c.priority,
+            array_agg(x.idx ORDER BY x.idx) FILTER (WHERE x.idx IS NOT NULL) AS idx,
+            array_agg(x.attempts + 1 ORDER BY x.idx) FILTER (WHERE x.idx IS NOT NULL) AS attempt
+     FROM chosen c
+     LEFT JOIN runs r ON r.id = c.run_id
+     LEFT JOIN job_groups g ON g.run_id = r.id AND g.released AND g.completed < g.instances
+     LEFT JOIN cursors k ON k.run_id = g.run_id AND k.position = g.position
+     LEFT JOIN LATERAL (
+       SELECT j.idx, j.attempts FROM jobs j
+       WHERE j.priority = c.priority AND j.run_id = g.run_id AND j.position = g.position AND ${J}
+         AND j.idx > coalesce(k.after, -1) AND j.dispatched_at <= now()
+       ORDER BY j.idx LIMIT ${int(perGroup)}
+     ) x ON true
+     GROUP BY c.lvl, c.part, c.run_id, g.position, g.name, r.workflow, r.workflow_digest, c.priority
+     ORDER BY c.lvl, c.part, c.run_id, g.position`,
+    [from.map((f) => f.runId), from.map((f) => f.position), from.map((f) => f.after)],
+  );
 }
 
 /** Places instances still idle, ready and unplaced; returns those it placed. */
@@ -104,17 +188,22 @@ export async function writePlacements(
   Array<{ run_id: string; name: string; idx: number; attempt: number; worker_id: string }>
 > {
   if (p.length === 0) return [];
+  // Each row found by its primary key (the ready index would look tiny to the planner and be
+  // read whole), locked unless a transition holds it, then checked still ready.
   return tx.query(
     `WITH c AS (
-       SELECT j.run_id, j.name, j.idx, x.worker_id, x.attempt
+       SELECT j.run_id, j.name, j.idx, x.worker_id, x.attempt, j.state, j.worker_id AS placed,
+              j.dispatched_at, j.attempts
        FROM unnest($1::bigint[], $2::text[], $3::int[], $4::int[], $5::text[]) AS x(run_id, name, idx, attempt, worker_id)
-       JOIN jobs j ON j.run_id = x.run_id AND j.name = x.name AND j.idx = x.idx
-       WHERE j.state = 'idle' AND j.worker_id IS NULL AND j.dispatched_at IS NOT NULL
-         AND j.attempts + 1 = x.attempt
-       FOR UPDATE OF j SKIP LOCKED
+       CROSS JOIN LATERAL (
+         SELECT * FROM jobs j WHERE j.run_id = x.run_id AND j.name = x.name AND j.idx = x.idx
+         FOR UPDATE SKIP LOCKED
+       ) j
      )
      UPDATE jobs j SET worker_id = c.worker_id, assigned_at = now()
-     FROM c WHERE j.run_id = c.run_id AND j.name = c.name AND j.idx = c.idx
+     FROM c
+     WHERE j.run_id = c.run_id AND j.name = c.name AND j.idx = c.idx
+       AND c.state = 'idle' AND c.placed IS NULL AND c.dispatched_at IS NOT NULL AND c.attempts + 1 = c.attempt
      RETURNING j.run_id::text, j.name, j.idx, c.attempt, c.worker_id`,
     [
       p.map((x) => x.runId),

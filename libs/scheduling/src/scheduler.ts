@@ -13,7 +13,9 @@ import { Database, LeaderLock, PgListener, Wakeup, wakeOnNotify } from '@wfs/per
 import { HoldJobs, SCHEDULE_CHANNEL } from '@wfs/runs';
 import { WorkflowCatalog } from '@wfs/workflows';
 import {
+  CandidateRow,
   heldForWorkers,
+  readCandidates,
   readSchedulingState,
   SchedulingRows,
   writePlacements,
@@ -31,6 +33,14 @@ const LEADER_LOCK = 'wfs-scheduler';
 const TICK_MS = 1000;
 /** Instances the scheduler held for want of a worker are looked at again this often (and when workers change). */
 const HELD_RECHECK_MS = 15_000;
+/** Under load, passes at most this often: each then places what several commits freed. */
+const PASS_SPACING_MS = 10;
+/** Groups' read cursors are all dropped this often: a retried instance behind one is found. */
+const CURSOR_RESET_MS = 5000;
+/** Priority levels read in one pass (the highest first). */
+const MAX_LEVELS = 5;
+
+const clamp = (n: number, lo: number, hi: number) => Math.max(lo, Math.min(hi, n));
 
 /**
  * The scheduler (HTCondor's negotiator, in one active worker process per
@@ -51,7 +61,11 @@ export class Scheduler {
   private loop: Promise<void> | null = null;
   private stopped = false;
   private lastServed = new Map<number, number>();
-  private perGroup = 64;
+  /** Per priority level: the run after which the next pass reads (round-robin over all runs). */
+  private readonly turn = new Map<number, number>();
+  /** Per `<run>/<group position>`: the last instance placed (the next read starts after it). */
+  private readonly groupCursor = new Map<string, number>();
+  private cursorsSince = Date.now();
   private readonly waitingWritten = new Map<string, string | null>();
   private workersSeen = '';
   private heldCheckedAt = 0;
@@ -95,6 +109,7 @@ export class Scheduler {
         }
         const placed = await this.pass();
         if (placed === 0) await this.wakeup.sleep(TICK_MS);
+        else await new Promise((r) => setTimeout(r, PASS_SPACING_MS));
       } catch (e) {
         if (!this.stopped) this.log.warn(`scheduler: ${(e as Error).message}; retrying`);
         await this.wakeup.sleep(500);
@@ -106,17 +121,29 @@ export class Scheduler {
   async pass(): Promise<number> {
     this.passes++;
     const { rows, decision, workers } = await this.db.transaction(async (tx) => {
-      const rows = await readSchedulingState(tx, this.perGroup);
+      const rows = await readSchedulingState(tx);
       const state = await this.stateOf(rows);
-      const decision = schedule(await this.candidates(rows), state);
+      // Room for this many more placements over all live workers: read about as many candidates.
+      const free = state.workers.reduce(
+        (n, w) => n + Math.max(0, w.slots + (w.prefetch ?? 0) - (state.usage.get(w.id)?.jobs ?? 0)),
+        0,
+      );
+      const levels = rows.levels
+        .slice(0, MAX_LEVELS)
+        .map((priority) => ({ priority, after: this.turn.get(priority) ?? 0 }));
+      const perGroup = clamp(free, 1, 1000);
+      const read =
+        free > 0
+          ? await readCandidates(tx, levels, clamp(free, 16, 1000), perGroup, this.cursors())
+          : [];
+      this.takeTurns(levels, read);
+      const decision = schedule(await this.candidates(read), state);
       const placed = await writePlacements(tx, decision.placements);
+      this.moveCursors(read, perGroup, placed);
       return { rows, decision: { ...decision, placed }, workers: state.workers };
     });
     this.lastServed = decision.lastServed;
-    this.perGroup = Math.max(
-      16,
-      workers.reduce((n, w) => n + w.slots, 0),
-    );
+    if (this.lastServed.size > 50_000) this.lastServed = new Map();
     await this.send(rows, decision.placed);
     await this.recordWaiting(decision.waiting);
     if (decision.holds.length > 0) {
@@ -128,6 +155,60 @@ export class Scheduler {
     return decision.placed.length;
   }
 
+  /** Where each group's next read starts (`after` its last placed instance), for readCandidates. */
+  private cursors(): Array<{ runId: number; position: number; after: number }> {
+    if (Date.now() - this.cursorsSince > CURSOR_RESET_MS) {
+      this.groupCursor.clear();
+      this.cursorsSince = Date.now();
+    }
+    return [...this.groupCursor].map(([k, after]) => {
+      const [runId, position] = k.split('/').map(Number) as [number, number];
+      return { runId, position, after };
+    });
+  }
+
+  /**
+   * A group's cursor moves past what was placed; a group read to its end
+   * (fewer than asked) is read from its start again next time, where a retried
+   * instance may wait (and every CURSOR_RESET_MS for all groups).
+   */
+  private moveCursors(
+    read: readonly CandidateRow[],
+    perGroup: number,
+    placed: ReadonlyArray<{ run_id: string; name: string; idx: number }>,
+  ): void {
+    const position = new Map<string, number>();
+    for (const c of read) {
+      if (c.name === null || c.position === null) continue;
+      position.set(`${c.run_id}/${c.name}`, c.position);
+      if ((c.idx?.length ?? 0) < perGroup) this.groupCursor.delete(`${c.run_id}/${c.position}`);
+    }
+    for (const p of placed) {
+      const at = position.get(`${p.run_id}/${p.name}`);
+      if (at === undefined) continue;
+      const key = `${p.run_id}/${at}`;
+      this.groupCursor.set(key, Math.max(this.groupCursor.get(key) ?? -1, p.idx));
+    }
+    if (this.groupCursor.size > 10_000) this.groupCursor.clear();
+  }
+
+  /**
+   * Where each priority level's turns go on next pass: after the last run this
+   * pass read at that level (every run with ready work is read in its turn,
+   * however many there are).
+   */
+  private takeTurns(
+    levels: ReadonlyArray<{ priority: number }>,
+    read: readonly CandidateRow[],
+  ): void {
+    for (const { priority } of levels) {
+      const at = read.filter((c) => c.priority === priority);
+      const last = at[at.length - 1];
+      this.turn.set(priority, last ? Number(last.run_id) : 0);
+    }
+    if (this.turn.size > 1000) this.turn.clear();
+  }
+
   private async stateOf(rows: SchedulingRows) {
     const workers: WorkerCapacity[] = rows.workers.map((w) => ({
       id: w.id,
@@ -137,6 +218,8 @@ export class Scheduler {
       gpus: w.gpus,
       labels: w.labels,
       slots: w.slots,
+      // As many again queued as it runs: it never idles waiting for a pass between short jobs.
+      prefetch: w.slots,
     }));
     const { usage, limitUse, workflowUse } = await inUse(this.catalog, rows.placed);
     return {
@@ -150,9 +233,10 @@ export class Scheduler {
     };
   }
 
-  private async candidates(rows: SchedulingRows): Promise<CandidateGroup[]> {
+  private async candidates(read: readonly CandidateRow[]): Promise<CandidateGroup[]> {
     const out: CandidateGroup[] = [];
-    for (const c of rows.candidates) {
+    for (const c of read) {
+      if (!c.name || !c.idx || !c.attempt || !c.workflow || !c.workflow_digest) continue;
       const def = await this.definition(c.workflow_digest);
       const job = def?.jobs.find((j) => j.name === c.name);
       if (!def || !job) continue;
@@ -164,7 +248,10 @@ export class Scheduler {
         requests: jobRequests(job),
         limits: job.concurrencyLimits ?? [],
         maxConcurrentJobs: def.maxConcurrentJobs ?? null,
-        instances: c.idx.map((index, i) => ({ index, attempt: c.attempt[i] as number })),
+        instances: c.idx.map((index, i) => ({
+          index,
+          attempt: (c.attempt as number[])[i] as number,
+        })),
       });
     }
     return out;
@@ -203,8 +290,10 @@ export class Scheduler {
   private async recordWaiting(
     waiting: ReadonlyArray<{ runId: number; name: string; waitingFor: string | null }>,
   ): Promise<void> {
+    // Only reasons are written: a placed instance waits for nothing whatever its group says.
     const changed = waiting.filter(
-      (w) => this.waitingWritten.get(`${w.runId}/${w.name}`) !== w.waitingFor,
+      (w) =>
+        w.waitingFor !== null && this.waitingWritten.get(`${w.runId}/${w.name}`) !== w.waitingFor,
     );
     if (changed.length === 0) return;
     await writeWaiting(this.db, changed);
