@@ -69,7 +69,7 @@ export interface JobRow {
   finished_at: Date | null;
   /** The worker it is placed on (idle) or ran on. */
   worker_id?: string | null;
-  /** Read with the scheduling facts (JOB_COLUMNS): why its group waits, its workflow paused, a backoff. */
+  /** Read with the scheduling facts (RunQueries): why its group waits, its workflow paused, a backoff. */
   group_waiting?: string | null;
   workflow_paused?: boolean;
   backoff?: boolean;
@@ -199,13 +199,6 @@ export function jobView(j: JobRow, def?: JobDefinition): JobView {
     result: null,
   };
 }
-
-/**
- * A job row's columns with the scheduling facts its view shows (`jobs j`,
- * joined to its group `g` and run `r` by the caller's FROM).
- */
-export const JOB_COLUMNS = `j.*, g.waiting_for AS group_waiting, j.dispatched_at > now() AS backoff,
-  EXISTS (SELECT 1 FROM workflow_pauses p WHERE p.workflow = r.workflow) AS workflow_paused`;
 
 export function fileView(f: FileRow): FileView {
   return {

@@ -8,7 +8,6 @@ import {
   FileRow,
   fileView,
   FileView,
-  JOB_COLUMNS,
   JobRow,
   jobView,
   JobView,
@@ -59,6 +58,36 @@ export class RunQueries {
     private readonly catalog: WorkflowCatalog,
   ) {}
 
+  /**
+   * What a job's `waitingFor` is read from besides its row: why its group
+   * waits (the scheduler's note) and whether its workflow is paused. One small
+   * query for all the rows, beside the jobs' own (which stay the plain index
+   * reads they were).
+   */
+  private async withScheduling(runs: readonly RunRow[], jobs: JobRow[]): Promise<void> {
+    const idle = jobs.filter((j) => j.state === 'idle');
+    if (idle.length === 0) return;
+    const ids = [...new Set(idle.map((j) => j.run_id))];
+    const [groups, paused] = await Promise.all([
+      this.db.query<{ run_id: string; name: string; waiting_for: string | null }>(
+        'SELECT run_id, name, waiting_for FROM job_groups WHERE run_id = ANY($1::bigint[]) AND waiting_for IS NOT NULL',
+        [ids],
+      ),
+      this.db.query<{ workflow: string }>(
+        'SELECT workflow FROM workflow_pauses WHERE workflow = ANY($1::text[])',
+        [[...new Set(runs.map((r) => r.workflow))]],
+      ),
+    ]);
+    const waiting = new Map(groups.map((g) => [`${g.run_id}/${g.name}`, g.waiting_for]));
+    const pausedRuns = new Set(
+      runs.filter((r) => paused.some((p) => p.workflow === r.workflow)).map((r) => r.id),
+    );
+    for (const j of idle) {
+      j.group_waiting = waiting.get(`${j.run_id}/${j.name}`) ?? null;
+      j.workflow_paused = pausedRuns.has(j.run_id);
+    }
+  }
+
   private definition(r: RunRow): Promise<WorkflowDefinition | undefined> {
     return this.catalog.getByDigest(r.workflow_digest).catch(() => undefined);
   }
@@ -68,11 +97,8 @@ export class RunQueries {
     const ids = rows.map((r) => r.id);
     const [jobs, totals, files] = await Promise.all([
       this.db.query<JobRow>(
-        `SELECT ${JOB_COLUMNS} FROM runs r
-         CROSS JOIN LATERAL (SELECT * FROM jobs WHERE run_id = r.id ORDER BY position, idx LIMIT ${JOBS_INLINE_LIMIT}) j
-         JOIN job_groups g ON g.run_id = j.run_id AND g.name = j.name
-         WHERE r.id = ANY($1::bigint[])
-         ORDER BY j.run_id, j.position, j.idx`,
+        `SELECT j.*, j.dispatched_at > now() AS backoff FROM unnest($1::bigint[]) AS r(id)
+         CROSS JOIN LATERAL (SELECT * FROM jobs WHERE run_id = r.id ORDER BY position, idx LIMIT ${JOBS_INLINE_LIMIT}) j`,
         [ids],
       ),
       this.db.query<{ run_id: string; total: string }>(
@@ -93,6 +119,7 @@ export class RunQueries {
     const filesBy = by(files);
     const totalBy = new Map(totals.map((t) => [t.run_id, Number(t.total)]));
     const defs = await Promise.all(rows.map((r) => this.definition(r)));
+    await this.withScheduling(rows, jobs);
     return rows.map((r, i) =>
       runView(r, jobsBy.get(r.id) ?? [], totalBy.get(r.id) ?? 0, filesBy.get(r.id) ?? [], defs[i]),
     );
@@ -168,14 +195,14 @@ export class RunQueries {
     after: { position: number; index: number } | null,
     limit: number,
   ): Promise<Array<JobView & { position: number }>> {
-    const def = await this.definition(await this.row(runId));
+    const run = await this.row(runId);
+    const def = await this.definition(run);
     const rows = await this.db.query<JobRow>(
-      `SELECT ${JOB_COLUMNS} FROM jobs j
-       JOIN job_groups g ON g.run_id = j.run_id AND g.name = j.name
-       JOIN runs r ON r.id = j.run_id
-       WHERE j.run_id = $1 AND (j.position, j.idx) > ($2, $3) ORDER BY j.position, j.idx LIMIT $4`,
+      `SELECT *, dispatched_at > now() AS backoff FROM jobs
+       WHERE run_id = $1 AND (position, idx) > ($2, $3) ORDER BY position, idx LIMIT $4`,
       [runId, after?.position ?? -1, after?.index ?? -1, limit],
     );
+    await this.withScheduling([run], rows);
     return rows.map((r) => ({
       ...jobView(
         r,
@@ -187,15 +214,14 @@ export class RunQueries {
 
   /** One job instance as the contract's Job. */
   async jobView(runId: number, name: string, index: number): Promise<JobView> {
-    const def = await this.definition(await this.row(runId));
+    const run = await this.row(runId);
+    const def = await this.definition(run);
     const [row] = await this.db.query<JobRow>(
-      `SELECT ${JOB_COLUMNS} FROM jobs j
-       JOIN job_groups g ON g.run_id = j.run_id AND g.name = j.name
-       JOIN runs r ON r.id = j.run_id
-       WHERE j.run_id = $1 AND j.name = $2 AND j.idx = $3`,
+      `SELECT *, dispatched_at > now() AS backoff FROM jobs WHERE run_id = $1 AND name = $2 AND idx = $3`,
       [runId, name, index],
     );
     if (!row) throw notFound('job', `${runId}/${name}/${index}`);
+    await this.withScheduling([run], [row]);
     return jobView(
       row,
       def?.jobs.find((d) => d.name === name),
