@@ -15,6 +15,9 @@ import { Database } from '@wfs/persistence';
  * WFS_SWEEP_INTERVAL_SECONDS (a timer in each worker; the Sweeper's advisory
  * lock lets one sweep at a time, see libs/operations/src/sweep-processing-area.ts).
  */
+/** After a failed sweep, the next try comes this soon (or at the interval, if sooner). */
+const RETRY_AFTER_FAILURE_MS = 60_000;
+
 @Injectable()
 export class SweeperService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly log = new Logger('sweeper');
@@ -44,20 +47,22 @@ export class SweeperService implements OnApplicationBootstrap, BeforeApplication
   private schedule(ms: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
+      // A sweep that failed (the database away, the link down) is tried again within a minute,
+      // not a whole interval later.
+      let next = this.config.sweepIntervalSeconds * 1000;
       this.running = this.sweeper!.sweepOnce()
         .then((r) => {
           if (r && (r.expired.length > 0 || r.skipped.length > 0)) {
             this.log.log(`swept: ${r.expired.length} run(s) expired, ${r.skipped.length} skipped`);
           }
         })
-        .catch((e: Error) =>
-          this.log.warn(
-            `sweep failed: ${e.message}; next try in ${this.config.sweepIntervalSeconds} s`,
-          ),
-        )
+        .catch((e: Error) => {
+          next = Math.min(next, RETRY_AFTER_FAILURE_MS);
+          this.log.warn(`sweep failed: ${e.message}; next try in ${Math.round(next / 1000)} s`);
+        })
         .finally(() => {
           this.running = null;
-          this.schedule(this.config.sweepIntervalSeconds * 1000);
+          this.schedule(next);
         });
     }, ms);
     this.timer.unref();
