@@ -5,6 +5,7 @@ import { CreateLocalArchive1763900000000 } from './1763900000000-CreateLocalArch
 import { AddEventNotifications1763950000000 } from './1763950000000-AddEventNotifications';
 import { MakeTokenNamesUnique1764000000000 } from './1764000000000-MakeTokenNamesUnique';
 import { AddScheduling1764100000000 } from './1764100000000-AddScheduling';
+import { AddBatchExecutors1764200000000 } from './1764200000000-AddBatchExecutors';
 
 /** Every migration, registered explicitly, in order. */
 export const MIGRATIONS = [
@@ -15,4 +16,5 @@ export const MIGRATIONS = [
   AddEventNotifications1763950000000,
   MakeTokenNamesUnique1764000000000,
   AddScheduling1764100000000,
+  AddBatchExecutors1764200000000,
 ];

@@ -86,24 +86,37 @@ export class JobConsumerService implements OnApplicationBootstrap, BeforeApplica
       this.config.hostname,
       this.log,
       {
-        executor: 'local',
+        executor: this.executor.kind,
         ...r,
         slots: this.config.workerConcurrency,
         queue,
       },
+      undefined,
+      // A submit host re-attaches to the batch attempts of one that died (or of its own last life).
+      (key, clusterJobId) => this.executeJob.reattach(key, clusterJobId),
     );
     await this.recovery.start();
     this.scheduler = new Scheduler(this.db, this.catalog, this.dispatcher, this.holds, this.log);
     await this.scheduler.start();
-    this.log.log(
-      `worker ${this.lifecycle.workerId}: ${r.cpus} cpus, ${formatMemory(r.memoryMb)}, ${r.gpus} gpus` +
-        `${r.labels.length ? `, labels ${r.labels.join(',')}` : ''}; up to ${this.config.workerConcurrency} jobs at once`,
-    );
+    if (this.executor.kind !== 'local')
+      this.log.log(
+        `worker ${this.lifecycle.workerId}: a ${this.executor.kind} submit host, up to ${this.config.workerConcurrency} jobs in flight`,
+      );
+    else
+      this.log.log(
+        `worker ${this.lifecycle.workerId}: ${r.cpus} cpus, ${formatMemory(r.memoryMb)}, ${r.gpus} gpus` +
+          `${r.labels.length ? `, labels ${r.labels.join(',')}` : ''}; up to ${this.config.workerConcurrency} jobs at once`,
+      );
   }
 
-  /** Stop taking work, let the jobs in hand finish and be recorded, then let go. */
+  /**
+   * Stop taking work, let the jobs in hand finish and be recorded, then let
+   * go. A submit host does not wait for its batch jobs: it lets go of them
+   * (they run on in the cluster) and the next one re-attaches.
+   */
   async beforeApplicationShutdown(): Promise<void> {
     await this.scheduler?.stop();
+    if (this.executor.kind !== 'local') await this.executor.stopAll();
     await this.worker?.close();
     await this.lifecycle.settled();
     await this.recovery?.stop();

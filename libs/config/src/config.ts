@@ -32,8 +32,10 @@ export interface WfsConfig {
   maxUploadBytes: number;
   maxJobsPerRun: number;
   maxJobTimeoutSeconds: number;
-  /** Jobs a worker runs at once at most (an upper bound beside its resources). */
+  /** Jobs a worker runs at once at most (an upper bound beside its resources); with a batch executor, jobs in flight through it. */
   workerConcurrency: number;
+  /** Who runs a worker's jobs (WFS_EXECUTOR): the worker itself, or the site's Slurm or HTCondor. */
+  executor: ExecutorConfig;
   /** What this worker offers the scheduler: one partitionable slot (WFS_WORKER_CPUS, _MEMORY, _GPUS, _LABELS). */
   workerResources: { cpus: number; memoryMb: number; gpus: number; labels: string[] };
   dbPoolSize: number;
@@ -48,6 +50,29 @@ export interface WfsConfig {
   /** Telescope -> workflow started by an ingestion-complete message (WFS_AUTO_WORKFLOWS). */
   autoWorkflows: Record<string, string>;
 }
+
+export type ExecutorConfig =
+  | { kind: 'local' }
+  | {
+      kind: 'slurm';
+      /** Directory of sbatch, squeue, scontrol, sacct, scancel (WFS_SLURM_BIN); null: on PATH. */
+      bin: string | null;
+      partition: string | null;
+      account: string | null;
+      /** Extra sbatch options, as words (WFS_SLURM_EXTRA), never through a shell. */
+      extra: string[];
+      /** Slurm's own variables the tools are run with (SLURM_CONF, when set). */
+      toolEnv: Record<string, string>;
+    }
+  | {
+      kind: 'htcondor';
+      /** Directory of condor_submit, condor_rm (WFS_CONDOR_BIN); null: on PATH. */
+      bin: string | null;
+      /** Submit-description lines `key = value` (WFS_CONDOR_SUBMIT_EXTRA), validated by the executor at boot. */
+      submitExtra: string;
+      /** HTCondor's own variables the tools are run with (CONDOR_CONFIG, when set). */
+      toolEnv: Record<string, string>;
+    };
 
 export class ConfigError extends Error {
   constructor(variable: string, problem: string) {
@@ -130,6 +155,66 @@ function name(env: Env, variable: string, fallback: string): string {
     throw new ConfigError(variable, `must be letters, digits, ".", "_" or "-", not "${value}"`);
   }
   return value;
+}
+
+/** sbatch options wfs sets itself, or that would take the job out of its hands. */
+const SLURM_OWN_OPTIONS =
+  /^(--wrap|--output|-o|--error|-e|--chdir|-D|--export|--job-name|-J|--comment|--open-mode|--parsable|--array|-a|--wait|-W|--requeue|--no-requeue)(=|$)/;
+
+function executor(env: Env): ExecutorConfig {
+  const kind = env.WFS_EXECUTOR || 'local';
+  const bin = (variable: string) => {
+    const dir = env[variable];
+    if (!dir) return null;
+    if (!path.isAbsolute(dir) || !fs.existsSync(dir))
+      throw new ConfigError(variable, `must be an existing absolute directory, not "${dir}"`);
+    return dir;
+  };
+  const own = (...names: string[]) =>
+    Object.fromEntries(names.flatMap((n) => (env[n] ? [[n, env[n] as string]] : [])));
+  const word = (variable: string) => {
+    const v = env[variable]?.trim();
+    if (!v) return null;
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(v))
+      throw new ConfigError(
+        variable,
+        `must be one word of letters, digits, ".", "_" or "-", not "${v}"`,
+      );
+    return v;
+  };
+  switch (kind) {
+    case 'local':
+      return { kind };
+    case 'slurm': {
+      const extra = (env.WFS_SLURM_EXTRA ?? '').split(/\s+/).filter(Boolean);
+      for (const w of extra) {
+        if (SLURM_OWN_OPTIONS.test(w))
+          throw new ConfigError(
+            'WFS_SLURM_EXTRA',
+            `may not set ${w.split('=')[0]}: wfs sets it itself`,
+          );
+        if (/[\0-\x1f]/.test(w))
+          throw new ConfigError('WFS_SLURM_EXTRA', 'may not hold control characters');
+      }
+      return {
+        kind,
+        bin: bin('WFS_SLURM_BIN'),
+        partition: word('WFS_SLURM_PARTITION'),
+        account: word('WFS_SLURM_ACCOUNT'),
+        extra,
+        toolEnv: own('SLURM_CONF'),
+      };
+    }
+    case 'htcondor':
+      return {
+        kind,
+        bin: bin('WFS_CONDOR_BIN'),
+        submitExtra: env.WFS_CONDOR_SUBMIT_EXTRA ?? '',
+        toolEnv: own('CONDOR_CONFIG'),
+      };
+    default:
+      throw new ConfigError('WFS_EXECUTOR', `must be local, slurm or htcondor, not "${kind}"`);
+  }
 }
 
 function tokens(env: Env): WfsConfig['apiTokens'] {
@@ -266,6 +351,8 @@ export function loadConfig(env: Env = process.env): WfsConfig {
     .split(':')
     .filter(Boolean)
     .map((r) => path.resolve(r));
+  const executorConfig = executor(env);
+  const batch = executorConfig.kind !== 'local';
   const logLevel = (env.WFS_LOG_LEVEL || 'info') as WfsConfig['logLevel'];
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) {
     throw new ConfigError('WFS_LOG_LEVEL', 'must be debug, info, warn or error');
@@ -295,7 +382,15 @@ export function loadConfig(env: Env = process.env): WfsConfig {
     maxUploadBytes: int(env, 'WFS_MAX_UPLOAD_BYTES', 64 * 1024 * 1024, 1),
     maxJobsPerRun: int(env, 'WFS_MAX_JOBS_PER_RUN', 100_000, 1),
     maxJobTimeoutSeconds: int(env, 'WFS_MAX_JOB_TIMEOUT_SECONDS', 7 * 24 * 3600, 1),
-    workerConcurrency: int(env, 'WFS_WORKER_CONCURRENCY', 8, 1, 1000),
+    // A batch executor's cluster places the jobs: the worker bounds only what is in flight through it.
+    workerConcurrency: int(
+      env,
+      'WFS_WORKER_CONCURRENCY',
+      batch ? 1000 : 8,
+      1,
+      batch ? 100_000 : 1000,
+    ),
+    executor: executorConfig,
     workerResources: {
       cpus: int(env, 'WFS_WORKER_CPUS', os.cpus().length, 0, 1_000_000),
       memoryMb: memoryMb(env, 'WFS_WORKER_MEMORY', Math.floor(os.totalmem() / 1024 / 1024)),

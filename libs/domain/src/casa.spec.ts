@@ -54,6 +54,27 @@ describe('the CASA completion standard', () => {
   });
 });
 
+describe('batch systems` own verdicts', () => {
+  test('over memory and removed by someone else have their reasons, after cancel and timeout', () => {
+    const oom = { reason: 'out_of_memory' as const, message: 'killed by Slurm over its memory' };
+    expect(judgeJob('exit_code', { ...ok, exitCode: null, batchFailure: oom })).toEqual({
+      ok: false,
+      reason: 'out_of_memory',
+      message: 'killed by Slurm over its memory',
+      exitCode: null,
+    });
+    expect(
+      judgeJob('casa', {
+        ...ok,
+        batchFailure: { reason: 'removed_externally', message: 'cancelled by uid 1000' },
+      }),
+    ).toMatchObject({ ok: false, reason: 'removed_externally' });
+    expect(judgeJob('casa', { ...ok, cancelled: true, batchFailure: oom })).toMatchObject({
+      reason: 'cancelled',
+    });
+  });
+});
+
 describe('retries (RETRY n UNLESS-EXIT v)', () => {
   const failure = {
     ok: false as const,
@@ -71,6 +92,10 @@ describe('retries (RETRY n UNLESS-EXIT v)', () => {
     expect(shouldRetry({ ...failure, exitCode: 7 }, 1, 5, 7)).toBe(false);
     expect(shouldRetry({ ...failure, exitCode: 1 }, 1, 5, 7)).toBe(true);
     expect(shouldRetry({ ...failure, reason: 'cancelled' }, 1, 5, null)).toBe(false);
+  });
+  test('a job removed from the batch system by someone else is not tried again; one over its memory is', () => {
+    expect(shouldRetry({ ...failure, reason: 'removed_externally' }, 1, 5, null)).toBe(false);
+    expect(shouldRetry({ ...failure, reason: 'out_of_memory' }, 1, 5, null)).toBe(true);
   });
   test('backoff doubles and is capped', () => {
     expect([1, 2, 3].map((a) => retryDelayMs(5, a))).toEqual([5000, 10000, 20000]);

@@ -11,6 +11,8 @@ export interface JobObservation {
   firstSevereLine: string | null;
   /** Declared outputs that do not exist after the process ended. */
   missingOutputs: string[];
+  /** A batch system's own verdict that is not an exit (over its memory, removed by someone else). */
+  batchFailure?: { reason: 'out_of_memory' | 'removed_externally'; message: string } | null;
 }
 
 export type JobVerdict =
@@ -29,6 +31,13 @@ export function judgeJob(rule: 'exit_code' | 'casa', o: JobObservation): JobVerd
       ok: false,
       reason: 'timeout',
       message: 'exceeded its timeout and was killed',
+      exitCode: o.exitCode,
+    };
+  if (o.batchFailure)
+    return {
+      ok: false,
+      reason: o.batchFailure.reason,
+      message: o.batchFailure.message,
       exitCode: o.exitCode,
     };
   if (o.spawnError !== null)
@@ -71,7 +80,8 @@ export function shouldRetry(
   retries: number,
   retryUnlessExit: number | null,
 ): boolean {
-  if (verdict.reason === 'cancelled') return false;
+  // Someone removed it on purpose (a cancel, a scancel or condor_rm from outside): not tried again.
+  if (verdict.reason === 'cancelled' || verdict.reason === 'removed_externally') return false;
   if (attempts > retries) return false;
   if (retryUnlessExit !== null && verdict.exitCode === retryUnlessExit) return false;
   return true;

@@ -55,6 +55,8 @@ export interface EventJob {
   exitCode: number | null;
   statusReason: string | null;
   stage?: string;
+  /** Where its attempt runs or ran: the executor, the worker's host, the batch system's id (CONTRACT 5.8). */
+  executor?: { kind: string; host: string; clusterJobId: string | null } | null;
 }
 
 /** The person (token) whose request caused an event (CONTRACT 5.6). */

@@ -75,4 +75,8 @@ export type FailureReason =
   | 'timeout'
   | 'cancelled'
   | 'spawn_error'
-  | 'worker_lost';
+  | 'worker_lost'
+  /** A batch system killed it over its memory (Slurm OUT_OF_MEMORY). */
+  | 'out_of_memory'
+  /** Someone else removed it from the batch system (scancel, condor_rm not by wfs). */
+  | 'removed_externally';

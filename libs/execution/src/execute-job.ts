@@ -4,6 +4,8 @@ import {
   JobDefinition,
   JobKey,
   JobObservation,
+  jobRequests,
+  JobVerdict,
   judgeJob,
   render,
   TemplateContext,
@@ -25,7 +27,7 @@ import {
 import type { Archive } from '@wfs/archive';
 import { Builtin, BuiltinRun, BUILTINS } from './builtins';
 import { findSevereLine } from './casa-logs';
-import { Executor } from './executor';
+import { Executor, ProcessOutcome, ProcessSpec } from './executor';
 import { WORKER_ENV } from './orphans';
 import { ToolMap } from './tools';
 
@@ -66,6 +68,9 @@ async function persist<T>(fn: () => Promise<T>, patienceMs: number): Promise<T> 
   }
 }
 
+/** Builtins that stand for computing, and the process each is with a batch executor (on any node). */
+const BATCH_WORK: Record<string, string> = { 'builtin:work': '/bin/sleep' };
+
 /** The longest delay setTimeout honours. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -77,6 +82,16 @@ type Outcome = Omit<JobObservation, 'firstSevereLine' | 'missingOutputs'>;
 
 /** A path's result: what it observed, or why the process could not be started. */
 type Ran = { outcome: Outcome; effects: RunEffects } | { refused: string };
+
+/** What becomes of an attempt once its process (or batch job) is over. */
+type Settlement =
+  | { kind: 'finish'; verdict: JobVerdict; exitCode: number | null; effects: RunEffects }
+  /** Its batch job's node failed, or it was evicted: tried again as worker_lost. */
+  | { kind: 'lose'; why: string }
+  /** The batch system holds it: the job is held with the batch system's reason. */
+  | { kind: 'hold'; reason: string }
+  /** The worker let go of it at shutdown; the batch system runs it on, the next submit host re-attaches. */
+  | { kind: 'detached' };
 
 /** One attempt, as both paths see it. */
 interface Attempt {
@@ -108,22 +123,70 @@ export class ExecuteJob {
   async handle(key: JobKey): Promise<void> {
     const claimed = await this.lifecycle.claim(key);
     if (!claimed) return;
-    const { verdict, exitCode, effects } = await this.run(key, claimed);
-    // The outcome of a job that ran is precious: keep trying through a database outage.
-    await persist(() => this.lifecycle.finish(key, verdict, exitCode, effects), FINISH_PATIENCE_MS);
+    await this.settle(key, await this.run(key, claimed));
   }
 
-  private async run(key: JobKey, claimed: ClaimedJob) {
+  /**
+   * Follows to its end an attempt a submit host that died (or restarted) had
+   * handed to the batch system, without submitting it again (the recovery
+   * gave it to this worker). A null id: it died before recording one, and the
+   * attempt is looked for by its name.
+   */
+  async reattach(key: JobKey, clusterJobId: string | null): Promise<void> {
+    if (!this.executor.attach) return;
+    const claimed = await this.lifecycle.attempt(key);
+    if (!claimed) return;
+    const attempt = this.prepare(claimed);
+    const spec = this.processSpec(key, attempt, claimed);
+    if ('refused' in spec) {
+      const verdict = spawnFailure(attempt.def.success, spec.refused);
+      return this.settle(key, { kind: 'finish', verdict, exitCode: null, effects: {} });
+    }
+    const outcome = await this.executor.attach(spec, clusterJobId);
+    await this.settle(key, await this.judge(attempt, outcome, {}));
+  }
+
+  /** The outcome of a job that ran is precious: keep trying through a database outage. */
+  private async settle(key: JobKey, s: Settlement): Promise<void> {
+    if (s.kind === 'detached') return;
+    await persist(
+      () =>
+        s.kind === 'finish'
+          ? this.lifecycle.finish(key, s.verdict, s.exitCode, s.effects)
+          : s.kind === 'lose'
+            ? this.lifecycle.lose(key, s.why)
+            : this.lifecycle.holdRunning(key, s.reason),
+      FINISH_PATIENCE_MS,
+    );
+  }
+
+  private async run(key: JobKey, claimed: ClaimedJob): Promise<Settlement> {
     const attempt = this.prepare(claimed);
     const { def } = attempt;
-    const builtin = BUILTINS[def.executable];
+    const builtin = this.inProcess(def.executable) ? BUILTINS[def.executable] : undefined;
     const ran = builtin
       ? await this.runBuiltin(key, builtin, attempt, claimed)
       : await this.runProcess(key, attempt, claimed);
     if ('refused' in ran) {
-      return { verdict: spawnFailure(def.success, ran.refused), exitCode: null, effects: {} };
+      return {
+        kind: 'finish',
+        verdict: spawnFailure(def.success, ran.refused),
+        exitCode: null,
+        effects: {},
+      };
     }
     return this.judge(attempt, ran.outcome, ran.effects);
+  }
+
+  /**
+   * Whether a step runs in the worker: every builtin with the local executor;
+   * with a batch executor the stand-in for computing (`builtin:work`) goes to
+   * the cluster as the process it stands for, the service's own steps (moves,
+   * archive calls) stay on the submit host.
+   */
+  private inProcess(executable: string): boolean {
+    if (!BUILTINS[executable]) return false;
+    return this.executor.kind === 'local' || !BATCH_WORK[executable];
   }
 
   /** What both paths share: the template context, the arguments, the banner, the logs, the timeout. */
@@ -142,8 +205,13 @@ export class ExecuteJob {
       index: job.idx,
     };
     const args = def.arguments.map((a) => render(a, context));
-    const started = new Date();
-    const banner = `--- ${def.name}[${job.idx}] attempt ${job.attempts} on ${this.limits.hostname} at ${started.toISOString()}`;
+    // The claim's time (also for an attempt adopted from a dead submit host: its CASA log lines count from then).
+    const started = job.started_at ? new Date(job.started_at) : new Date();
+    const via =
+      this.inProcess(def.executable) || this.executor.kind === 'local'
+        ? `on ${this.limits.hostname}`
+        : `via ${this.executor.kind} from ${this.limits.hostname}`;
+    const banner = `--- ${def.name}[${job.idx}] attempt ${job.attempts} ${via} at ${started.toISOString()}`;
     const logs = {
       stdout: jobLogPath(dirs, job.name, job.idx, 'stdout'),
       stderr: jobLogPath(dirs, job.name, job.idx, 'stderr'),
@@ -227,11 +295,33 @@ export class ExecuteJob {
 
   /** A tool: a child process through the executor, in the run's working directory. */
   private async runProcess(key: JobKey, attempt: Attempt, claimed: ClaimedJob): Promise<Ran> {
+    const spec = this.processSpec(key, attempt, claimed);
+    if ('refused' in spec) return spec;
+    const stopProcess = new AbortController();
+    const outcome = await this.executor.run({
+      ...spec,
+      // A cancel committed after the claim but before the spawn found no process to kill: stop it here.
+      onStart: (pid) =>
+        void this.lifecycle
+          .recordPid(key, pid)
+          .then((running) => running || stopProcess.abort())
+          .catch(() => undefined),
+      signal: stopProcess.signal,
+    });
+    return { outcome, effects: {} };
+  }
+
+  /** What the executor is given for a tool's attempt, or why it cannot be started. */
+  private processSpec(
+    key: JobKey,
+    attempt: Attempt,
+    claimed: ClaimedJob,
+  ): ProcessSpec | { refused: string } {
     const { run, job } = claimed;
     const { def, dirs, context, args, banner, logs, timeoutMs } = attempt;
     let executable: string;
     try {
-      executable = this.tools.resolve(def.executable);
+      executable = BATCH_WORK[def.executable] ?? this.tools.resolve(def.executable);
     } catch (e) {
       return { refused: (e as Error).message };
     }
@@ -255,8 +345,7 @@ export class ExecuteJob {
     } catch (e) {
       return { refused: (e as Error).message };
     }
-    const stopProcess = new AbortController();
-    const outcome = await this.executor.run({
+    return {
       runId: Number(run.id),
       key,
       executable,
@@ -267,24 +356,32 @@ export class ExecuteJob {
       stdoutPath: logs.stdout,
       stderrPath: logs.stderr,
       banner,
-      // A cancel committed after the claim but before the spawn found no process to kill: stop it here.
-      onStart: (pid) =>
-        void this.lifecycle
-          .recordPid(key, pid)
-          .then((running) => running || stopProcess.abort())
-          .catch(() => undefined),
-      signal: stopProcess.signal,
-    });
-    return { outcome, effects: {} };
+      requests: jobRequests(def),
+      workDir: dirs.logs,
+      job: { name: job.name, index: job.idx },
+    };
   }
 
   /** The verdict, from what either path observed: exit, CASA log severity, the declared outputs. */
-  private async judge(attempt: Attempt, outcome: Outcome, effects: RunEffects) {
+  private async judge(
+    attempt: Attempt,
+    outcome: Outcome & Pick<ProcessOutcome, 'batchEnd' | 'detached'>,
+    effects: RunEffects,
+  ): Promise<Settlement> {
+    if (outcome.detached) return { kind: 'detached' };
+    const end = outcome.batchEnd;
+    if (end?.kind === 'lost') return { kind: 'lose', why: end.message };
+    if (end?.kind === 'held') return { kind: 'hold', reason: end.message };
     const { def, dirs, context, started, logs } = attempt;
     const root = effects.processingDir ?? dirs.root;
     const ended = outcome.exitCode === 0 && !outcome.cancelled && !outcome.timedOut;
     const observation: JobObservation = {
-      ...outcome,
+      exitCode: outcome.exitCode,
+      signal: outcome.signal,
+      timedOut: outcome.timedOut,
+      cancelled: outcome.cancelled,
+      spawnError: outcome.spawnError,
+      batchFailure: end ? { reason: end.kind, message: end.message } : null,
       firstSevereLine:
         ended && def.success === 'casa'
           ? await findSevereLine(runDirs(root).working, [logs.stdout, logs.stderr], started)
@@ -293,7 +390,12 @@ export class ExecuteJob {
         ? def.outputs.map((o) => render(o, context)).filter((o) => !this.outputExists(root, o))
         : [],
     };
-    return { verdict: judgeJob(def.success, observation), exitCode: outcome.exitCode, effects };
+    return {
+      kind: 'finish',
+      verdict: judgeJob(def.success, observation),
+      exitCode: outcome.exitCode,
+      effects,
+    };
   }
 
   /** Outputs are relative to the run directory and may not point out of it. */

@@ -1,22 +1,53 @@
-import { Global, Module } from '@nestjs/common';
-import { WFS_CONFIG } from '@wfs/config';
+import { Global, Logger, Module } from '@nestjs/common';
+import { ConfigError, WFS_CONFIG } from '@wfs/config';
 import type { WfsConfig } from '@wfs/config';
 import { ARCHIVE } from '@wfs/archive';
 import type { Archive } from '@wfs/archive';
 import { JobLifecycle } from '@wfs/runs';
 import { Roots } from '@wfs/storage';
 import { WorkflowCatalog } from '@wfs/workflows';
+import { BatchExecutor } from './batch/batch-executor';
+import { BatchSystem } from './batch/batch-system';
+import { HtcondorBatch, parseSubmitExtra } from './batch/htcondor';
+import { SlurmBatch } from './batch/slurm';
 import { BUILTIN_NAMES } from './builtins';
+import { Executor } from './executor';
 import { ExecuteJob } from './execute-job';
 import { LocalExecutor } from './local-executor';
 import { ToolMap } from './tools';
 
 export const EXECUTOR = Symbol('EXECUTOR');
 
+/** The executor WFS_EXECUTOR names: the worker itself, or a submit host for the site's cluster. */
+function makeExecutor(c: WfsConfig, lifecycle: JobLifecycle): Executor {
+  const e = c.executor;
+  if (e.kind === 'local') return new LocalExecutor();
+  const env = { ...(process.env as Record<string, string>), ...e.toolEnv };
+  let system: BatchSystem;
+  if (e.kind === 'slurm') {
+    system = new SlurmBatch({
+      bin: e.bin,
+      partition: e.partition,
+      account: e.account,
+      extra: e.extra,
+      env,
+    });
+  } else {
+    let submitExtra: Array<[string, string]>;
+    try {
+      submitExtra = parseSubmitExtra(e.submitExtra);
+    } catch (err) {
+      throw new ConfigError('WFS_CONDOR_SUBMIT_EXTRA', (err as Error).message);
+    }
+    system = new HtcondorBatch({ bin: e.bin, submitExtra, env });
+  }
+  return new BatchExecutor(system, lifecycle, new Logger(e.kind));
+}
+
 @Global()
 @Module({
   providers: [
-    { provide: EXECUTOR, useFactory: () => new LocalExecutor() },
+    { provide: EXECUTOR, inject: [WFS_CONFIG, JobLifecycle], useFactory: makeExecutor },
     {
       provide: ToolMap,
       inject: [WFS_CONFIG, WorkflowCatalog],
@@ -31,7 +62,7 @@ export const EXECUTOR = Symbol('EXECUTOR');
       inject: [JobLifecycle, EXECUTOR, ToolMap, Roots, WFS_CONFIG, ARCHIVE],
       useFactory: (
         l: JobLifecycle,
-        e: LocalExecutor,
+        e: Executor,
         t: ToolMap,
         r: Roots,
         c: WfsConfig,

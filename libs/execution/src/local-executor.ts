@@ -19,6 +19,7 @@ interface Running {
 
 /** Runs jobs as child processes of this worker, each in its own process group. */
 export class LocalExecutor implements Executor {
+  readonly kind = 'local' as const;
   private readonly byRun = new Map<number, Set<Running>>();
 
   async run(spec: ProcessSpec): Promise<ProcessOutcome> {

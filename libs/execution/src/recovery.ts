@@ -13,6 +13,9 @@ interface Log {
 /** What this worker offers the scheduler (its row in `workers`), and its own BullMQ queue. */
 export type WorkerSlot = Omit<WorkerCapacity, 'id' | 'prefetch'> & { queue: string };
 
+/** Follows a running batch attempt adopted from a dead submit host to its end (ExecuteJob.reattach). */
+export type Reattach = (key: JobKey, clusterJobId: string | null) => Promise<void>;
+
 /** A placed job whose message has been missing from Redis this long is sent again. */
 const QUEUED_GRACE_S = 5;
 
@@ -28,7 +31,13 @@ const QUEUED_GRACE_S = 5;
  *   sent again, under the same BullMQ job id, so a message that does exist is
  *   never doubled.
  * - taken-over attempts: this worker's processes whose attempts Postgres no
- *   longer gives it (it was cut off long enough to be declared dead) -> killed.
+ *   longer gives it (it was cut off long enough to be declared dead) -> killed
+ *   (a batch executor's are let go instead: another submit host follows them);
+ * - batch attempts (Slurm, HTCondor) of a dead submit host -> adopted by a
+ *   live one of the same executor, which re-attaches by the recorded batch id
+ *   and never submits them again (they are never "lost" as a local one is);
+ * - a worker of this host whose process is gone (killed and restarted) is
+ *   dead at once, not after the heartbeat timeout.
  * Every worker runs it; every step is idempotent, so they need no leader.
  */
 export class Recovery {
@@ -44,10 +53,16 @@ export class Recovery {
     private readonly log: Log,
     private readonly slot: WorkerSlot,
     private readonly intervalMs = 5000,
+    private readonly reattach: Reattach | null = null,
   ) {}
 
   async start(): Promise<void> {
     await this.beat();
+    // A restarted submit host takes its predecessor's batch attempts back at once.
+    await this.markDeadPredecessors().catch(() => undefined);
+    await this.adoptBatchAttempts().catch((e: unknown) =>
+      this.log.warn(`recovery: ${(e as Error).message}; will try again`),
+    );
     this.timer = setInterval(() => {
       this.running ??= this.tick().finally(() => (this.running = null));
     }, this.intervalMs);
@@ -82,8 +97,10 @@ export class Recovery {
   async tick(): Promise<void> {
     try {
       await this.beat();
+      await this.markDeadPredecessors();
       await this.stopTakenOver();
       await this.recoverLostJobs();
+      await this.adoptBatchAttempts();
       await this.unplaceFromDeadWorkers();
       await this.redispatchMissing();
     } catch (e) {
@@ -103,7 +120,7 @@ export class Recovery {
     }>(
       `SELECT j.run_id, j.name, j.idx, j.attempts, j.host, j.pid, j.worker_id
        FROM jobs j LEFT JOIN workers w ON w.id = j.worker_id
-       WHERE j.state = 'running' AND j.worker_id IS NOT NULL
+       WHERE j.state = 'running' AND j.worker_id IS NOT NULL AND j.executor IS NULL
          AND (w.id IS NULL OR w.last_seen < now() - interval '${WORKER_DEAD_AFTER_S} seconds')
        LIMIT 1000`,
     );
@@ -138,6 +155,73 @@ export class Recovery {
       `DELETE FROM workers WHERE last_seen < now() - interval '1 hour' RETURNING queue`,
     );
     for (const g of gone) await this.dispatcher.drop(g.queue).catch(() => undefined);
+  }
+
+  /**
+   * Workers of this host whose process is gone (killed, then started again
+   * with a new id) are dead now: their jobs need not wait out the heartbeat
+   * timeout. Only this host's pids can be asked about.
+   */
+  private async markDeadPredecessors(): Promise<void> {
+    const rows = await this.db.query<{ id: string; pid: number }>(
+      `SELECT id, pid FROM workers
+       WHERE host = $1 AND id <> $2 AND last_seen > now() - interval '${WORKER_DEAD_AFTER_S} seconds'`,
+      [this.host, this.lifecycle.workerId],
+    );
+    const dead = rows.filter((r) => !processAlive(r.pid)).map((r) => r.id);
+    if (dead.length === 0) return;
+    await this.db.query(
+      `UPDATE workers SET last_seen = now() - interval '${WORKER_DEAD_AFTER_S + 1} seconds' WHERE id = ANY($1)`,
+      [dead],
+    );
+    this.log.warn(`recovery: worker(s) ${dead.join(', ')} of this host are gone (no process)`);
+  }
+
+  /**
+   * A batch executor's worker takes over the running attempts of dead submit
+   * hosts of its kind (SKIP LOCKED: two adopters never take the same one) and
+   * follows each to its end by the batch id recorded with it.
+   */
+  private async adoptBatchAttempts(): Promise<void> {
+    const reattach = this.reattach;
+    if (this.executor.kind === 'local' || !reattach) return;
+    const adopted = await this.db.query<{
+      run_id: string;
+      name: string;
+      idx: number;
+      attempts: number;
+      cluster_job_id: string | null;
+      was: string | null;
+    }>(
+      `WITH orphan AS (
+         SELECT j.run_id, j.name, j.idx, j.worker_id FROM jobs j LEFT JOIN workers w ON w.id = j.worker_id
+         WHERE j.state = 'running' AND j.executor = $1
+           AND (w.id IS NULL OR w.last_seen < now() - interval '${WORKER_DEAD_AFTER_S} seconds')
+         ORDER BY j.run_id, j.name, j.idx LIMIT 1000
+         FOR UPDATE OF j SKIP LOCKED
+       )
+       UPDATE jobs j SET worker_id = $2, host = $3 FROM orphan o
+       WHERE j.run_id = o.run_id AND j.name = o.name AND j.idx = o.idx
+       RETURNING j.run_id, j.name, j.idx, j.attempts, j.cluster_job_id, o.worker_id AS was`,
+      [this.executor.kind, this.lifecycle.workerId, this.host],
+    );
+    for (const a of adopted) {
+      const key: JobKey = {
+        runId: Number(a.run_id),
+        name: a.name,
+        index: a.idx,
+        attempt: a.attempts,
+      };
+      this.log.warn(
+        `recovery: run ${key.runId} job ${key.name}[${key.index}] attempt ${key.attempt}: ` +
+          `${this.executor.kind} job ${a.cluster_job_id ?? '(id not recorded)'} adopted from worker ${a.was ?? '?'}`,
+      );
+      void reattach(key, a.cluster_job_id).catch((e: unknown) =>
+        this.log.warn(
+          `recovery: run ${key.runId} job ${key.name}[${key.index}]: ${(e as Error).message}`,
+        ),
+      );
+    }
   }
 
   /** Instances placed on a worker that stopped beating go back to the scheduler; its queue is dropped. */
@@ -197,6 +281,11 @@ export class Recovery {
       index: t.idx,
       attempt: t.attempt,
     }));
+    // A batch executor lets go of its batch jobs: the cluster runs them on for the submit host that
+    // adopted them. What is left (in-process steps) is stopped.
+    const letGo = this.executor.letGo?.(keys) ?? 0;
+    if (letGo > 0)
+      this.log.warn(`recovery: let go of ${letGo} batch attempt(s) another worker adopted`);
     // Those that ended meanwhile (finished, or cancelled and being stopped) are not counted.
     const stopped = this.executor.stopAttempts(keys);
     if (stopped === 0) return;
@@ -250,6 +339,16 @@ export class Recovery {
       )
       .catch(() => undefined);
     await this.dispatcher.drop(this.slot.queue).catch(() => undefined);
+  }
+}
+
+/** Whether a process of this host is alive (EPERM: it is, but not ours). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

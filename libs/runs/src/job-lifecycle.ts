@@ -1,4 +1,13 @@
-import { claimJob, finishJob, JobKey, JobVerdict, loseJob, RunEffects } from '@wfs/domain';
+import {
+  claimJob,
+  finishJob,
+  holdJob,
+  isRunningAttempt,
+  JobKey,
+  JobVerdict,
+  loseJob,
+  RunEffects,
+} from '@wfs/domain';
 import { Database, Tx } from '@wfs/persistence';
 import { WorkflowCatalog } from '@wfs/workflows';
 import { ClaimedJob, JobStore } from './job-store';
@@ -16,7 +25,8 @@ export type JobOp =
       exitCode: number | null;
       effects: RunEffects;
     }
-  | { kind: 'lose'; key: JobKey; why: string };
+  | { kind: 'lose'; key: JobKey; why: string }
+  | { kind: 'hold'; key: JobKey; reason: string };
 
 interface Pending {
   op: JobOp;
@@ -57,6 +67,8 @@ export class JobLifecycle {
      * name it, so a dead worker's jobs can be found.
      */
     readonly workerId: string,
+    /** The batch executor this worker hands attempts to (`slurm`, `htcondor`), null when it runs them itself. */
+    readonly executor: string | null = null,
   ) {}
 
   /** Marks an instance running for this attempt, or null if it must not run (cancelled, done, stale). */
@@ -81,6 +93,15 @@ export class JobLifecycle {
    */
   lose(key: JobKey, why: string): Promise<void> {
     return this.submit<void>({ kind: 'lose', key, why });
+  }
+
+  /**
+   * A running attempt the batch system holds (HTCondor 012, Slurm JobHeld*):
+   * the job is held with `batch_system: <reason>`, the attempt not counted as
+   * a failure; the batch job is removed, a release submits a new attempt.
+   */
+  holdRunning(key: JobKey, reason: string): Promise<void> {
+    return this.submit<void>({ kind: 'hold', key, reason });
   }
 
   /** Waits until the transitions asked for so far are written (before the worker lets go at shutdown). */
@@ -133,6 +154,7 @@ export class JobLifecycle {
       },
       this.host,
       this.workerId,
+      this.executor,
     );
     const values: unknown[] = [];
     for (const op of ops) {
@@ -160,7 +182,11 @@ export class JobLifecycle {
                   op.exitCode,
                   op.effects,
                 )
-              : loseJob(run, job, key, rules, op.why);
+              : op.kind === 'lose'
+                ? loseJob(run, job, key, rules, op.why)
+                : job && isRunningAttempt(run, job, key)
+                  ? holdJob(run, job, `batch_system: ${op.reason}`)
+                  : null;
       if (change) store.apply(key.runId, change);
       values.push(op.kind === 'claim' ? (change ? store.claimed(key) : null) : undefined);
     }
@@ -175,9 +201,41 @@ export class JobLifecycle {
    * the cancel's notification came before there was a process to stop.
    */
   async recordPid(key: JobKey, pid: number): Promise<boolean> {
+    return this.record(key, 'pid', pid);
+  }
+
+  /**
+   * Records the batch system's id for a running attempt, before anything else
+   * is done with it (CONTRACT 5.3 `executor.clusterJobId`): a submit host
+   * that restarts re-attaches by it, never submitting the attempt again.
+   * False when the attempt stopped running meanwhile: the caller removes the
+   * batch job.
+   */
+  recordClusterJob(key: JobKey, clusterJobId: string): Promise<boolean> {
+    return this.record(key, 'cluster_job_id', clusterJobId);
+  }
+
+  /**
+   * What a worker needs to follow a running attempt it did not claim itself
+   * (one adopted from a dead submit host), or null when it is not running.
+   */
+  async attempt(key: JobKey): Promise<ClaimedJob | null> {
+    return this.db.transaction(async (tx) => {
+      const store = await JobStore.load(tx, this.catalog, { keys: [key] });
+      if (!store.exists(key.runId)) return null;
+      const job = store.job(key);
+      return job && isRunningAttempt(store.run(key.runId), job, key) ? store.claimed(key) : null;
+    });
+  }
+
+  private async record(
+    key: JobKey,
+    column: 'pid' | 'cluster_job_id',
+    value: number | string,
+  ): Promise<boolean> {
     const rows = await this.db.query(
-      `UPDATE jobs SET pid = $4 WHERE run_id = $1 AND name = $2 AND idx = $3 AND attempts = $5 AND state = 'running' RETURNING 1`,
-      [key.runId, key.name, key.index, pid, key.attempt],
+      `UPDATE jobs SET ${column} = $4 WHERE run_id = $1 AND name = $2 AND idx = $3 AND attempts = $5 AND state = 'running' RETURNING 1`,
+      [key.runId, key.name, key.index, value, key.attempt],
     );
     return rows.length > 0;
   }

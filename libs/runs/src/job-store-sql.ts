@@ -154,16 +154,18 @@ export async function writeRows(tx: Tx, w: RowsToWrite): Promise<JobKey[]> {
     `WITH j AS (
          UPDATE jobs j SET state = x.state, attempts = x.attempts, host = x.host, worker_id = x.worker_id,
                 exit_code = x.exit_code, status_reason = x.status_reason,
-                pid = CASE WHEN x.started THEN NULL ELSE j.pid END, uncounted_attempts = x.uncounted,
+                pid = CASE WHEN x.started THEN NULL ELSE j.pid END,
+                executor = CASE WHEN x.started THEN x.executor ELSE j.executor END,
+                cluster_job_id = CASE WHEN x.started THEN NULL ELSE j.cluster_job_id END, uncounted_attempts = x.uncounted,
                 assigned_at = CASE WHEN x.worker_id IS NULL THEN NULL ELSE j.assigned_at END,
                 dispatched_at = CASE WHEN x.retry_ms IS NOT NULL THEN now() + x.retry_ms * interval '1 millisecond'
                                      WHEN x.started THEN coalesce(j.dispatched_at, now()) ELSE j.dispatched_at END,
                 started_at = CASE WHEN x.started THEN now() ELSE j.started_at END,
                 finished_at = CASE WHEN x.finished THEN now() WHEN x.started THEN NULL ELSE j.finished_at END
          FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::int[], $6::text[], $7::text[],
-                     $8::int[], $9::text[], $10::bool[], $11::bool[], $12::int[], $37::int[])
+                     $8::int[], $9::text[], $10::bool[], $11::bool[], $12::int[], $37::int[], $40::text[])
               AS x(run_id, name, idx, state, attempts, host, worker_id, exit_code, status_reason, started,
-                   finished, retry_ms, uncounted)
+                   finished, retry_ms, uncounted, executor)
          WHERE j.run_id = x.run_id AND j.name = x.name AND j.idx = x.idx
          RETURNING 1
        ), g AS (
@@ -238,6 +240,7 @@ export async function writeRows(tx: Tx, w: RowsToWrite): Promise<JobKey[]> {
       jobs.map((x) => x.job.uncounted_attempts ?? 0),
       w.reschedule ?? false,
       w.stopAttempts ?? [],
+      jobs.map((x) => x.job.executor ?? null),
     ],
   );
   const expected = [jobs.length, groups.length, runs.length, w.outbox.length];

@@ -47,6 +47,9 @@ export const eventJob = (j: JobRow, stage: string): EventJob => ({
   exitCode: j.exit_code,
   statusReason: j.status_reason,
   stage,
+  executor: j.host
+    ? { kind: j.executor ?? 'local', host: j.host, clusterJobId: j.cluster_job_id ?? null }
+    : null,
 });
 
 export const runFacts = (r: RunRow): RunFacts => ({
@@ -107,6 +110,8 @@ export class JobStore {
   private constructor(
     private readonly host: string,
     private readonly workerId: string | null,
+    /** The batch executor this worker hands attempts to (recorded with the claim), null for local. */
+    private readonly executor: string | null,
   ) {}
 
   static async load(
@@ -115,8 +120,9 @@ export class JobStore {
     scope: StoreScope,
     host = '',
     workerId: string | null = null,
+    executor: string | null = null,
   ): Promise<JobStore> {
-    const store = new JobStore(host, workerId);
+    const store = new JobStore(host, workerId, executor);
     const rows = await lockAndRead(tx, scope);
     for (const r of rows.runs) store.runs.set(Number(r.id), r);
     for (const j of rows.jobs) store.jobs.set(jobId(j.run_id, j.name, j.idx), j);
@@ -210,6 +216,8 @@ export class JobStore {
           host: this.host,
           worker_id: this.workerId,
           pid: null,
+          executor: this.executor,
+          cluster_job_id: null,
           started_at: now,
           finished_at: null,
         });

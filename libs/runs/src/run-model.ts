@@ -69,6 +69,10 @@ export interface JobRow {
   finished_at: Date | null;
   /** The worker it is placed on (idle) or ran on. */
   worker_id?: string | null;
+  /** The batch executor its attempt was handed to (slurm, htcondor), or null for a local one. */
+  executor?: string | null;
+  /** The batch system's id for the attempt (Slurm job id, HTCondor cluster.proc). */
+  cluster_job_id?: string | null;
   /** Read with the scheduling facts (RunQueries): why its group waits, its workflow paused, a backoff. */
   group_waiting?: string | null;
   workflow_paused?: boolean;
@@ -98,7 +102,12 @@ export interface JobView {
   waitingFor: WaitingFor | null;
   requests: { cpus: number; memory: string; gpus: number; labels: string[] } | null;
   /** Where its attempt ran (null before its first start). */
-  executor: { kind: 'local'; host: string; clusterJobId: null } | null;
+  executor: {
+    kind: 'local' | 'slurm' | 'htcondor';
+    host: string;
+    /** The batch system's id for the attempt (null for a local one, or before the submit returned). */
+    clusterJobId: string | null;
+  } | null;
   /** The JSON a job writes as its result (RADPS pipelines; null until then). */
   result: null;
 }
@@ -195,7 +204,13 @@ export function jobView(j: JobRow, def?: JobDefinition): JobView {
           labels: def.requirements?.labels ?? [],
         }
       : null,
-    executor: j.host ? { kind: 'local', host: j.host, clusterJobId: null } : null,
+    executor: j.host
+      ? {
+          kind: (j.executor ?? 'local') as 'local' | 'slurm' | 'htcondor',
+          host: j.host,
+          clusterJobId: j.cluster_job_id ?? null,
+        }
+      : null,
     result: null,
   };
 }

@@ -66,6 +66,7 @@ import { UploadFile } from './upload-file';
           c,
           cfg.hostname,
           `${cfg.hostname}:${process.pid}:${randomBytes(3).toString('hex')}`,
+          cfg.executor.kind === 'local' ? null : cfg.executor.kind,
         ),
     },
   ],
