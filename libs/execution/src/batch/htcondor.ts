@@ -663,7 +663,6 @@ export class HtcondorBatch implements BatchSystem {
       cur = { log, offset: 0, state: { state: 'pending' }, lastHost: null };
       this.cursors.set(id, cur);
     }
-    if (cur.state.state === 'ended') return cur.state;
     let read = await readFrom(log, cur.offset);
     if (read === null)
       return cur.offset === 0 ? { state: 'pending', reason: 'no job event log yet' } : cur.state;
@@ -680,6 +679,9 @@ export class HtcondorBatch implements BatchSystem {
       cur.state = applyEvent(cur.state, ev, cur.lastHost);
       if (ev.type === 'executing' && ev.host) cur.lastHost = ev.host;
     }
+    // An ended job's cursor is dropped (the map holds live jobs only): asked
+    // again, its log is read from the start, to the same sticky end.
+    if (cur.state.state === 'ended') this.cursors.delete(id);
     return cur.state;
   }
 
