@@ -14,7 +14,7 @@ import * as amqp from 'amqplib';
 import { Queue, Worker } from 'bullmq';
 import IORedis from 'ioredis';
 import { Client } from 'pg';
-import { Deployment, startDeployment, TOKENS } from '@wfs/testing';
+import { Deployment, startDeployment, TOKENS, WorkerOptions } from '@wfs/testing';
 
 export const REPO = path.resolve(__dirname, '..');
 /** Where results go: bench/results, or BENCH_RESULTS_DIR (the bench smoke test in npm test uses its own). */
@@ -122,15 +122,18 @@ export interface Bench {
  * to every run event before any load.
  */
 export async function startBench(
-  opts: { workers?: number; env?: Record<string, string> } = {},
+  opts: {
+    workers?: number | WorkerOptions[];
+    env?: Record<string, string>;
+    /** More bench-only workflows (file names in bench/). */
+    workflows?: string[];
+  } = {},
 ): Promise<Bench> {
   const workflowsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wfs-bench-workflows-'));
   for (const f of fs.readdirSync(path.join(REPO, 'workflows')).filter((n) => n.endsWith('.yaml')))
     fs.copyFileSync(path.join(REPO, 'workflows', f), path.join(workflowsDir, f));
-  fs.copyFileSync(
-    path.join(__dirname, 'bench_noop3.yaml'),
-    path.join(workflowsDir, 'bench_noop3.yaml'),
-  );
+  for (const f of ['bench_noop3.yaml', ...(opts.workflows ?? [])])
+    fs.copyFileSync(path.join(__dirname, f), path.join(workflowsDir, f));
   const queue = `wfsbench-${rid()}.consumer`;
   const d = await startDeployment({
     workers: opts.workers ?? 1,

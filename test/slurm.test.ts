@@ -79,7 +79,6 @@ beforeAll(async () => {
   for (const f of ['t_batch', 't_batch_timeout'])
     fs.copyFileSync(path.join(FIXTURES, `${f}.yaml`), path.join(workflowsDir, `${f}.yaml`));
   d = await startDeployment({ workers: 0, env: { WFS_WORKFLOWS_DIR: workflowsDir } });
-  await d.startApi();
   worker = await startSlurmWorker();
 }, 180_000);
 

@@ -129,3 +129,16 @@ export function jobRequests(
     labels: job.requirements?.labels ?? [],
   };
 }
+
+/**
+ * Builtins that stand for computing (the RADPS skeleton's tasks, load tests):
+ * with a batch executor each goes to the cluster as the process it stands
+ * for, on any node. The service's own steps (moves, archive calls) stay in
+ * the worker.
+ */
+export const BATCH_WORK: Readonly<Record<string, string>> = { 'builtin:work': '/bin/sleep' };
+
+/** Whether an attempt of this executable is handed to the batch executor (null: the worker runs it). */
+export function handedToBatch(executable: string, executor: string | null): boolean {
+  return executor !== null && (!executable.startsWith('builtin:') || executable in BATCH_WORK);
+}

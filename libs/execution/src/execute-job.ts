@@ -4,6 +4,8 @@ import {
   JobDefinition,
   JobKey,
   JobObservation,
+  BATCH_WORK,
+  handedToBatch,
   jobRequests,
   JobVerdict,
   judgeJob,
@@ -67,9 +69,6 @@ async function persist<T>(fn: () => Promise<T>, patienceMs: number): Promise<T> 
     }
   }
 }
-
-/** Builtins that stand for computing, and the process each is with a batch executor (on any node). */
-const BATCH_WORK: Record<string, string> = { 'builtin:work': '/bin/sleep' };
 
 /** The longest delay setTimeout honours. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -185,8 +184,8 @@ export class ExecuteJob {
    * archive calls) stay on the submit host.
    */
   private inProcess(executable: string): boolean {
-    if (!BUILTINS[executable]) return false;
-    return this.executor.kind === 'local' || !BATCH_WORK[executable];
+    const batch = this.executor.kind === 'local' ? null : this.executor.kind;
+    return !!BUILTINS[executable] && !handedToBatch(executable, batch);
   }
 
   /** What both paths share: the template context, the arguments, the banner, the logs, the timeout. */

@@ -60,14 +60,7 @@ function makeExecutor(c: WfsConfig, lifecycle: JobLifecycle): Executor {
     {
       provide: ExecuteJob,
       inject: [JobLifecycle, EXECUTOR, ToolMap, Roots, WFS_CONFIG, ARCHIVE],
-      useFactory: (
-        l: JobLifecycle,
-        e: Executor,
-        t: ToolMap,
-        r: Roots,
-        c: WfsConfig,
-        a: Archive,
-      ) =>
+      useFactory: (l: JobLifecycle, e: Executor, t: ToolMap, r: Roots, c: WfsConfig, a: Archive) =>
         new ExecuteJob(
           l,
           e,

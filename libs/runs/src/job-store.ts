@@ -2,6 +2,7 @@ import {
   ChangeSet,
   EventJob,
   GroupFacts,
+  handedToBatch,
   JobDefinition,
   JobFacts,
   JobRules,
@@ -216,7 +217,14 @@ export class JobStore {
           host: this.host,
           worker_id: this.workerId,
           pid: null,
-          executor: this.executor,
+          // Recorded with the claim for what goes to the batch system: a submit host that dies
+          // before recording the batch id leaves an attempt the next one can look for by name.
+          executor: handedToBatch(
+            def.jobs.find((j) => j.name === c.name)?.executable ?? '',
+            this.executor,
+          )
+            ? this.executor
+            : null,
           cluster_job_id: null,
           started_at: now,
           finished_at: null,

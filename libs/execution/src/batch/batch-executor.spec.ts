@@ -164,13 +164,19 @@ describe('BatchExecutor', () => {
 
   test('attach follows a recorded id without submitting; an unrecorded one is found by name, or lost', async () => {
     const attached = executor.attach(spec(dir), '555');
-    system.states.set('555', { state: 'ended', end: { kind: 'exited', exitCode: 0, signal: null } });
+    system.states.set('555', {
+      state: 'ended',
+      end: { kind: 'exited', exitCode: 0, signal: null },
+    });
     expect(await attached).toMatchObject({ exitCode: 0 });
     expect(system.submitted).toEqual([]);
     expect(recorded).toEqual([]);
 
     system.found = '556';
-    system.states.set('556', { state: 'ended', end: { kind: 'exited', exitCode: 0, signal: null } });
+    system.states.set('556', {
+      state: 'ended',
+      end: { kind: 'exited', exitCode: 0, signal: null },
+    });
     expect(await executor.attach(spec(dir), null)).toMatchObject({ exitCode: 0 });
     expect(recorded).toEqual([[key, '556']]);
 
