@@ -16,6 +16,8 @@ const ALONE = 'test/faults-broker.test.ts';
 if (!existsSync(join(root, 'node_modules'))) run('bash', ['scripts/install.sh']);
 // The dashboard's browser test needs Debian's chromium: installed here when missing (it says so if it cannot).
 run('bash', ['scripts/ensure-chromium.sh']);
+// The Slurm tests start a one-node Slurm of their own from Debian's slurm-wlm and munge: installed here when missing.
+run('bash', ['scripts/ensure-slurm.sh']);
 for (const step of [['bash', ['scripts/ensure-services.sh']], ['npm', ['run', 'build', '--silent']]]) {
   if (run(...step).status !== 0) {
     console.log('0 passed, 1 failed');
