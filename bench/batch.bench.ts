@@ -42,7 +42,7 @@ let b: Bench;
 let scratch: string;
 
 beforeAll(async () => {
-  slurm = await startSlurm();
+  slurm = await startSlurm({ size: { cpus: 16, memoryMb: 65536 } });
   scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'wfs-bench-batch-'));
   b = await startBench({
     workflows: ['bench_batch1.yaml'],

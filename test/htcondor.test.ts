@@ -7,7 +7,7 @@
  * as it can be run here; test/htcondor-adapter.test.ts runs against a real
  * pool where one exists.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -188,6 +188,29 @@ describe('the HTCondor executor (stand-ins in HTCondor`s formats)', () => {
       expect(log).toMatch(/^005 /m);
     }
   }, 90_000);
+
+  test('a submit-description line that sets what wfs sets stops the worker at start, naming the line', () => {
+    const c = stack.config;
+    const r = spawnSync(process.execPath, [path.join(REPO, 'dist/apps/worker/src/main.js')], {
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        DATABASE_URL: c.databaseUrl,
+        REDIS_URL: c.redisUrl,
+        AMQP_URL: c.amqpUrl,
+        WFS_DATA_ROOT: stack.dataRoot,
+        WFS_QUEUE_PREFIX: c.queuePrefix,
+        WFS_WORKFLOWS_DIR: workflowsDir,
+        WFS_EXECUTOR: 'htcondor',
+        WFS_CONDOR_BIN: BIN,
+        WFS_CONDOR_SUBMIT_EXTRA: 'accounting_group = a\nexecutable = /bin/evil',
+      },
+      timeout: 60_000,
+    });
+    expect(r.status).not.toBe(0);
+    expect(r.stdout.toString() + r.stderr.toString()).toMatch(
+      /WFS_CONDOR_SUBMIT_EXTRA line 2 \("executable = \/bin\/evil"\): executable is set by wfs itself/,
+    );
+  });
 
   test('cancel removes the HTCondor job (condor_rm): its log ends with 009', async () => {
     const created = await submit('t_batch', { parameters: { n: 1, seconds: 30 } });

@@ -27,7 +27,9 @@ let sbatchLog: string;
 function countingBin(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wfs-slurm-bin-'));
   for (const tool of ['squeue', 'scontrol', 'sacct', 'scancel']) {
-    const real = execFileSync('sh', ['-c', `command -v ${tool}`]).toString().trim();
+    const real = execFileSync('sh', ['-c', `command -v ${tool}`])
+      .toString()
+      .trim();
     fs.symlinkSync(real, path.join(dir, tool));
   }
   const sbatch = execFileSync('sh', ['-c', 'command -v sbatch']).toString().trim();
@@ -69,7 +71,7 @@ const startSlurmWorker = () =>
   });
 
 beforeAll(async () => {
-  slurm = await startSlurm();
+  slurm = await startSlurm({ size: { cpus: 16, memoryMb: 65536 } });
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'wfs-slurm-test-'));
   sbatchLog = path.join(scratch, 'sbatch.log');
   binDir = countingBin();
@@ -211,7 +213,10 @@ describe('the Slurm executor', () => {
 
   test('cancel removes its Slurm jobs: nothing left in squeue', async () => {
     const created = await submit('t_batch', { parameters: { n: 2, seconds: 300 } });
-    const ids = [await clusterIdOf(created.id, 'work', 0), await clusterIdOf(created.id, 'work', 1)];
+    const ids = [
+      await clusterIdOf(created.id, 'work', 0),
+      await clusterIdOf(created.id, 'work', 1),
+    ];
     const res = await d.call('POST', `/api/v1/runs/${created.id}/cancel`, { role: 'da' });
     expect(res.status).toBeLessThan(300);
     await waitForRun(created.id, ['cancelled']);
@@ -246,27 +251,34 @@ describe('the Slurm executor', () => {
     expect(d.logTail(400)).toMatch(/adopted from worker/);
   }, 180_000);
 
-  test('slurmd killed mid-job: NODE_FAIL, the job is tried again (worker_lost) and the run completes', async () => {
-    const created = await submit('t_batch', { parameters: { n: 1, seconds: 20 } });
+  test('slurmd killed mid-job: NODE_FAIL, the job is tried again (worker_lost) once the node is back', async () => {
+    // Long enough that Slurm declares the node failed (SlurmdTimeout 10 s: ~30 s) before it ends.
+    const created = await submit('t_batch', { parameters: { n: 1, seconds: 150 } });
     const first = await clusterIdOf(created.id, 'work');
     await slurm.killSlurmd();
+    let retried: any;
     try {
-      await until(
+      retried = await until(
         async () => {
           const [w] = await allJobs(created.id);
-          return w.attempts >= 2 || /worker_lost/.test(w.statusReason ?? '') ? w : null;
+          return w.attempts >= 2 ? w : null;
         },
-        90_000,
-        () => `no retry after NODE_FAIL\n${d.logTail(40)}`,
+        120_000,
+        () => `no retry after NODE_FAIL\n${d.logTail(40)}\n${slurm.logTail(20)}`,
       );
     } finally {
       await slurm.startSlurmd();
     }
     expect(slurmState(first)).toBe('NODE_FAIL');
-    const run = await waitForRun(created.id, ['complete', 'failed'], 150_000);
-    expect(run.state).toBe('complete');
-    const [work] = await allJobs(created.id);
-    expect(work.attempts).toBe(2);
-    expect(work.executor.clusterJobId).not.toBe(first);
+    const events = await allEvents(created.id);
+    const retry = events.find((e) => e.type === 'job-retrying');
+    expect(retry.job.statusReason).toMatch(/^worker_lost: .*NODE_FAIL/);
+    // The new attempt is a new Slurm job, and runs once the node is back.
+    const second = await clusterIdOf(created.id, 'work');
+    expect(second).not.toBe(first);
+    expect(retried.attempts).toBe(2);
+    await d.call('POST', `/api/v1/runs/${created.id}/cancel`, { role: 'da' });
+    await waitForRun(created.id, ['cancelled']);
+    await until(() => !queued().includes(second), 30_000);
   }, 300_000);
 });

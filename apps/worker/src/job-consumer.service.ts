@@ -52,7 +52,7 @@ export class JobConsumerService implements OnApplicationBootstrap, BeforeApplica
     this.listener = new PgListener(this.config.databaseUrl);
     await this.listener.listen(CANCEL_CHANNEL, (payload) => {
       const killed = this.executor.cancelRun(Number(payload));
-      if (killed > 0) this.log.log(`run ${payload}: stopped ${killed} process group(s)`);
+      if (killed > 0) this.log.log(`run ${payload}: stopped ${killed} attempt(s)`);
     });
     // `<run>,<job>,<index>,<attempt>`: an attempt an operator held.
     await this.listener.listen(STOP_CHANNEL, (payload) => {

@@ -193,7 +193,7 @@ function executor(env: Env): ExecutorConfig {
             'WFS_SLURM_EXTRA',
             `may not set ${w.split('=')[0]}: wfs sets it itself`,
           );
-        if (/[\0-\x1f]/.test(w))
+        if ([...w].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f))
           throw new ConfigError('WFS_SLURM_EXTRA', 'may not hold control characters');
       }
       return {

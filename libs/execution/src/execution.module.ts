@@ -37,7 +37,8 @@ function makeExecutor(c: WfsConfig, lifecycle: JobLifecycle): Executor {
     try {
       submitExtra = parseSubmitExtra(e.submitExtra);
     } catch (err) {
-      throw new ConfigError('WFS_CONDOR_SUBMIT_EXTRA', (err as Error).message);
+      const problem = (err as Error).message.replace(/^WFS_CONDOR_SUBMIT_EXTRA /, '');
+      throw new ConfigError('WFS_CONDOR_SUBMIT_EXTRA', problem);
     }
     system = new HtcondorBatch({ bin: e.bin, submitExtra, env });
   }
