@@ -19,12 +19,9 @@ const BIN = path.join(__dirname, 'fixtures', 'condor');
 let stack: Stack;
 let workflowsDir: string;
 let state: string;
-const savedState = process.env.WFS_FAKE_CONDOR_STATE;
 
 beforeAll(async () => {
   state = fs.mkdtempSync(path.join(os.tmpdir(), 'wfs-condor-pool-'));
-  // The stand-ins find their pool here; the executor runs the tools with this process's environment.
-  process.env.WFS_FAKE_CONDOR_STATE = state;
   workflowsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wfs-condor-workflows-'));
   for (const f of fs.readdirSync(path.join(REPO, 'workflows')).filter((n) => n.endsWith('.yaml')))
     fs.copyFileSync(path.join(REPO, 'workflows', f), path.join(workflowsDir, f));
@@ -39,6 +36,8 @@ beforeAll(async () => {
       WFS_EXECUTOR: 'htcondor',
       WFS_CONDOR_BIN: BIN,
       WFS_CONDOR_SUBMIT_EXTRA: 'accounting_group = group_wfs.test',
+      // The stand-ins keep their pool beside it; the executor passes CONDOR_CONFIG on to the tools.
+      CONDOR_CONFIG: path.join(state, 'condor_config'),
     },
   });
   await stack.startWorker();
@@ -60,8 +59,6 @@ afterAll(async () => {
   }
   fs.rmSync(state, { recursive: true, force: true });
   if (workflowsDir) fs.rmSync(workflowsDir, { recursive: true, force: true });
-  if (savedState === undefined) delete process.env.WFS_FAKE_CONDOR_STATE;
-  else process.env.WFS_FAKE_CONDOR_STATE = savedState;
 });
 
 async function submit(workflow: string, body: Record<string, unknown>): Promise<any> {
@@ -101,7 +98,9 @@ async function executing(runId: number, name = 'work'): Promise<any> {
 }
 
 const condor = (tool: string, args: string[]) =>
-  execFileSync(path.join(BIN, tool), args, { env: { ...process.env } }).toString();
+  execFileSync(path.join(BIN, tool), args, {
+    env: { ...process.env, WFS_FAKE_CONDOR_STATE: state },
+  }).toString();
 
 describe('the HTCondor executor (stand-ins in HTCondor`s formats)', () => {
   test('std_calibration completes; each tool ran as one HTCondor job from its own submit description', async () => {

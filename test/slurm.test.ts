@@ -10,7 +10,8 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Deployment, ServiceProcess, startDeployment } from '@wfs/testing';
+import { Deployment, ServiceProcess, startDeployment, TOKENS } from '@wfs/testing';
+import { leaksOf } from './support/files';
 import { SlurmCluster, startSlurm } from './support/slurm';
 
 const REPO = path.resolve(__dirname, '..');
@@ -217,6 +218,12 @@ describe('the Slurm executor', () => {
       await clusterIdOf(created.id, 'work', 0),
       await clusterIdOf(created.id, 'work', 1),
     ];
+    // What slurmctld keeps of a running job (its script, its environment) holds none of the
+    // service's secrets: sbatch runs with a small environment, the job with its own only.
+    const kept = path.join(slurm.dir, 'state');
+    expect(fs.readdirSync(kept).some((f) => f.startsWith('hash.'))).toBe(true);
+    for (const token of Object.values(TOKENS))
+      expect(leaksOf(kept, Buffer.from(token))).toEqual([]);
     const res = await d.call('POST', `/api/v1/runs/${created.id}/cancel`, { role: 'da' });
     expect(res.status).toBeLessThan(300);
     await waitForRun(created.id, ['cancelled']);

@@ -18,11 +18,17 @@ import { ToolMap } from './tools';
 
 export const EXECUTOR = Symbol('EXECUTOR');
 
+const TOOL_ENV_KEYS = ['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LC_ALL', 'TZ'];
+
 /** The executor WFS_EXECUTOR names: the worker itself, or a submit host for the site's cluster. */
 function makeExecutor(c: WfsConfig, lifecycle: JobLifecycle): Executor {
   const e = c.executor;
   if (e.kind === 'local') return new LocalExecutor();
-  const env = { ...(process.env as Record<string, string>), ...e.toolEnv };
+  // The tools get a small environment: never the service's own secrets (sbatch --export=ALL hands
+  // its environment to slurmctld), only what finding and running them needs, and the system's own
+  // variables (SLURM_CONF, CONDOR_CONFIG).
+  const env: Record<string, string> = { ...e.toolEnv };
+  for (const k of TOOL_ENV_KEYS) if (process.env[k]) env[k] = process.env[k] as string;
   let system: BatchSystem;
   if (e.kind === 'slurm') {
     system = new SlurmBatch({
