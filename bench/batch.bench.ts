@@ -78,6 +78,36 @@ async function rawJob(i: number): Promise<number> {
   return now() - t0;
 }
 
+/**
+ * The floor Slurm itself sets: sbatch, then `scontrol show job` every 100 ms
+ * until it ended (not a bar, a reading of where the time goes).
+ */
+async function floorJob(i: number): Promise<number> {
+  const script = path.join(scratch, `floor-${i}.sh`);
+  fs.writeFileSync(script, `#!/bin/sh\nexec /bin/sleep ${JOB_SECONDS}\n`, { mode: 0o755 });
+  const env = { ...process.env, ...slurm.env };
+  const t0 = now();
+  const { stdout } = await run(
+    'sbatch',
+    [
+      '--parsable',
+      `--job-name=floor-${i}`,
+      '--cpus-per-task=1',
+      '--mem=64M',
+      `--output=${path.join(scratch, `floor-${i}.out`)}`,
+      `--chdir=${scratch}`,
+      script,
+    ],
+    { env },
+  );
+  const id = stdout.trim().split(';')[0] as string;
+  for (;;) {
+    const { stdout: line } = await run('scontrol', ['-o', 'show', 'job', id], { env });
+    if (/JobState=(COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL)/.test(line)) return now() - t0;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** One wfs job: a bench_batch1 run's POST to its terminal message, in ms. */
 async function wfsJob(): Promise<{ id: number; ms: number }> {
   const t0 = now();
@@ -92,6 +122,7 @@ async function wfsJob(): Promise<{ id: number; ms: number }> {
 
 test('batch: wfs through Slurm against raw sbatch --wait', async () => {
   const raw = await pool(JOBS, CONCURRENCY, rawJob);
+  const floor = await pool(JOBS, CONCURRENCY, floorJob);
   const tWfs = now();
   const done = await pool(JOBS, CONCURRENCY, () => wfsJob());
   const wfsMakespan = now() - tWfs;
@@ -100,6 +131,7 @@ test('batch: wfs through Slurm against raw sbatch --wait', async () => {
   const overhead = (ms: number[]) => summarize(ms.map((x) => x - JOB_SECONDS * 1000));
   const rawO = overhead(raw);
   const wfsO = overhead(done.map((d) => d.ms));
+  const floorO = overhead(floor);
   const ratio = wfsO.mean / rawO.mean;
   const rows: Row[] = [
     {
@@ -122,6 +154,15 @@ test('batch: wfs through Slurm against raw sbatch --wait', async () => {
     },
     {
       bench: 'batch',
+      figure: "Slurm's own floor (sbatch, scontrol every 100 ms), mean",
+      value: `${round(wfsO.mean)} ms wfs`,
+      baseline: `${round(floorO.mean)} ms`,
+      ratio: String(round(wfsO.mean / floorO.mean, 2)),
+      bar: '-',
+      pass: null,
+    },
+    {
+      bench: 'batch',
       figure: 'jobs/s through wfs',
       value: String(round(JOBS / (wfsMakespan / 1000), 2)),
       baseline: '-',
@@ -131,6 +172,10 @@ test('batch: wfs through Slurm against raw sbatch --wait', async () => {
     },
     eventsRow('batch', check, 'every run complete, none lost'),
   ];
-  writeResult('batch', { raw: rawO, wfs: wfsO, check, jobs: JOBS, concurrency: CONCURRENCY }, rows);
+  writeResult(
+    'batch',
+    { raw: rawO, floor: floorO, wfs: wfsO, check, jobs: JOBS, concurrency: CONCURRENCY },
+    rows,
+  );
   expect(check.ok).toBe(true);
 }, 1_800_000);
