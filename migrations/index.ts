@@ -6,6 +6,7 @@ import { AddEventNotifications1763950000000 } from './1763950000000-AddEventNoti
 import { MakeTokenNamesUnique1764000000000 } from './1764000000000-MakeTokenNamesUnique';
 import { AddScheduling1764100000000 } from './1764100000000-AddScheduling';
 import { AddBatchExecutors1764200000000 } from './1764200000000-AddBatchExecutors';
+import { AddResume1764300000000 } from './1764300000000-AddResume';
 
 /** Every migration, registered explicitly, in order. */
 export const MIGRATIONS = [
@@ -17,4 +18,5 @@ export const MIGRATIONS = [
   MakeTokenNamesUnique1764000000000,
   AddScheduling1764100000000,
   AddBatchExecutors1764200000000,
+  AddResume1764300000000,
 ];

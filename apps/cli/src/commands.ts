@@ -147,6 +147,7 @@ export const USAGES: Record<string, string> = {
   reject: 'wfs reject <runId> --analyst NAME [--comments TEXT]',
   cleanup: 'wfs cleanup <runId> [--dry-run]',
   cancel: 'wfs cancel <runId>',
+  resume: 'wfs resume <runId>',
 };
 
 /** A usage error naming every missing piece, with the command's usage line. */
@@ -328,6 +329,12 @@ export const COMMANDS: Record<
 
   async cancel(client, io, [id]) {
     showRun(io, await client.request('POST', `/api/v1/runs/${runId(id)}/cancel`));
+    return 0;
+  },
+
+  /** A failed or cancelled run goes on where it stopped (CONTRACT 5.4): what completed is kept. */
+  async resume(client, io, [id]) {
+    showRun(io, await client.request('POST', `/api/v1/runs/${runId(id)}/resume`));
     return 0;
   },
 };

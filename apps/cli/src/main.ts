@@ -19,6 +19,7 @@ const USAGE = `usage: wfs <command> [options]   (WFS_URL, WFS_TOKEN; every comma
   reject <runId> --analyst NAME [--comments TEXT]
   cleanup <runId> [--dry-run]
   cancel <runId>
+  resume <runId>
   workers
   hold <runId> <job> [index] --reason R
   release <runId> <job> [index]

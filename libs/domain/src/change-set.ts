@@ -83,6 +83,8 @@ export interface RunChange {
   diskState?: DiskState;
   /** Appended to the run's products. */
   products?: EventProduct[];
+  /** Resumed: its finish and error are cleared, its resumed count goes up. */
+  resumed?: true;
 }
 
 /** An event of the change set; its run snapshot is the run after the change, its job the instance after it. */
@@ -102,6 +104,8 @@ export interface ChangeSet {
   release: string[];
   /** Every other live instance of the run stops, set-based (a run that fails or is cancelled). */
   stopLive: StopLive | null;
+  /** The run's instances that did not complete become idle again, set-based (a resume). */
+  reopen: Reopen | null;
   /** Running attempts whose processes the workers stop (an operator's hold). */
   stopAttempts: Array<{ name: string; index: number; attempt: number }>;
   /** Who asked for the change, carried by its events (a person's action). */
@@ -109,6 +113,17 @@ export interface ChangeSet {
   /** An ingestion run ended: its source run learns the outcome. */
   settleSource: 'ingested' | 'failed' | null;
   sourceChange: RunEffects['source'] | null;
+}
+
+/**
+ * Which instances a resume opens again: every `failed` and `removed` one,
+ * and those `skipped` because the run stopped (`statusReason` one of
+ * `skippedBecause`), not those skipped for a reason of their own. They go
+ * back to `idle`, ready at once when their group was released; attempt
+ * counters go on.
+ */
+export interface Reopen {
+  skippedBecause: readonly string[];
 }
 
 /** How a run's remaining live instances stop: running ones are removed, the others `idle`. */

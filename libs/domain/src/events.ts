@@ -10,6 +10,7 @@ export const EVENT_TYPES = [
   'job-retrying',
   'job-held',
   'job-released',
+  'resumed',
   'complete',
   'failed',
   'cancelled',

@@ -9,6 +9,7 @@ import {
   loseJob,
   mayClaim,
   releaseJob,
+  resumeRun,
 } from './job-transitions';
 import { JobState, RunState } from './states';
 
@@ -236,5 +237,33 @@ describe('job transitions as change sets', () => {
       3,
     );
     expect(uncounted?.jobs[0]).toMatchObject({ action: 'retry', state: 'idle' });
+  });
+});
+
+describe('resumeRun (CONTRACT 5.4)', () => {
+  const facts = (state: RunFacts['state']): RunFacts =>
+    ({
+      id: 9,
+      state,
+      qaState: 'not_required',
+      diskState: 'processing',
+      products: null,
+      sourceRunId: null,
+    }) as RunFacts;
+
+  test('a failed or cancelled run is submitted again; what the run`s end stopped is opened again', () => {
+    for (const state of ['failed', 'cancelled'] as const) {
+      const change = resumeRun(facts(state), { name: 'ana', role: 'da' });
+      expect(change.run).toEqual({ state: 'submitted', resumed: true });
+      expect(change.reopen).toEqual({ skippedBecause: ['run failed', 'cancelled'] });
+      expect(change.events).toEqual([{ type: 'resumed' }]);
+      expect(change.actor).toEqual({ name: 'ana', role: 'da' });
+      expect(change.jobs).toEqual([]);
+    }
+  });
+
+  test('any other state is a 409', () => {
+    for (const state of ['created', 'submitted', 'running', 'complete'] as const)
+      expect(() => resumeRun(facts(state))).toThrow(/cannot resume it/);
   });
 });

@@ -33,6 +33,7 @@ const empty = (): ChangeSet => ({
   events: [],
   release: [],
   stopLive: null,
+  reopen: null,
   stopAttempts: [],
   actor: null,
   settleSource: null,
@@ -155,6 +156,30 @@ export function loseJob(
   });
 }
 
+/** The `statusReason` of the instances a run's end stopped (what a resume opens again). */
+export const STOPPED_BECAUSE = { failed: 'run failed', cancelled: 'cancelled' } as const;
+
+/**
+ * A failed or cancelled run is resumed in place (DAGMan's rescue DAG, Argo's
+ * retry, CONTRACT 5.4): completed jobs and jobs skipped for a reason of their
+ * own are kept with their attempts and outputs; failed, removed and
+ * never-started ones become idle (attempt counters go on); the run is
+ * submitted again and its event sequence goes on with `resumed`. A 409 from
+ * any other state. (Whether the request is sealed, and whether the run's
+ * directory is still there, the caller checks: they are not run facts.)
+ */
+export function resumeRun(run: RunFacts, actor: EventActor | null = null): ChangeSet {
+  const change = empty();
+  change.run = {
+    state: transitionRun(run.id, run.state, 'resume'),
+    resumed: true,
+  };
+  change.reopen = { skippedBecause: [STOPPED_BECAUSE.failed, STOPPED_BECAUSE.cancelled] };
+  change.events.push({ type: 'resumed' });
+  change.actor = actor;
+  return change;
+}
+
 /** The run is cancelled: its running instances are stopped (each announced), the rest removed. */
 export function cancelRun(run: RunFacts, running: readonly JobFacts[], actor: string): ChangeSet {
   const change = empty();
@@ -173,7 +198,7 @@ export function cancelRun(run: RunFacts, running: readonly JobFacts[], actor: st
     change.events.push({ type: 'job-failed', job });
   }
   change.stopLive = {
-    reason: 'cancelled',
+    reason: STOPPED_BECAUSE.cancelled,
     idle: 'removed',
     states: ['idle', 'held'],
     clearFinish: false,
@@ -294,7 +319,7 @@ function failRun(
     finished: true,
   });
   change.stopLive = {
-    reason: 'run failed',
+    reason: STOPPED_BECAUSE.failed,
     idle: 'skipped',
     states: ['idle', 'running', 'held'],
     clearFinish: true,

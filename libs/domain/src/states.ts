@@ -10,7 +10,7 @@ export const RUN_STATES = [
 ] as const;
 export type RunState = (typeof RUN_STATES)[number];
 
-export const RUN_ACTIONS = ['submit', 'start', 'complete', 'fail', 'cancel'] as const;
+export const RUN_ACTIONS = ['submit', 'start', 'complete', 'fail', 'cancel', 'resume'] as const;
 export type RunAction = (typeof RUN_ACTIONS)[number];
 
 /**
@@ -23,8 +23,9 @@ const RUN_TRANSITIONS: Record<RunState, Partial<Record<RunAction, RunState>>> = 
   submitted: { start: 'running', fail: 'failed', cancel: 'cancelled' },
   running: { complete: 'complete', fail: 'failed', cancel: 'cancelled' },
   complete: {},
-  failed: {},
-  cancelled: {},
+  // Resumed in place (CONTRACT 5.4): what did not complete runs again, the run is submitted again.
+  failed: { resume: 'submitted' },
+  cancelled: { resume: 'submitted' },
 };
 
 export function nextRunState(state: RunState, action: RunAction): RunState | undefined {

@@ -4,5 +4,6 @@ export * from './rerun-run';
 export * from './ingest-run';
 export * from './reject-run';
 export * from './cleanup-run';
+export * from './resume-run';
 export * from './sweep-processing-area';
 export * from './operations.module';

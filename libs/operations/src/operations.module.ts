@@ -11,6 +11,7 @@ import { CleanupRun } from './cleanup-run';
 import { IngestRun } from './ingest-run';
 import { RejectRun } from './reject-run';
 import { RerunRun } from './rerun-run';
+import { ResumeRun } from './resume-run';
 import { SetQa } from './set-qa';
 
 /** The data analysts' operations: one use case each. */
@@ -36,12 +37,17 @@ import { SetQa } from './set-qa';
       useFactory: (db: Database, a: Archive, r: Roots, q: RunQueries) => new RejectRun(db, a, r, q),
     },
     {
+      provide: ResumeRun,
+      inject: [Database, WorkflowCatalog],
+      useFactory: (db: Database, c: WorkflowCatalog) => new ResumeRun(db, c),
+    },
+    {
       provide: CleanupRun,
       inject: [Database, ARCHIVE, Roots, WorkflowCatalog, RunQueries],
       useFactory: (db: Database, a: Archive, r: Roots, c: WorkflowCatalog, q: RunQueries) =>
         new CleanupRun(db, a, r, c, q),
     },
   ],
-  exports: [SetQa, RerunRun, IngestRun, RejectRun, CleanupRun],
+  exports: [SetQa, RerunRun, IngestRun, RejectRun, CleanupRun, ResumeRun],
 })
 export class OperationsModule {}

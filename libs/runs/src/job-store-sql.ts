@@ -1,4 +1,4 @@
-import type { JobKey, StopLive } from '@wfs/domain';
+import type { JobKey, Reopen, StopLive } from '@wfs/domain';
 import { notifyPayload, outboxInsert, outboxNotify, outboxParams, OutboxRow } from '@wfs/events';
 import type { Tx } from '@wfs/persistence';
 import { JobRow, RunRow } from './run-model';
@@ -43,7 +43,13 @@ export interface LoadedRows {
 export interface RowsToWrite {
   jobs: Array<{ job: LoadedJob; started: boolean; finished: boolean; retryMs: number | null }>;
   groups: GroupRow[];
-  runs: Array<{ run: LoadedRun; started: boolean; finished: boolean; touched: boolean }>;
+  runs: Array<{
+    run: LoadedRun;
+    started: boolean;
+    finished: boolean;
+    resumed?: boolean;
+    touched: boolean;
+  }>;
   outbox: OutboxRow[];
   release: Array<{ runId: number; name: string }>;
   sealed: string[];
@@ -178,12 +184,14 @@ export async function writeRows(tx: Tx, w: RowsToWrite): Promise<JobKey[]> {
                 disk_state = x.disk_state, processing_dir = x.processing_dir, error = x.error,
                 products = x.products, last_sequence = x.last_sequence,
                 started_at = CASE WHEN x.started THEN now() ELSE r.started_at END,
-                finished_at = CASE WHEN x.finished THEN now() ELSE r.finished_at END,
-                updated_at = CASE WHEN x.touched THEN now() ELSE r.updated_at END
+                finished_at = CASE WHEN x.finished THEN now() WHEN x.resumed THEN NULL ELSE r.finished_at END,
+                updated_at = CASE WHEN x.touched THEN now() ELSE r.updated_at END,
+                resumed_count = x.resumed_count
          FROM unnest($17::bigint[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[],
-                     $23::jsonb[], $24::jsonb[], $25::int[], $26::bool[], $27::bool[], $28::bool[])
+                     $23::jsonb[], $24::jsonb[], $25::int[], $26::bool[], $27::bool[], $28::bool[],
+                     $41::bool[], $42::int[])
               AS x(id, state, qa_state, archive_state, disk_state, processing_dir, error, products,
-                   last_sequence, started, finished, touched)
+                   last_sequence, started, finished, touched, resumed, resumed_count)
          WHERE r.id = x.id
          RETURNING 1
        ), e AS (${outboxInsert(29)}
@@ -241,6 +249,8 @@ export async function writeRows(tx: Tx, w: RowsToWrite): Promise<JobKey[]> {
       w.reschedule ?? false,
       w.stopAttempts ?? [],
       jobs.map((x) => x.job.executor ?? null),
+      runs.map((x) => x.resumed ?? false),
+      runs.map((x) => x.run.resumed_count ?? 0),
     ],
   );
   const expected = [jobs.length, groups.length, runs.length, w.outbox.length];
@@ -262,6 +272,24 @@ export async function writeRows(tx: Tx, w: RowsToWrite): Promise<JobKey[]> {
  * set-based (a scatter may have thousands), after its rows are written;
  * workers are told to kill its processes.
  */
+/**
+ * A resumed run's instances that did not complete go back to idle, set-based:
+ * ready at once where their group was released (the scheduler is told), else
+ * waiting for their needs as at submit. Attempt counters go on.
+ */
+export async function reopenStopped(tx: Tx, runId: number, reopen: Reopen): Promise<void> {
+  await tx.query(
+    `UPDATE jobs j SET state = 'idle', worker_id = NULL, assigned_at = NULL, pid = NULL,
+            executor = NULL, cluster_job_id = NULL, exit_code = NULL, status_reason = NULL,
+            finished_at = NULL, dispatched_at = CASE WHEN g.released THEN now() ELSE NULL END
+     FROM job_groups g
+     WHERE g.run_id = j.run_id AND g.name = j.name AND j.run_id = $1
+       AND (j.state IN ('failed', 'removed') OR (j.state = 'skipped' AND j.status_reason = ANY($2::text[])))`,
+    [runId, reopen.skippedBecause],
+  );
+  await tx.query(`SELECT pg_notify('${SCHEDULE_CHANNEL}', '')`);
+}
+
 export async function stopLive(tx: Tx, runId: number, stop: StopLive): Promise<void> {
   await tx.query(
     `UPDATE jobs SET state = CASE WHEN state = 'running' THEN 'removed' ELSE $2 END, status_reason = $3,

@@ -7,6 +7,7 @@ import {
   JobFacts,
   JobRules,
   RunFacts,
+  Reopen,
   StopLive,
   transitionArchive,
   transitionDiskTo,
@@ -22,6 +23,7 @@ import {
   LoadedRun,
   lockAndRead,
   StoreScope,
+  reopenStopped,
   stopLive,
   writeRows,
 } from './job-store-sql';
@@ -97,11 +99,12 @@ export class JobStore {
   private readonly dirtyGroups = new Set<GroupRow>();
   private readonly dirtyRuns = new Map<
     number,
-    { started: boolean; finished: boolean; touched: boolean }
+    { started: boolean; finished: boolean; resumed: boolean; touched: boolean }
   >();
   private readonly outbox: OutboxRow[] = [];
   private readonly release: Array<{ runId: number; name: string }> = [];
   private readonly stops: Array<{ runId: number; stop: StopLive }> = [];
+  private readonly reopens: Array<{ runId: number; reopen: Reopen }> = [];
   /** Running attempts to stop (`<run>,<job>,<index>,<attempt>` on STOP_CHANNEL). */
   private readonly stopAttempts: string[] = [];
   /** Something the scheduler must look at again: a slot freed, an instance ready or released. */
@@ -250,15 +253,26 @@ export class JobStore {
       if (r.started) run.started_at = now;
       if (r.finished) run.finished_at = now;
       if (r.error) run.error = r.error;
+      if (r.resumed) {
+        run.finished_at = null;
+        run.error = null;
+        run.resumed_count = (run.resumed_count ?? 0) + 1;
+      }
       if (r.processingDir) run.processing_dir = r.processingDir;
       if (r.diskState) run.disk_state = r.diskState;
       if (r.products) run.products = [...(run.products ?? []), ...r.products];
       run.updated_at = now;
-      this.touch(runId, { started: !!r.started, finished: !!r.finished, touched: true });
+      this.touch(runId, {
+        started: !!r.started,
+        finished: !!r.finished,
+        resumed: !!r.resumed,
+        touched: true,
+      });
     }
     for (const name of change.release) this.release.push({ runId, name });
     if (change.release.length > 0) this.reschedule = true;
     if (change.stopLive) this.stops.push({ runId, stop: change.stopLive });
+    if (change.reopen) this.reopens.push({ runId, reopen: change.reopen });
     for (const a of change.stopAttempts)
       this.stopAttempts.push(`${runId},${a.name},${a.index},${a.attempt}`);
     const stage = (name: string) => def.jobs.find((j) => j.name === name)?.stage ?? '';
@@ -311,12 +325,18 @@ export class JobStore {
 
   private touch(
     runId: number,
-    change: Partial<{ started: boolean; finished: boolean; touched: boolean }>,
+    change: Partial<{ started: boolean; finished: boolean; resumed: boolean; touched: boolean }>,
   ): void {
-    const d = this.dirtyRuns.get(runId) ?? { started: false, finished: false, touched: false };
+    const d = this.dirtyRuns.get(runId) ?? {
+      started: false,
+      finished: false,
+      resumed: false,
+      touched: false,
+    };
     this.dirtyRuns.set(runId, {
       started: d.started || !!change.started,
       finished: d.finished || !!change.finished,
+      resumed: d.resumed || !!change.resumed,
       touched: d.touched || !!change.touched,
     });
   }
@@ -338,6 +358,8 @@ export class JobStore {
     // A run that failed or was cancelled stops its other live instances, set-based (a scatter may
     // have thousands), after the rows above are written; workers are told to kill its processes.
     for (const { runId, stop } of this.stops.splice(0)) await stopLive(tx, runId, stop);
+    // A resumed run's instances that did not complete are idle again, set-based.
+    for (const { runId, reopen } of this.reopens.splice(0)) await reopenStopped(tx, runId, reopen);
     return ready;
   }
 

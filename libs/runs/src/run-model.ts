@@ -50,6 +50,8 @@ export interface RunRow {
   error: RunError | null;
   products: EventProduct[] | null;
   priority?: number;
+  /** Times it was resumed in place (POST /runs/{id}/resume). */
+  resumed_count?: number;
 }
 
 export interface JobRow {
@@ -145,6 +147,8 @@ export interface RunView {
   error: RunError | null;
   /** 0-100: a higher priority's jobs start first. */
   priority: number;
+  /** Times it was resumed in place after it failed or was cancelled. */
+  resumedCount: number;
   jobs: JobView[];
   /** Total job instances; `jobs` holds at most JOBS_INLINE_LIMIT of them (see /runs/{id}/jobs). */
   jobsTotal: number;
@@ -256,6 +260,7 @@ export function runView(
     finishedAt: iso(r.finished_at),
     error: r.error,
     priority: r.priority ?? 50,
+    resumedCount: r.resumed_count ?? 0,
     jobs: jobs.map((j) =>
       jobView(
         j,

@@ -3,7 +3,17 @@ import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { AuthenticatedRequest, Principal, RequireRole, roleAllows } from '@wfs/auth';
 
 /** What a da (or service) token may do besides reading; ops and admin may do it too. */
-const DA_ACTIONS = ['create', 'submit', 'cancel', 'rerun', 'qa', 'ingest', 'reject', 'cleanup'];
+const DA_ACTIONS = [
+  'create',
+  'submit',
+  'cancel',
+  'resume',
+  'rerun',
+  'qa',
+  'ingest',
+  'reject',
+  'cleanup',
+];
 /** What ops (and admin) may do besides: tokens and the scheduling controls (CONTRACT 5.3, 5.5). */
 const OPS_ACTIONS = ['tokens', 'hold', 'release', 'pause', 'unpause', 'limits', 'priority'];
 

@@ -15,9 +15,18 @@ import { AnyFilesInterceptor } from '@nestjs/platform-express';
 import { ApiBearerAuth, ApiConsumes, ApiTags } from '@nestjs/swagger';
 import { AuthenticatedRequest, RequireRole } from '@wfs/auth';
 import { invalid } from '@wfs/domain';
-import { CleanupRun, IngestRun, QaStatus, RejectRun, RerunRun, SetQa } from '@wfs/operations';
+import {
+  CleanupRun,
+  IngestRun,
+  QaStatus,
+  RejectRun,
+  RerunRun,
+  ResumeRun,
+  SetQa,
+} from '@wfs/operations';
 import { RunQueries } from '@wfs/runs';
 import { assertSafeJson, PositiveInt } from './validation';
+import { actorOf } from './workflows.controller';
 
 type Fields = Record<string, unknown>;
 type Part = { fieldname: string; originalname: string; buffer: Buffer };
@@ -91,6 +100,7 @@ export class OperationsController {
     @Inject(IngestRun) private readonly ingestRun: IngestRun,
     @Inject(RejectRun) private readonly rejectRun: RejectRun,
     @Inject(CleanupRun) private readonly cleanupRun: CleanupRun,
+    @Inject(ResumeRun) private readonly resumeRun: ResumeRun,
   ) {}
 
   /** Multipart (file parts named by their file names, fields `parameters` and `submit`) or JSON `{parameters?, submit?}`. */
@@ -230,5 +240,17 @@ export class OperationsController {
       });
     }
     return this.cleanupRun.execute(id, dryRun === 'true');
+  }
+
+  /**
+   * Resumes a failed or cancelled run in place (CONTRACT 5.4): what completed
+   * is kept, what failed or never started runs again; 202 with the run.
+   */
+  @Post('resume')
+  @HttpCode(202)
+  @RequireRole('da')
+  async resume(@Param('id', new PositiveInt('id')) id: number, @Req() req: AuthenticatedRequest) {
+    await this.resumeRun.execute(id, actorOf(req));
+    return this.queries.get(id);
   }
 }
