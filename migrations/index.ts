@@ -7,6 +7,7 @@ import { MakeTokenNamesUnique1764000000000 } from './1764000000000-MakeTokenName
 import { AddScheduling1764100000000 } from './1764100000000-AddScheduling';
 import { AddBatchExecutors1764200000000 } from './1764200000000-AddBatchExecutors';
 import { AddResume1764300000000 } from './1764300000000-AddResume';
+import { AddResults1764400000000 } from './1764400000000-AddResults';
 
 /** Every migration, registered explicitly, in order. */
 export const MIGRATIONS = [
@@ -19,4 +20,5 @@ export const MIGRATIONS = [
   AddScheduling1764100000000,
   AddBatchExecutors1764200000000,
   AddResume1764300000000,
+  AddResults1764400000000,
 ];

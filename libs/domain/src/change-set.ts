@@ -17,6 +17,9 @@ export interface RunFacts {
   products: EventProduct[] | null;
   /** An ingestion run settles its source run when it ends. */
   sourceRunId: number | null;
+  /** What a job's `when` may read. */
+  parameters?: Record<string, unknown>;
+  subject?: string | null;
 }
 
 export interface JobFacts {
@@ -38,6 +41,12 @@ export interface GroupFacts {
   completed: number;
   instances: number;
   released: boolean;
+  /** Its `when` did not hold: every instance skipped, counted as done for its dependents. */
+  skipped?: boolean;
+  /** The result of an unscattered job's one instance (what later `when`s read), or null. */
+  result?: unknown;
+  /** The definition's `when`, checked when the group's needs are done. */
+  when?: string | null;
 }
 
 /** What a job's definition says about running it. */
@@ -54,6 +63,8 @@ export interface RunEffects {
   products?: EventProduct[];
   /** Changes to the run an ingestion run ingests (e.g. its directory moved back to the processing area). */
   source?: { processingDir?: string; diskState?: DiskState };
+  /** The JSON object the job wrote as its result (`{{dirs.result}}`). */
+  result?: Record<string, unknown>;
 }
 
 /** The new state of one instance. `started`: a new attempt begins (host, times reset). */
@@ -71,6 +82,8 @@ export interface JobChange {
   retryAfterMs?: number;
   /** The attempt it had running is stopped and not counted as a failure (an operator's hold). */
   uncountAttempt?: true;
+  /** The result the attempt wrote (a completed one). */
+  result?: Record<string, unknown>;
 }
 
 export interface RunChange {
@@ -102,6 +115,8 @@ export interface ChangeSet {
   events: EventSpec[];
   /** Groups whose idle instances become ready (dispatched and queued after commit). */
   release: string[];
+  /** Groups whose `when` did not hold: their idle instances are skipped, set-based. */
+  skip: Array<{ name: string; reason: string }>;
   /** Every other live instance of the run stops, set-based (a run that fails or is cancelled). */
   stopLive: StopLive | null;
   /** The run's instances that did not complete become idle again, set-based (a resume). */

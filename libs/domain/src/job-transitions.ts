@@ -3,6 +3,7 @@ import { readyGroups } from './dag';
 import {
   ChangeSet,
   GroupFacts,
+  JobChange,
   JobFacts,
   JobRules,
   RunEffects,
@@ -12,6 +13,7 @@ import {
 import { transitionDiskTo } from './disk-state';
 import { conflict } from './errors';
 import { EventActor } from './events';
+import { evaluate, parseExpression } from './expressions';
 import { JobKey } from './job-key';
 import { transitionJob } from './job-states';
 import { transitionQa } from './qa-state';
@@ -34,6 +36,7 @@ const empty = (): ChangeSet => ({
   release: [],
   stopLive: null,
   reopen: null,
+  skip: [],
   stopAttempts: [],
   actor: null,
   settleSource: null,
@@ -337,6 +340,57 @@ function failRun(
   return change;
 }
 
+/**
+ * The groups whose needs are all done are released, unless their `when`
+ * does not hold: then all their instances are skipped and the group counts
+ * as done, which may make more groups ready (checked again, in order, until
+ * nothing changes). Returns the groups as they are after it.
+ */
+export function releaseOrSkip(
+  run: RunFacts,
+  groups: readonly GroupFacts[],
+  change: ChangeSet,
+): GroupFacts[] {
+  let current = [...groups];
+  for (;;) {
+    const complete = new Set(current.filter((g) => g.completed === g.instances).map((g) => g.name));
+    const released = new Set(current.filter((g) => g.released).map((g) => g.name));
+    const ready = readyGroups(current, complete, released);
+    if (ready.length === 0) return current;
+    let skipped = false;
+    for (const name of ready) {
+      const g = current.find((x) => x.name === name) as GroupFacts;
+      let next: GroupFacts;
+      if (!g.when || whenHolds(g.when, run, current)) {
+        next = { ...g, released: true };
+        change.release.push(name);
+      } else {
+        next = { ...g, released: true, skipped: true, completed: g.instances };
+        change.skip.push({ name, reason: `when: ${g.when} is false` });
+        skipped = true;
+      }
+      change.groups = [...change.groups.filter((x) => x.name !== name), next];
+      current = current.map((x) => (x.name === name ? next : x));
+    }
+    if (!skipped) return current;
+  }
+}
+
+/** Whether a group's `when` holds over the run's parameters, subject and its jobs' states and results. */
+function whenHolds(when: string, run: RunFacts, groups: readonly GroupFacts[]): boolean {
+  const jobs: Record<string, { state: string; result: unknown }> = {};
+  for (const g of groups)
+    jobs[g.name] = {
+      state: g.skipped ? 'skipped' : g.completed === g.instances ? 'completed' : 'pending',
+      result: g.result ?? null,
+    };
+  return evaluate(parseExpression(when), {
+    parameters: run.parameters ?? {},
+    subject: run.subject ?? null,
+    jobs,
+  });
+}
+
 function completeJob(
   run: RunFacts,
   job: JobFacts,
@@ -361,27 +415,30 @@ function completeJob(
     runChange.diskState = transitionDiskTo(run.id, run.diskState, effects.diskState);
   if (effects.products) runChange.products = effects.products;
   if (effects.source) change.sourceChange = effects.source;
+  if (effects.result) change.jobs[0] = { ...(change.jobs[0] as JobChange), result: effects.result };
   change.events.push({ type: 'job-completed', job });
-  const next = groups.map((g) => (g.name === job.name ? { ...g, completed: g.completed + 1 } : g));
+  // An unscattered job's result is its group's too: what later jobs' `when` reads.
+  let next = groups.map((g) =>
+    g.name === job.name
+      ? {
+          ...g,
+          completed: g.completed + 1,
+          ...(g.instances === 1 && effects.result ? { result: effects.result } : {}),
+        }
+      : g,
+  );
   const group = next.find((g) => g.name === job.name);
   if (group) {
     change.groups.push(group);
     if (group.completed === group.instances) {
-      const complete = new Set(next.filter((g) => g.completed === g.instances).map((g) => g.name));
-      if (complete.size === next.length) {
+      next = releaseOrSkip(run, next, change);
+      if (next.every((g) => g.completed === g.instances)) {
         runChange.state = transitionRun(run.id, run.state, 'complete');
         runChange.finished = true;
         const qa = transitionQa(run.id, run.qaState, 'complete');
         if (qa !== run.qaState) runChange.qaState = qa;
         change.events.push({ type: 'complete', products: true });
         if (run.sourceRunId !== null) change.settleSource = 'ingested';
-      } else {
-        const released = new Set(next.filter((g) => g.released).map((g) => g.name));
-        for (const name of readyGroups(next, complete, released)) {
-          const g = next.find((x) => x.name === name) as GroupFacts;
-          change.groups.push({ ...g, released: true });
-          change.release.push(name);
-        }
       }
     }
   }

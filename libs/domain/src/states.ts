@@ -80,4 +80,6 @@ export type FailureReason =
   /** A batch system killed it over its memory (Slurm OUT_OF_MEMORY). */
   | 'out_of_memory'
   /** Someone else removed it from the batch system (scancel, condor_rm not by wfs). */
-  | 'removed_externally';
+  | 'removed_externally'
+  /** Its result file is not a JSON object, or is over 64 KiB (WORKFLOWS v1.1). */
+  | 'bad_result';
