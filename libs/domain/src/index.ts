@@ -17,3 +17,4 @@ export * from './disk-state';
 export * from './job-key';
 export * from './resources';
 export * from './placement';
+export * from './reuse';
