@@ -140,7 +140,7 @@ export const USAGES: Record<string, string> = {
   list: 'wfs list [--state S] [--workflow W] [--subject S] [--qa Q] [--limit N]',
   watch: 'wfs watch <runId>',
   rerun:
-    'wfs rerun <runId | subject> [--ppr f] [--flagtemplate f] [--flux f] [--flagtargetstemplate f] [--param k=v] [--watch]',
+    'wfs rerun <runId | subject> [--ppr f] [--flagtemplate f] [--flux f] [--flagtargetstemplate f] [--param k=v] [--from JOB] [--watch]',
   qa: 'wfs qa <runId> pass|fail|null --analyst NAME [--comments TEXT]',
   ingest:
     'wfs ingest <runId> --qa pass|fail|null --analyst NAME [--report qa_report.txt] [--flagtemplate f] [--flagtargetstemplate f] [--watch]',
@@ -254,6 +254,8 @@ export const COMMANDS: Record<
         : undefined;
     const p = params(flags, schema);
     if (Object.keys(p).length > 0) form.append('parameters', JSON.stringify(p));
+    const from = str(flags, 'from');
+    if (from) form.append('fromJob', from);
     const run = await client.request('POST', `/api/v1/runs/${id}/rerun`, form);
     return maybeWatch(client, io, flags, run);
   },

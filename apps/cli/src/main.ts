@@ -13,7 +13,7 @@ const USAGE = `usage: wfs <command> [options]   (WFS_URL, WFS_TOKEN; every comma
   status <runId>
   list [--state S] [--workflow W] [--subject S] [--qa Q] [--limit N]
   watch <runId>
-  rerun <runId | subject> [--ppr f] [--flagtemplate f] [--flux f] [--flagtargetstemplate f] [--param k=v] [--watch]
+  rerun <runId | subject> [--ppr f] [--flagtemplate f] [--flux f] [--flagtargetstemplate f] [--param k=v] [--from JOB] [--watch]
   qa <runId> pass|fail|null --analyst NAME [--comments TEXT]
   ingest <runId> --qa pass|fail|null --analyst NAME [--report qa_report.txt] [--flagtemplate f] [--flagtargetstemplate f] [--watch]
   reject <runId> --analyst NAME [--comments TEXT]
@@ -45,6 +45,7 @@ const OPTIONS = {
   limit: { type: 'string' },
   ppr: { type: 'string' },
   flagtemplate: { type: 'string' },
+  from: { type: 'string' },
   flux: { type: 'string' },
   flagtargetstemplate: { type: 'string' },
   report: { type: 'string' },

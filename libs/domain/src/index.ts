@@ -18,3 +18,4 @@ export * from './job-key';
 export * from './resources';
 export * from './placement';
 export * from './expressions';
+export * from './reuse';

@@ -4,7 +4,7 @@ import { JOB_STATES, JobState } from './states';
 
 /** The whole table, written out: every (state, action) pair is decided here. */
 const EXPECTED: Record<JobState, Partial<Record<JobAction, JobState>>> = {
-  idle: { claim: 'running', skip: 'skipped', cancel: 'removed', hold: 'held' },
+  idle: { claim: 'running', skip: 'skipped', cancel: 'removed', hold: 'held', reuse: 'skipped' },
   running: {
     complete: 'completed',
     retry: 'idle',

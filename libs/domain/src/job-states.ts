@@ -11,6 +11,7 @@ export const JOB_ACTIONS = [
   'cancel', // the run was cancelled
   'hold', // an operator (or placement) holds it (issue "schedule like a batch system")
   'release', // back to idle
+  'reuse', // a re-run from a later job takes this one's outputs from the source run: never runs
 ] as const;
 export type JobAction = (typeof JOB_ACTIONS)[number];
 
@@ -20,7 +21,7 @@ export type JobAction = (typeof JOB_ACTIONS)[number];
  * illegal. `waiting` (a gate) joins here when gates come.
  */
 const JOB_TRANSITIONS: Record<JobState, Partial<Record<JobAction, JobState>>> = {
-  idle: { claim: 'running', skip: 'skipped', cancel: 'removed', hold: 'held' },
+  idle: { claim: 'running', skip: 'skipped', cancel: 'removed', hold: 'held', reuse: 'skipped' },
   running: {
     complete: 'completed',
     retry: 'idle',

@@ -21,9 +21,9 @@ import { SetQa } from './set-qa';
     { provide: SetQa, inject: [Database], useFactory: (db: Database) => new SetQa(db) },
     {
       provide: RerunRun,
-      inject: [WorkflowCatalog, NewRuns, WFS_CONFIG],
-      useFactory: (c: WorkflowCatalog, n: NewRuns, cfg: WfsConfig) =>
-        new RerunRun(c, n, cfg.maxJobsPerRun),
+      inject: [WorkflowCatalog, NewRuns, WFS_CONFIG, Roots],
+      useFactory: (c: WorkflowCatalog, n: NewRuns, cfg: WfsConfig, r: Roots) =>
+        new RerunRun(c, n, cfg.maxJobsPerRun, r),
     },
     {
       provide: IngestRun,

@@ -1,4 +1,12 @@
-import { invalid, planRun, PlannedGroup, transitionRun, WorkflowDefinition } from '@wfs/domain';
+import {
+  groupStarts,
+  invalid,
+  JobState,
+  planRun,
+  PlannedGroup,
+  transitionRun,
+  WorkflowDefinition,
+} from '@wfs/domain';
 import {
   notifyPayload,
   numberEvents,
@@ -13,7 +21,7 @@ import { JobRow, RunRow, snapshotOf } from './run-model';
 
 /** A run's whole job plan, ready to be written. */
 export interface Submission {
-  groups: PlannedGroup[];
+  groups: Array<PlannedGroup & { completed: number; released: boolean }>;
   /** Every instance, in plan order (position, index). */
   instances: Array<{
     name: string;
@@ -21,7 +29,16 @@ export interface Submission {
     position: number;
     item: string | null;
     released: boolean;
+    /** idle, or skipped: reused from the source run of a re-run from a later job. */
+    state: JobState;
+    statusReason: string | null;
   }>;
+}
+
+/** A re-run from a later job: the jobs whose outputs come from the source run instead of running. */
+export interface Reuse {
+  fromRunId: number;
+  jobs: readonly string[];
 }
 
 /**
@@ -35,6 +52,7 @@ export function planSubmission(
   files: ReadonlySet<string>,
   /** The plan, when the caller has made it already. */
   planned?: PlannedGroup[],
+  reuse: Reuse | null = null,
 ): Submission {
   const runId = Number(run.id);
   transitionRun(runId, run.state, 'submit');
@@ -48,10 +66,15 @@ export function planSubmission(
       },
     );
   }
-  const groups = planned ?? planRun(def.jobs, run.parameters, maxJobsPerRun);
+  const plannedGroups = planned ?? planRun(def.jobs, run.parameters, maxJobsPerRun);
+  const starts = groupStarts(runId, plannedGroups, reuse);
+  const groups: Submission['groups'] = [];
   const instances: Submission['instances'] = [];
-  for (const g of groups) {
-    const released = g.needs.length === 0;
+  for (const g of plannedGroups) {
+    const start = starts.get(g.name) as NonNullable<ReturnType<typeof starts.get>>;
+    groups.push({ ...g, completed: start.completed, released: start.released });
+    // A reused instance is done, not ready: nothing dispatches it.
+    const released = start.released && start.state === 'idle';
     (g.items ?? [null]).forEach((item, index) => {
       instances.push({
         name: g.name,
@@ -59,6 +82,8 @@ export function planSubmission(
         position: g.position,
         item: item ? JSON.stringify(item) : null,
         released,
+        state: start.state,
+        statusReason: start.statusReason,
       });
     });
   }
@@ -86,14 +111,16 @@ export async function writeSubmission(
   const rows = numberEvents(snapshotOf(submitted), 0, events);
   const [row] = await tx.query<{ written: string; updated_at: Date }>(
     `WITH g AS (
-       INSERT INTO job_groups (run_id, name, position, needs, instances, released)
-       SELECT $1, n, p, ARRAY(SELECT jsonb_array_elements_text(d)), i, r
-       FROM unnest($2::text[], $3::int[], $4::jsonb[], $5::int[], $6::bool[]) AS x(n, p, d, i, r)
+       INSERT INTO job_groups (run_id, name, position, needs, instances, released, completed)
+       SELECT $1, n, p, ARRAY(SELECT jsonb_array_elements_text(d)), i, r, c
+       FROM unnest($2::text[], $3::int[], $4::jsonb[], $5::int[], $6::bool[], $19::int[])
+            AS x(n, p, d, i, r, c)
        RETURNING 1
      ), j AS (
-       INSERT INTO jobs (run_id, name, idx, position, item, dispatched_at, priority)
-       SELECT $1, n, i, p, it, CASE WHEN r THEN now() END, (SELECT priority FROM runs WHERE id = $1)
-       FROM unnest($7::text[], $8::int[], $9::int[], $10::jsonb[], $11::bool[]) AS x(n, i, p, it, r)
+       INSERT INTO jobs (run_id, name, idx, position, item, dispatched_at, priority, state, status_reason)
+       SELECT $1, n, i, p, it, CASE WHEN r THEN now() END, (SELECT priority FROM runs WHERE id = $1), s, sr
+       FROM unnest($7::text[], $8::int[], $9::int[], $10::jsonb[], $11::bool[], $20::text[], $21::text[])
+            AS x(n, i, p, it, r, s, sr)
        RETURNING 1
      ), seq AS (
        UPDATE runs SET state = $12, updated_at = now(), last_sequence = last_sequence + $13
@@ -108,7 +135,7 @@ export async function writeSubmission(
       groups.map((g) => g.position),
       groups.map((g) => JSON.stringify(g.needs)),
       groups.map((g) => g.items?.length ?? 1),
-      groups.map((g) => g.needs.length === 0),
+      groups.map((g) => g.released),
       instances.map((i) => i.name),
       instances.map((i) => i.index),
       instances.map((i) => i.position),
@@ -118,6 +145,9 @@ export async function writeSubmission(
       events.length,
       ...outboxParams(rows),
       notifyPayload(rows),
+      groups.map((g) => g.completed),
+      instances.map((i) => i.state),
+      instances.map((i) => i.statusReason),
     ],
   );
   if (Number(row?.written) !== events.length)
@@ -133,10 +163,10 @@ export function plannedJobRows(run: RunRow, plan: Submission, limit: number): Jo
     idx: i.index,
     position: i.position,
     item: i.item ? (JSON.parse(i.item) as Record<string, string | number>) : null,
-    state: 'idle',
+    state: i.state,
     attempts: 0,
     exit_code: null,
-    status_reason: null,
+    status_reason: i.statusReason,
     host: null,
     pid: null,
     dispatched_at: i.released ? new Date() : null,
@@ -155,11 +185,20 @@ export async function submitLocked(
   run: RunRow,
   def: WorkflowDefinition,
   maxJobsPerRun: number,
+  /** A re-run from a later job: what its source run's jobs give it (their outputs are in place). */
+  reuse: Reuse | null = null,
 ): Promise<RunRow> {
   transitionRun(Number(run.id), run.state, 'submit');
   const files = await tx.query<{ name: string }>('SELECT name FROM run_files WHERE run_id = $1', [
     run.id,
   ]);
-  const plan = planSubmission(run, def, maxJobsPerRun, new Set(files.map((f) => f.name)));
+  const plan = planSubmission(
+    run,
+    def,
+    maxJobsPerRun,
+    new Set(files.map((f) => f.name)),
+    undefined,
+    reuse,
+  );
   return writeSubmission(tx, run, plan);
 }

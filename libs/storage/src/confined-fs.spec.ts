@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { WfsError } from '@wfs/domain';
 import { appendIn, createTemp, install, moveDir, openRead, plainDir, readIn } from './confined-fs';
+import { linkOrCopyIn } from './file-digest';
 import { Roots } from './run-directories';
 import { stageUpload } from './uploads';
 
@@ -134,5 +135,48 @@ describe('Roots: run directories and resultsDir', () => {
     fs.rmdirSync(dirs.rawdata);
     fs.symlinkSync(tmp, dirs.rawdata);
     expect(() => roots.checkRunDirs(dirs)).toThrow(/link/);
+  });
+});
+
+describe('linkOrCopyIn: what a re-run reuses', () => {
+  let tmp: string;
+  let root: string;
+  let outside: string;
+  beforeEach(() => {
+    tmp = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'wfs-link-')));
+    root = path.join(tmp, 'root');
+    outside = path.join(tmp, 'outside');
+    fs.mkdirSync(root);
+    fs.mkdirSync(outside);
+    fs.writeFileSync(path.join(outside, 'secret'), 'secret');
+  });
+  afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  test('linkOrCopyIn hard-links a tree into another run, refuses links and paths outside', async () => {
+    const src = path.join(root, 'run', 'rawdata', 'eb');
+    fs.mkdirSync(path.join(src, 'ASDMBinary'), { recursive: true });
+    fs.writeFileSync(path.join(src, 'ASDM.xml'), 'asdm');
+    fs.writeFileSync(path.join(src, 'ASDMBinary', 'bdf'), 'bdf');
+    const dest = path.join(root, 'run2', 'rawdata', 'eb');
+    expect(await linkOrCopyIn(src, dest, [root])).toBe(2);
+    expect(fs.statSync(path.join(dest, 'ASDMBinary', 'bdf')).ino).toBe(
+      fs.statSync(path.join(src, 'ASDMBinary', 'bdf')).ino,
+    );
+    // The destination is new: never merged into, never replaced.
+    expect(await refusal(() => linkOrCopyIn(src, dest, [root]))).not.toBe('accepted');
+    fs.symlinkSync(path.join(outside, 'secret'), path.join(src, 'planted'));
+    expect(await refusal(() => linkOrCopyIn(src, path.join(root, 'run3', 'eb'), [root]))).toBe(
+      'UNSAFE_PATH',
+    );
+    expect(await refusal(() => linkOrCopyIn(outside, path.join(root, 'run4'), [root]))).toBe(
+      'UNSAFE_PATH',
+    );
+    expect(await refusal(() => linkOrCopyIn(src, path.join(outside, 'x'), [root]))).toBe(
+      'UNSAFE_PATH',
+    );
+    fs.symlinkSync(outside, path.join(root, 'via'));
+    expect(
+      await refusal(() => linkOrCopyIn(path.join(root, 'via'), path.join(root, 'run5'), [root])),
+    ).toBe('UNSAFE_PATH');
   });
 });

@@ -3,7 +3,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { entryKind, openRead, unsafePath } from './confined-fs';
+import {
+  ensureDir,
+  entryKind,
+  isInside,
+  makeDir,
+  openRead,
+  plainDir,
+  realPath,
+  unsafePath,
+} from './confined-fs';
 
 /**
  * The file walk and the digest of the service, for every place that lists,
@@ -108,4 +117,61 @@ export async function copyDigesting(
     await handle.close();
   }
   return { sha256: hash.digest('hex'), size };
+}
+
+/**
+ * Puts `from` (a regular file or a directory tree) at the new path `to` as
+ * hard links, file by file, or as copies where the two are on different
+ * filesystems: what a re-run reuses of its source run, the source left as it
+ * was. Both must lie inside `roots` and be reached without a symbolic link;
+ * a link (or a special file) anywhere in the tree is refused (UNSAFE_PATH),
+ * never followed. `to` must not exist; the directories above it are made
+ * (plain directories, inside the root `to` lies in). Returns the files put.
+ */
+export async function linkOrCopyIn(
+  from: string,
+  to: string,
+  roots: readonly string[],
+): Promise<number> {
+  const src = path.resolve(from);
+  const dest = path.resolve(to);
+  const srcRoot = roots.find((r) => isInside(r, src));
+  const destRoot = roots.find((r) => isInside(r, dest));
+  if (!srcRoot || realPath(src) !== src) throw unsafePath(from, 'it is not inside the roots');
+  if (!destRoot || dest === destRoot) throw unsafePath(to, 'it is not inside the roots');
+  // The directories above the destination: each a plain one, made when missing.
+  const rel = path.relative(destRoot, path.dirname(dest));
+  let dir = destRoot;
+  for (const part of rel === '' ? [] : rel.split(path.sep)) {
+    dir = path.join(dir, part);
+    ensureDir(dir, destRoot);
+  }
+  plainDir(path.dirname(dest), destRoot);
+  let count = 0;
+  const put = async (s: string, d: string): Promise<void> => {
+    const kind = entryKind(s);
+    if (kind === 'dir') {
+      // Read by its real path only: a directory swapped for a link since the check is refused.
+      if (realPath(s) !== s) throw unsafePath(s, 'it leads through a link');
+      makeDir(d);
+      for (const entry of await fs.promises.readdir(s))
+        await put(path.join(s, entry), path.join(d, entry));
+      return;
+    }
+    if (kind !== 'file') throw unsafePath(s, kind === null ? 'it is gone' : `it is a ${kind}`);
+    try {
+      // link(2) never follows a link at `s`: one planted since the check is linked as a link, refused below.
+      await fs.promises.link(s, d);
+      if (entryKind(d) !== 'file') {
+        await fs.promises.rm(d, { force: true });
+        throw unsafePath(s, 'it became a link');
+      }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
+      await copyFileIn(s, d);
+    }
+    count += 1;
+  };
+  await put(src, dest);
+  return count;
 }

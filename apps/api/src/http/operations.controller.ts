@@ -103,7 +103,10 @@ export class OperationsController {
     @Inject(ResumeRun) private readonly resumeRun: ResumeRun,
   ) {}
 
-  /** Multipart (file parts named by their file names, fields `parameters` and `submit`) or JSON `{parameters?, submit?}`. */
+  /**
+   * Multipart (file parts named by their file names, fields `parameters`,
+   * `submit` and `fromJob`) or JSON `{parameters?, submit?, fromJob?}`.
+   */
   @Post('rerun')
   @RequireRole('da')
   @ApiConsumes('multipart/form-data', 'application/json')
@@ -114,7 +117,17 @@ export class OperationsController {
     @UploadedFiles() parts: Part[] | undefined,
     @Req() req: AuthenticatedRequest,
   ) {
-    only(body ?? {}, ['parameters', 'submit']);
+    only(body ?? {}, ['parameters', 'submit', 'fromJob']);
+    const fromJob = body?.fromJob;
+    if (
+      fromJob !== undefined &&
+      fromJob !== null &&
+      (typeof fromJob !== 'string' || fromJob === '')
+    ) {
+      throw invalid('INVALID_REQUEST', 'fromJob must be the name of a job.', {
+        fields: { fromJob: 'must be a job name' },
+      });
+    }
     let parameters = body?.parameters;
     if (typeof parameters === 'string') {
       try {
@@ -150,6 +163,7 @@ export class OperationsController {
       parameters: parameters as Record<string, unknown> | undefined,
       submit: submit === undefined ? true : submit === true || submit === 'true',
       actor: actor(req),
+      fromJob: (fromJob as string | null | undefined) ?? null,
     });
     return this.queries.get(runId);
   }
