@@ -104,3 +104,14 @@ export function didYouMean(typed: string, known: readonly string[]): string {
   if (close.length === 0) return '';
   return ` Did you mean ${close.length === 1 ? close[0] : `${close.slice(0, -1).join(', ')} or ${close.at(-1)}`}?`;
 }
+
+/**
+ * A job name in a loaded definition: what a definition's author writes
+ * (`[a-z][a-z0-9_]{0,63}`, no dots), or the name a sub-workflow's job gets
+ * when it is expanded, `<outer job>.<inner job>` (WORKFLOWS v1.1
+ * "Composition"), nested as deep as sub-workflows go, at most 200
+ * characters in all (its log file, `<name>.<index>.stdout.log`, stays under
+ * NAME_MAX). Every segment starts with a letter, so `<name>.<index>` is
+ * never ambiguous.
+ */
+export const JOB_NAME = /^(?=.{1,200}$)[a-z][a-z0-9_]{0,63}(\.[a-z][a-z0-9_]{0,63})*$/;

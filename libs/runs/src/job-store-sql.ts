@@ -1,3 +1,4 @@
+import { JOB_NAME } from '@wfs/domain';
 import type { JobKey, Reopen, StopLive } from '@wfs/domain';
 import { notifyPayload, outboxInsert, outboxNotify, outboxParams, OutboxRow } from '@wfs/events';
 import type { Tx } from '@wfs/persistence';
@@ -66,8 +67,6 @@ export const SCHEDULE_CHANNEL = 'wfs_schedule';
 /** The channel naming one running attempt (`<run>,<job>,<index>,<attempt>`) its worker stops. */
 export const STOP_CHANNEL = 'wfs_stop';
 
-/** A job name as workflow definitions allow it (the definition schema's pattern). */
-const JOB_NAME = /^[a-z][a-z0-9_]{0,63}$/;
 const ints = (xs: readonly number[]) => `'{${xs.join(',')}}'`;
 const validId = (id: number) => Number.isSafeInteger(id) && id > 0;
 
@@ -79,7 +78,8 @@ const validId = (id: number) => Number.isSafeInteger(id) && id > 0;
 export async function lockAndRead(tx: Tx, scope: StoreScope): Promise<LoadedRows> {
   // One round trip for the lock and the reads: statements without parameters go out together
   // (and with the transaction's BEGIN), so every value is put in the text, and only values
-  // checked here can be: integers, and job names as definitions allow them, double-quoted in
+  // checked here can be: integers, and job names as definitions allow them (JOB_NAME: letters,
+  // digits, `_` and the `.` of expanded sub-workflows, never `"` or `\`), double-quoted in
   // the array (a job may be called "null"). A key that fails the check names no instance that
   // can exist, and is treated as such.
   const valid = scope.keys.filter(

@@ -1,9 +1,73 @@
 /** JSON Schema of a workflow definition file (WORKFLOWS.md). Defaults fill optional job fields. */
-const NAME = '^[a-z][a-z0-9_]{0,63}$';
+/** A workflow, job or template name as a definition's author writes it. */
+export const NAME = '^[a-z][a-z0-9_]{0,63}$';
 /** A worker label (WFS_WORKER_LABELS) as a job's requirements name it. */
 export const LABEL = '^[a-z0-9][a-z0-9_.-]{0,63}$';
 /** A named concurrency limit (`concurrencyLimits`, PUT /api/v1/limits/{name}). */
 export const LIMIT = '^[a-z][a-z0-9_.-]{0,63}$';
+
+/** The fields of a job that runs an executable (a template holds some of them, minus `name`). */
+export const JOB_PROPERTIES = {
+  name: { type: 'string', pattern: NAME },
+  stage: { type: 'string', default: '' },
+  executable: { type: 'string', pattern: '^(builtin:)?[a-z][a-z0-9_]*$' },
+  arguments: { type: 'array', items: { type: 'string' }, default: [] },
+  needs: { type: 'array', items: { type: 'string' }, default: [] },
+  scatter: {
+    type: ['object', 'null'],
+    default: null,
+    minProperties: 1,
+    propertyNames: { pattern: '^[a-z][a-zA-Z0-9_]*$' },
+    additionalProperties: {
+      anyOf: [{ type: 'string' }, { type: 'array', items: { type: ['string', 'number'] } }],
+    },
+  },
+  // Defaults depend on the executable (a builtin step reserves nothing): load-definitions.ts.
+  requestCpus: { type: 'integer', minimum: 0, maximum: 100000 },
+  requestMemory: { type: 'string', pattern: '^[0-9]{1,12}[KMGT]?$' },
+  requestGpus: { type: 'integer', minimum: 0, maximum: 1024, default: 0 },
+  requirements: {
+    type: 'object',
+    additionalProperties: false,
+    default: {},
+    properties: {
+      labels: { type: 'array', items: { type: 'string', pattern: LABEL }, default: [] },
+    },
+  },
+  concurrencyLimits: {
+    type: 'array',
+    items: { type: 'string', pattern: LIMIT },
+    uniqueItems: true,
+    default: [],
+  },
+  timeout: { type: 'integer', minimum: 1, default: 3600 },
+  retries: { type: 'integer', minimum: 0, maximum: 20, default: 0 },
+  retryBackoff: { type: 'number', minimum: 0, default: 5 },
+  retryUnlessExit: { type: ['integer', 'null'], default: null },
+  success: { enum: ['exit_code', 'casa'], default: 'exit_code' },
+  outputs: { type: 'array', items: { type: 'string' }, default: [] },
+  env: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
+} as const;
+
+const JOB = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'executable'],
+  properties: JOB_PROPERTIES,
+} as const;
+
+/** A job that expands into a sub-workflow's jobs (WORKFLOWS v1.1 "Composition"). */
+const SUB_WORKFLOW_JOB = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'workflow'],
+  properties: {
+    name: { type: 'string', pattern: NAME },
+    workflow: { type: 'string', pattern: NAME },
+    with: { type: 'object', default: {} },
+    needs: { type: 'array', items: { type: 'string' }, default: [] },
+  },
+} as const;
 
 export const DEFINITION_SCHEMA = {
   type: 'object',
@@ -62,52 +126,8 @@ export const DEFINITION_SCHEMA = {
     jobs: {
       type: 'array',
       minItems: 1,
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['name', 'executable'],
-        properties: {
-          name: { type: 'string', pattern: NAME },
-          stage: { type: 'string', default: '' },
-          executable: { type: 'string', pattern: '^(builtin:)?[a-z][a-z0-9_]*$' },
-          arguments: { type: 'array', items: { type: 'string' }, default: [] },
-          needs: { type: 'array', items: { type: 'string' }, default: [] },
-          scatter: {
-            type: ['object', 'null'],
-            default: null,
-            minProperties: 1,
-            propertyNames: { pattern: '^[a-z][a-zA-Z0-9_]*$' },
-            additionalProperties: {
-              anyOf: [{ type: 'string' }, { type: 'array', items: { type: ['string', 'number'] } }],
-            },
-          },
-          // Defaults depend on the executable (a builtin step reserves nothing): load-definitions.ts.
-          requestCpus: { type: 'integer', minimum: 0, maximum: 100000 },
-          requestMemory: { type: 'string', pattern: '^[0-9]{1,12}[KMGT]?$' },
-          requestGpus: { type: 'integer', minimum: 0, maximum: 1024, default: 0 },
-          requirements: {
-            type: 'object',
-            additionalProperties: false,
-            default: {},
-            properties: {
-              labels: { type: 'array', items: { type: 'string', pattern: LABEL }, default: [] },
-            },
-          },
-          concurrencyLimits: {
-            type: 'array',
-            items: { type: 'string', pattern: LIMIT },
-            uniqueItems: true,
-            default: [],
-          },
-          timeout: { type: 'integer', minimum: 1, default: 3600 },
-          retries: { type: 'integer', minimum: 0, maximum: 20, default: 0 },
-          retryBackoff: { type: 'number', minimum: 0, default: 5 },
-          retryUnlessExit: { type: ['integer', 'null'], default: null },
-          success: { enum: ['exit_code', 'casa'], default: 'exit_code' },
-          outputs: { type: 'array', items: { type: 'string' }, default: [] },
-          env: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
-        },
-      },
+      // A job that runs a sub-workflow (`workflow:`) has fields of its own (composition.ts).
+      items: { if: { type: 'object', required: ['workflow'] }, then: SUB_WORKFLOW_JOB, else: JOB },
     },
   },
 } as const;

@@ -3,46 +3,34 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Ajv, { ErrorObject } from 'ajv';
 import { parse } from 'yaml';
-import { dagProblems, JobDefinition, templateProblems, WorkflowDefinition } from '@wfs/domain';
+import {
+  dagProblems,
+  didYouMean,
+  JobDefinition,
+  templateProblems,
+  WorkflowDefinition,
+} from '@wfs/domain';
+import {
+  applyTemplates,
+  expandSubWorkflows,
+  isLibrary,
+  isSubWorkflowJob,
+  Libraries,
+  SubWorkflowJob,
+} from './composition';
+import { DefinitionError, fieldOf, messageOf } from './definition-error';
 import { DEFINITION_SCHEMA } from './definition-schema';
 
-/** A definition file that cannot be used: names the file and the field. */
-export class DefinitionError extends Error {
-  constructor(
-    readonly file: string,
-    readonly field: string,
-    problem: string,
-  ) {
-    super(`Workflow definition ${file}: ${field}: ${problem}`);
-    this.name = 'DefinitionError';
-  }
-}
+export { DefinitionError } from './definition-error';
 
 const ajv = new Ajv({ allErrors: false, useDefaults: true, strict: false });
 const validateShape = ajv.compile(DEFINITION_SCHEMA);
 
-function fieldOf(error: ErrorObject): string {
-  const where = error.instancePath.replace(/^\//, '').replace(/\//g, '.') || '(top level)';
-  if (error.keyword === 'additionalProperties') {
-    return `${where === '(top level)' ? '' : where + '.'}${String(error.params.additionalProperty)}`;
-  }
-  if (error.keyword === 'required') {
-    return `${where === '(top level)' ? '' : where + '.'}${String(error.params.missingProperty)}`;
-  }
-  return where;
-}
+const isYaml = (f: string): boolean => /\.ya?ml$/.test(f);
 
-function messageOf(error: ErrorObject): string {
-  if (error.keyword === 'additionalProperties') return 'is not a known field';
-  if (error.keyword === 'required') return 'is required';
-  return error.message ?? 'is invalid';
-}
-
-/** Parses and validates one definition file's text; throws DefinitionError. */
-export function parseDefinition(file: string, text: string): WorkflowDefinition {
-  let doc: unknown;
+function parseYaml(file: string, text: string): unknown {
   try {
-    doc = parse(text);
+    return parse(text);
   } catch (e) {
     throw new DefinitionError(
       file,
@@ -50,57 +38,185 @@ export function parseDefinition(file: string, text: string): WorkflowDefinition 
       (e as Error).message.split('\n')[0] ?? 'unreadable YAML',
     );
   }
-  if (!validateShape(doc)) {
-    const error = (validateShape.errors ?? [])[0] as ErrorObject;
-    throw new DefinitionError(file, fieldOf(error), messageOf(error));
-  }
-  const def = doc as Omit<WorkflowDefinition, 'digest'>;
-  const expected = path.basename(file).replace(/\.ya?ml$/, '');
-  if (def.name !== expected)
-    throw new DefinitionError(file, 'name', `must match the file name ("${expected}")`);
-  try {
-    ajv.compile(def.parameters);
-  } catch (e) {
-    throw new DefinitionError(
-      file,
-      'parameters',
-      `is not a valid JSON Schema: ${(e as Error).message}`,
-    );
-  }
-  const problems = dagProblems(def.jobs);
-  if (problems.length > 0) throw new DefinitionError(file, 'jobs', problems.join('; '));
-  def.jobs.forEach((job: JobDefinition, i) => {
-    // A builtin step runs inside the worker: it reserves nothing unless it says so.
-    const builtin = job.executable.startsWith('builtin:');
-    job.requestCpus ??= builtin ? 0 : 1;
-    job.requestMemory ??= builtin ? '0' : '1G';
-    job.requirements.labels ??= [];
-    const dims = job.scatter ? Object.keys(job.scatter) : [];
-    const fields: Array<[string, string[]]> = [
-      ['arguments', job.arguments],
-      ['outputs', job.outputs],
-      ['env', Object.values(job.env)],
-    ];
-    for (const [field, templates] of fields) {
-      for (const t of templates) {
-        const found = templateProblems(t, dims, field === 'outputs');
-        if (found.length > 0)
-          throw new DefinitionError(file, `jobs.${i}.${field}`, found.join('; '));
-      }
-    }
-  });
-  return { ...def, digest: createHash('sha256').update(text).digest('hex') };
 }
 
-/** Loads every *.yaml of a folder; the first bad file stops the load. */
+/**
+ * Loads the definitions of one workflows directory: each file once, its
+ * libraries and sub-workflows with it (WORKFLOWS v1.1 "Composition"),
+ * stopping at the first bad file or at a cycle.
+ */
+class DefinitionLoader {
+  private readonly libraries: Libraries;
+  private readonly done = new Map<string, WorkflowDefinition>();
+  /** The files being loaded, outermost first: a sub-workflow among them is a cycle. */
+  private readonly loading: string[] = [];
+  private workflowFiles: Map<string, string> | null = null;
+
+  constructor(private readonly dir: string) {
+    this.libraries = new Libraries(dir);
+  }
+
+  /** Workflow name -> file, for the top-level files of the directory that are not libraries. */
+  private files(): Map<string, string> {
+    if (!this.workflowFiles) {
+      this.workflowFiles = new Map();
+      for (const f of fs.readdirSync(this.dir).filter(isYaml).sort()) {
+        const file = path.join(this.dir, f);
+        if (!fs.statSync(file).isFile()) continue;
+        let doc: unknown = null;
+        try {
+          doc = parse(fs.readFileSync(file, 'utf8'));
+        } catch {
+          // Not readable: it is a workflow as far as naming goes; loading it says what is wrong.
+        }
+        if (!isLibrary(doc)) this.workflowFiles.set(f.replace(/\.ya?ml$/, ''), file);
+      }
+    }
+    return this.workflowFiles;
+  }
+
+  /** Every workflow of the directory (libraries are loaded, so checked, but not returned). */
+  all(): WorkflowDefinition[] {
+    const defs: WorkflowDefinition[] = [];
+    for (const f of fs.readdirSync(this.dir).filter(isYaml).sort()) {
+      const file = path.join(this.dir, f);
+      if (!fs.statSync(file).isFile()) continue;
+      const text = fs.readFileSync(file, 'utf8');
+      if (isLibrary(parseYaml(file, text))) this.libraries.library(file);
+      else defs.push(this.load(file, text));
+    }
+    return defs;
+  }
+
+  /** One workflow file's definition, once. */
+  load(file: string, text: string): WorkflowDefinition {
+    const rel = this.libraries.rel(file);
+    const known = this.done.get(rel);
+    if (known) return known;
+    this.loading.push(rel);
+    try {
+      const def = this.parse(file, text);
+      this.done.set(rel, def);
+      return def;
+    } finally {
+      this.loading.pop();
+    }
+  }
+
+  /** The workflow a `workflow:` job of `from` names. */
+  private inner(from: string, name: string, field: string): WorkflowDefinition {
+    const files = this.files();
+    const file = files.get(name);
+    if (!file)
+      throw new DefinitionError(
+        from,
+        field,
+        `no workflow ${name} in ${this.dir}.${didYouMean(name, [...files.keys()])}`,
+      );
+    const rel = this.libraries.rel(file);
+    if (this.loading.includes(rel))
+      throw new DefinitionError(
+        from,
+        field,
+        `workflow cycle: ${[...this.loading.slice(this.loading.indexOf(rel)), rel].join(' -> ')}`,
+      );
+    return this.load(file, fs.readFileSync(file, 'utf8'));
+  }
+
+  private parse(file: string, text: string): WorkflowDefinition {
+    const doc = parseYaml(file, text);
+    if (isLibrary(doc))
+      throw new DefinitionError(file, '(top level)', 'is a library of templates, not a workflow');
+    let composed = false;
+    if (doc !== null && typeof doc === 'object' && 'include' in doc) {
+      const { include, ...rest } = doc as Record<string, unknown>;
+      const templates = this.libraries.include(file, include);
+      applyTemplates(file, rest.jobs, templates);
+      composed = true;
+      return this.check(file, text, rest, composed);
+    }
+    applyTemplates(file, (doc as Record<string, unknown> | null)?.jobs, new Map());
+    return this.check(file, text, doc, composed);
+  }
+
+  private check(file: string, text: string, doc: unknown, composed: boolean): WorkflowDefinition {
+    if (!validateShape(doc)) {
+      const error = (validateShape.errors ?? [])[0] as ErrorObject;
+      throw new DefinitionError(file, fieldOf(error), messageOf(error));
+    }
+    const def = doc as Omit<WorkflowDefinition, 'digest' | 'jobs'> & {
+      jobs: Array<JobDefinition | SubWorkflowJob>;
+    };
+    const expected = path.basename(file).replace(/\.ya?ml$/, '');
+    if (def.name !== expected)
+      throw new DefinitionError(file, 'name', `must match the file name ("${expected}")`);
+    try {
+      ajv.compile(def.parameters);
+    } catch (e) {
+      throw new DefinitionError(
+        file,
+        'parameters',
+        `is not a valid JSON Schema: ${(e as Error).message}`,
+      );
+    }
+    // The DAG as written (a sub-workflow job one node), so problems name what the file says.
+    const problems = dagProblems(def.jobs);
+    if (problems.length > 0) throw new DefinitionError(file, 'jobs', problems.join('; '));
+    def.jobs.forEach((job, i) => {
+      if (isSubWorkflowJob(job)) {
+        composed = true;
+        return;
+      }
+      // A builtin step runs inside the worker: it reserves nothing unless it says so.
+      const builtin = job.executable.startsWith('builtin:');
+      job.requestCpus ??= builtin ? 0 : 1;
+      job.requestMemory ??= builtin ? '0' : '1G';
+      job.requirements.labels ??= [];
+      const dims = job.scatter ? Object.keys(job.scatter) : [];
+      const fields: Array<[string, string[]]> = [
+        ['arguments', job.arguments],
+        ['outputs', job.outputs],
+        ['env', Object.values(job.env)],
+      ];
+      for (const [field, templates] of fields) {
+        for (const t of templates) {
+          const found = templateProblems(t, dims, field === 'outputs');
+          if (found.length > 0)
+            throw new DefinitionError(file, `jobs.${i}.${field}`, found.join('; '));
+        }
+      }
+    });
+    const jobs = expandSubWorkflows(file, def.jobs, def.parameters, (name, field) =>
+      this.inner(file, name, field),
+    );
+    const expandedProblems = dagProblems(jobs);
+    if (expandedProblems.length > 0)
+      throw new DefinitionError(file, 'jobs', `once expanded: ${expandedProblems.join('; ')}`);
+    const out = { ...def, jobs };
+    // A plain file is digested as it is; a composed one by what it expands to, so a change in a
+    // library or a sub-workflow makes a new digest too.
+    const digest = composed
+      ? createHash('sha256')
+          .update(`wfs-composed\n${JSON.stringify(out)}`)
+          .digest('hex')
+      : createHash('sha256').update(text).digest('hex');
+    return { ...out, digest };
+  }
+}
+
+/**
+ * Parses and validates one definition file's text; throws DefinitionError.
+ * Its libraries and sub-workflows are looked for in the file's directory.
+ */
+export function parseDefinition(file: string, text: string): WorkflowDefinition {
+  return new DefinitionLoader(path.dirname(file)).load(file, text);
+}
+
+/**
+ * Loads every workflow *.yaml of a folder (not its subfolders, and not the
+ * template libraries at its top); the first bad file stops the load.
+ */
 export function loadDefinitions(dir: string): WorkflowDefinition[] {
   if (!fs.existsSync(dir)) throw new DefinitionError(dir, '(folder)', 'does not exist');
-  return fs
-    .readdirSync(dir)
-    .filter((f) => /\.ya?ml$/.test(f))
-    .sort()
-    .map((f) => {
-      const file = path.join(dir, f);
-      return parseDefinition(file, fs.readFileSync(file, 'utf8'));
-    });
+  return new DefinitionLoader(dir).all();
 }
