@@ -28,6 +28,8 @@ export interface JobDefinition {
   success: SuccessRule;
   outputs: string[];
   env: Record<string, string>;
+  /** Runs only when this expression holds (expressions.ts), else skipped; checked when its needs are done. */
+  when?: string | null;
 }
 
 export interface InputDefinition {

@@ -267,3 +267,58 @@ describe('resumeRun (CONTRACT 5.4)', () => {
       expect(() => resumeRun(facts(state))).toThrow(/cannot resume it/);
   });
 });
+
+describe('when (WORKFLOWS v1.1 data-driven steps)', () => {
+  const ok = { ok: true as const };
+  const withWhen = (g: GroupFacts, when: string): GroupFacts => ({ ...g, when, released: false });
+
+  test('a group whose when holds is released; one whose when fails is skipped and counts as done', () => {
+    const groups = [
+      group('a', [], 0),
+      withWhen(group('b', ['a'], 0), "jobs.a.result.mode == 'selfcal'"),
+      group('c', ['b'], 0, 1, false),
+    ];
+    const holds = finishJob(run('running'), job('running', 1), key(1), rules(), groups, ok, 0, {
+      result: { mode: 'selfcal' },
+    });
+    expect(holds?.release).toEqual(['b']);
+    expect(holds?.skip).toEqual([]);
+    expect(holds?.jobs[0]?.result).toEqual({ mode: 'selfcal' });
+    expect(holds?.groups.find((g) => g.name === 'a')?.result).toEqual({ mode: 'selfcal' });
+
+    const fails = finishJob(run('running'), job('running', 1), key(1), rules(), groups, ok, 0, {
+      result: { mode: 'plain' },
+    });
+    // b is skipped, so c (which needs only b) is ready at once.
+    expect(fails?.skip).toEqual([
+      { name: 'b', reason: "when: jobs.a.result.mode == 'selfcal' is false" },
+    ]);
+    expect(fails?.release).toEqual(['c']);
+    expect(fails?.groups.find((g) => g.name === 'b')).toMatchObject({
+      skipped: true,
+      completed: 1,
+      released: true,
+    });
+    expect(fails?.run?.state).toBeUndefined();
+  });
+
+  test('when every job left is skipped, the run completes', () => {
+    const groups = [
+      group('a', [], 0),
+      withWhen(group('b', ['a'], 0, 4), 'parameters.go == true'),
+      withWhen(group('c', ['b'], 0), "jobs.b.state == 'completed'"),
+    ];
+    const change = finishJob(
+      { ...run('running'), parameters: { go: false } },
+      job('running', 1),
+      key(1),
+      rules(),
+      groups,
+      ok,
+      0,
+    );
+    expect(change?.skip.map((s) => s.name)).toEqual(['b', 'c']);
+    expect(change?.run?.state).toBe('complete');
+    expect(change?.events.map((e) => e.type)).toEqual(['job-completed', 'complete']);
+  });
+});

@@ -9,7 +9,15 @@ export interface TemplateContext {
   /** The subject as it appears in file and directory names (see fileSafeSubject). */
   fileSafeSubject: string;
   parameters: Record<string, unknown>;
-  dirs: { root: string; rawdata: string; working: string; products: string; inputs: string };
+  dirs: {
+    root: string;
+    rawdata: string;
+    working: string;
+    products: string;
+    inputs: string;
+    /** The file this instance may write its result to (one JSON object, at most 64 KiB). */
+    result?: string;
+  };
   item: Record<string, string | number>;
   index: number;
 }
@@ -60,7 +68,7 @@ const ROOTS = new Set([
   'item',
   'index',
 ]);
-const DIRS = new Set(['root', 'rawdata', 'working', 'products', 'inputs']);
+const DIRS = new Set(['root', 'rawdata', 'working', 'products', 'inputs', 'result']);
 
 /**
  * Placeholders a definition may not use (checked at load time), as messages.

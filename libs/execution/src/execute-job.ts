@@ -22,6 +22,8 @@ import {
   entryKind,
   jobLogName,
   jobLogPath,
+  openRead,
+  removeFile,
   RunDirs,
   Roots,
   runDirs,
@@ -67,6 +69,38 @@ async function persist<T>(fn: () => Promise<T>, patienceMs: number): Promise<T> 
       if (e instanceof WfsError || Date.now() + delay > deadline) throw e;
       await new Promise((r) => setTimeout(r, delay));
     }
+  }
+}
+
+/** The largest result a job may write. */
+const MAX_RESULT_BYTES = 64 * 1024;
+
+const resultName = (job: string, index: number) => `${job}.${index}.result.json`;
+
+/** The result file of an instance: absent (null), one JSON object, or why it is not. */
+async function readResult(
+  dir: string,
+  name: string,
+): Promise<{ result: Record<string, unknown> | null } | { bad: string }> {
+  const handle = await openRead(dir, name).catch((e: unknown) => e as Error);
+  if (handle instanceof Error) return { bad: `cannot read its result ${name}: ${handle.message}` };
+  if (!handle) return { result: null };
+  try {
+    const { size } = await handle.stat();
+    if (size > MAX_RESULT_BYTES)
+      return { bad: `its result ${name} is ${size} bytes, over the 64 KiB a result may have` };
+    const text = (await handle.readFile()).toString('utf8');
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (e) {
+      return { bad: `its result ${name} is not JSON (${(e as Error).message})` };
+    }
+    if (value === null || typeof value !== 'object' || Array.isArray(value))
+      return { bad: `its result ${name} is not a JSON object` };
+    return { result: value as Record<string, unknown> };
+  } finally {
+    await handle.close();
   }
 }
 
@@ -199,7 +233,7 @@ export class ExecuteJob {
       subject: run.subject ?? '',
       fileSafeSubject: run.subject === null ? '' : fileSafeSubject(run.subject),
       parameters: run.parameters,
-      dirs,
+      dirs: { ...dirs, result: path.join(dirs.logs, resultName(job.name, job.idx)) },
       item: job.item ?? {},
       index: job.idx,
     };
@@ -296,6 +330,8 @@ export class ExecuteJob {
   private async runProcess(key: JobKey, attempt: Attempt, claimed: ClaimedJob): Promise<Ran> {
     const spec = this.processSpec(key, attempt, claimed);
     if ('refused' in spec) return spec;
+    // A result is this attempt's own: an earlier attempt's file is not read as it.
+    await removeFile(attempt.context.dirs.result as string).catch(() => undefined);
     const stopProcess = new AbortController();
     const outcome = await this.executor.run({
       ...spec,
@@ -328,6 +364,7 @@ export class ExecuteJob {
     for (const k of BASE_ENV_KEYS) if (process.env[k]) env[k] = process.env[k] as string;
     for (const [k, v] of Object.entries(def.env)) env[k] = render(v, context);
     Object.assign(env, {
+      WFS_RESULT_FILE: context.dirs.result as string,
       WFS_RUN_ID: String(run.id),
       WFS_JOB: job.name,
       WFS_JOB_INDEX: String(job.idx),
@@ -389,12 +426,15 @@ export class ExecuteJob {
         ? def.outputs.map((o) => render(o, context)).filter((o) => !this.outputExists(root, o))
         : [],
     };
-    return {
-      kind: 'finish',
-      verdict: judgeJob(def.success, observation),
-      exitCode: outcome.exitCode,
-      effects,
-    };
+    let verdict = judgeJob(def.success, observation);
+    if (verdict.ok) {
+      // What it found, for later jobs' `when` (WORKFLOWS v1.1): one JSON object, at most 64 KiB.
+      const read = await readResult(runDirs(root).logs, resultName(def.name, context.index));
+      if ('bad' in read)
+        verdict = { ok: false, reason: 'bad_result', message: read.bad, exitCode: outcome.exitCode };
+      else if (read.result) effects = { ...effects, result: read.result };
+    }
+    return { kind: 'finish', verdict, exitCode: outcome.exitCode, effects };
   }
 
   /** Outputs are relative to the run directory and may not point out of it. */

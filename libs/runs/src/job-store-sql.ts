@@ -21,6 +21,10 @@ export interface GroupRow {
   completed: number;
   instances: number;
   released: boolean;
+  /** Its `when` did not hold. */
+  skipped?: boolean;
+  /** An unscattered job's result (what later `when`s read). */
+  result?: unknown;
 }
 
 /** Which runs and rows a batch reads. */
@@ -100,7 +104,8 @@ export async function lockAndRead(tx: Tx, scope: StoreScope): Promise<LoadedRows
        SELECT * FROM runs WHERE id = ANY(${ints(runIds)}::bigint[]) ORDER BY id FOR UPDATE;
        WITH g AS (
          SELECT coalesce(json_agg(json_build_object('run_id', run_id::text, 'name', name, 'needs', needs,
-                  'completed', completed, 'instances', instances, 'released', released)), '[]') AS groups
+                  'completed', completed, 'instances', instances, 'released', released,
+                  'skipped', skipped, 'result', result)), '[]') AS groups
          FROM job_groups WHERE run_id = ANY(${ints(withGroups)}::bigint[])
        )
        SELECT j.*, CASE WHEN row_number() OVER () = 1 THEN g.groups END AS groups
@@ -159,6 +164,7 @@ export async function writeRows(tx: Tx, w: RowsToWrite): Promise<JobKey[]> {
   }>(
     `WITH j AS (
          UPDATE jobs j SET state = x.state, attempts = x.attempts, host = x.host, worker_id = x.worker_id,
+                result = x.result,
                 exit_code = x.exit_code, status_reason = x.status_reason,
                 pid = CASE WHEN x.started THEN NULL ELSE j.pid END,
                 executor = CASE WHEN x.started THEN x.executor ELSE j.executor END,
@@ -169,14 +175,17 @@ export async function writeRows(tx: Tx, w: RowsToWrite): Promise<JobKey[]> {
                 started_at = CASE WHEN x.started THEN now() ELSE j.started_at END,
                 finished_at = CASE WHEN x.finished THEN now() WHEN x.started THEN NULL ELSE j.finished_at END
          FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::int[], $6::text[], $7::text[],
-                     $8::int[], $9::text[], $10::bool[], $11::bool[], $12::int[], $37::int[], $40::text[])
+                     $8::int[], $9::text[], $10::bool[], $11::bool[], $12::int[], $37::int[], $40::text[],
+                     $45::jsonb[])
               AS x(run_id, name, idx, state, attempts, host, worker_id, exit_code, status_reason, started,
-                   finished, retry_ms, uncounted, executor)
+                   finished, retry_ms, uncounted, executor, result)
          WHERE j.run_id = x.run_id AND j.name = x.name AND j.idx = x.idx
          RETURNING 1
        ), g AS (
-         UPDATE job_groups g SET completed = x.completed, released = x.released
-         FROM unnest($13::bigint[], $14::text[], $15::int[], $16::bool[]) AS x(run_id, name, completed, released)
+         UPDATE job_groups g SET completed = x.completed, released = x.released, skipped = x.skipped,
+                result = x.result
+         FROM unnest($13::bigint[], $14::text[], $15::int[], $16::bool[], $43::bool[], $44::jsonb[])
+              AS x(run_id, name, completed, released, skipped, result)
          WHERE g.run_id = x.run_id AND g.name = x.name
          RETURNING 1
        ), r AS (
@@ -251,6 +260,9 @@ export async function writeRows(tx: Tx, w: RowsToWrite): Promise<JobKey[]> {
       jobs.map((x) => x.job.executor ?? null),
       runs.map((x) => x.resumed ?? false),
       runs.map((x) => x.run.resumed_count ?? 0),
+      groups.map((g) => g.skipped ?? false),
+      groups.map((g) => json(g.result)),
+      jobs.map((x) => json(x.job.result)),
     ],
   );
   const expected = [jobs.length, groups.length, runs.length, w.outbox.length];
@@ -288,6 +300,18 @@ export async function reopenStopped(tx: Tx, runId: number, reopen: Reopen): Prom
     [runId, reopen.skippedBecause],
   );
   await tx.query(`SELECT pg_notify('${SCHEDULE_CHANNEL}', '')`);
+}
+
+/** A group whose `when` did not hold: its idle instances are skipped (they never ran). */
+export async function skipGroup(
+  tx: Tx,
+  runId: number,
+  skip: { name: string; reason: string },
+): Promise<void> {
+  await tx.query(
+    `UPDATE jobs SET state = 'skipped', status_reason = $3 WHERE run_id = $1 AND name = $2 AND state = 'idle'`,
+    [runId, skip.name, skip.reason],
+  );
 }
 
 export async function stopLive(tx: Tx, runId: number, stop: StopLive): Promise<void> {

@@ -24,6 +24,7 @@ import {
   lockAndRead,
   StoreScope,
   reopenStopped,
+  skipGroup,
   stopLive,
   writeRows,
 } from './job-store-sql';
@@ -62,6 +63,8 @@ export const runFacts = (r: RunRow): RunFacts => ({
   diskState: r.disk_state,
   products: r.products,
   sourceRunId: r.source_run_id === null ? null : Number(r.source_run_id),
+  parameters: r.parameters,
+  subject: r.subject,
 });
 
 export const jobFacts = (j: LoadedJob): JobFacts => ({
@@ -105,6 +108,7 @@ export class JobStore {
   private readonly release: Array<{ runId: number; name: string }> = [];
   private readonly stops: Array<{ runId: number; stop: StopLive }> = [];
   private readonly reopens: Array<{ runId: number; reopen: Reopen }> = [];
+  private readonly skips: Array<{ runId: number; skip: { name: string; reason: string } }> = [];
   /** Running attempts to stop (`<run>,<job>,<index>,<attempt>` on STOP_CHANNEL). */
   private readonly stopAttempts: string[] = [];
   /** Something the scheduler must look at again: a slot freed, an instance ready or released. */
@@ -168,8 +172,13 @@ export class JobStore {
     return (this.running.get(runId) ?? []).filter((j) => j.state === 'running').map(jobFacts);
   }
 
+  /** The run's groups as the domain sees them, each with its definition's `when`. */
   groupsOf(runId: number): GroupFacts[] {
-    return this.groups.get(runId) ?? [];
+    const def = this.definitions.get(runId);
+    return (this.groups.get(runId) ?? []).map((g) => ({
+      ...g,
+      when: def?.jobs.find((j) => j.name === g.name)?.when ?? null,
+    }));
   }
 
   definition(runId: number): WorkflowDefinition {
@@ -214,6 +223,7 @@ export class JobStore {
       // Only the scheduler places an instance: one that is idle or held again is on no worker.
       if (c.state === 'idle' || c.state === 'held') job.worker_id = null;
       if (c.uncountAttempt) job.uncounted_attempts += 1;
+      if (c.result) job.result = c.result;
       if (c.state !== 'running') this.reschedule = true;
       if (c.started)
         Object.assign(job, {
@@ -222,6 +232,7 @@ export class JobStore {
           pid: null,
           // Recorded with the claim for what goes to the batch system: a submit host that dies
           // before recording the batch id leaves an attempt the next one can look for by name.
+          result: null,
           executor: handedToBatch(
             def.jobs.find((j) => j.name === c.name)?.executable ?? '',
             this.executor,
@@ -244,6 +255,8 @@ export class JobStore {
       const row = this.groups.get(runId)?.find((x) => x.name === g.name) as GroupRow;
       row.completed = g.completed;
       row.released = g.released;
+      row.skipped = !!g.skipped;
+      row.result = g.result ?? null;
       this.dirtyGroups.add(row);
     }
     if (change.run) {
@@ -273,6 +286,7 @@ export class JobStore {
     if (change.release.length > 0) this.reschedule = true;
     if (change.stopLive) this.stops.push({ runId, stop: change.stopLive });
     if (change.reopen) this.reopens.push({ runId, reopen: change.reopen });
+    for (const skip of change.skip) this.skips.push({ runId, skip });
     for (const a of change.stopAttempts)
       this.stopAttempts.push(`${runId},${a.name},${a.index},${a.attempt}`);
     const stage = (name: string) => def.jobs.find((j) => j.name === name)?.stage ?? '';
@@ -360,6 +374,8 @@ export class JobStore {
     for (const { runId, stop } of this.stops.splice(0)) await stopLive(tx, runId, stop);
     // A resumed run's instances that did not complete are idle again, set-based.
     for (const { runId, reopen } of this.reopens.splice(0)) await reopenStopped(tx, runId, reopen);
+    // Groups whose `when` did not hold: their instances never run.
+    for (const { runId, skip } of this.skips.splice(0)) await skipGroup(tx, runId, skip);
     return ready;
   }
 

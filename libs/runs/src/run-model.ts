@@ -75,6 +75,8 @@ export interface JobRow {
   executor?: string | null;
   /** The batch system's id for the attempt (Slurm job id, HTCondor cluster.proc). */
   cluster_job_id?: string | null;
+  /** The JSON object its last completed attempt wrote as its result. */
+  result?: Record<string, unknown> | null;
   /** Read with the scheduling facts (RunQueries): why its group waits, its workflow paused, a backoff. */
   group_waiting?: string | null;
   workflow_paused?: boolean;
@@ -110,8 +112,8 @@ export interface JobView {
     /** The batch system's id for the attempt (null for a local one, or before the submit returned). */
     clusterJobId: string | null;
   } | null;
-  /** The JSON a job writes as its result (RADPS pipelines; null until then). */
-  result: null;
+  /** The JSON object the job wrote as its result (`{{dirs.result}}`), or null. */
+  result: Record<string, unknown> | null;
 }
 
 export interface FileView {
@@ -215,7 +217,7 @@ export function jobView(j: JobRow, def?: JobDefinition): JobView {
           clusterJobId: j.cluster_job_id ?? null,
         }
       : null,
-    result: null,
+    result: j.result ?? null,
   };
 }
 

@@ -47,6 +47,7 @@ export const JOB_PROPERTIES = {
   success: { enum: ['exit_code', 'casa'], default: 'exit_code' },
   outputs: { type: 'array', items: { type: 'string' }, default: [] },
   env: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
+  when: { type: ['string', 'null'], minLength: 1, maxLength: 2000, default: null },
 } as const;
 
 const JOB = {

@@ -250,6 +250,26 @@ describe('a broken definition', () => {
     expect(error.message).toContain('"frist"');
   });
 
+  it('loads a sound when, and names jobs.N.when for each bad one (QUALITY v1.1)', () => {
+    fs.writeFileSync(
+      path.join(dir, 'broken.yaml'),
+      [...GOOD, "    when: jobs.first.state == 'completed' and parameters.x != 3"].join('\n') + '\n',
+    );
+    expect(loadDefinitions(dir)[0]?.jobs[1]?.when).toMatch(/^jobs.first.state/);
+    const unknown = loadError([...GOOD, "    when: jobs.frist.result.mode == 'selfcal'"]);
+    expect(unknown.field).toBe('jobs.1.when');
+    expect(unknown.message).toMatch(/unknown job "frist"/);
+    const notNeeded = loadError([
+      ...GOOD.slice(0, 7),
+      "    when: jobs.second.state == 'completed'",
+      ...GOOD.slice(7),
+    ]);
+    expect(notNeeded.field).toBe('jobs.0.when');
+    const syntax = loadError([...GOOD, '    when: jobs.first.state == ']);
+    expect(syntax.field).toBe('jobs.1.when');
+    expect(syntax.message).toMatch(/column/);
+  });
+
   it('names an unknown field', () => {
     const error = loadError([...GOOD, '    retires: 3']);
     expect(error.field).toBe('jobs.1.retires');

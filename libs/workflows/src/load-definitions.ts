@@ -4,6 +4,8 @@ import * as path from 'node:path';
 import Ajv, { ErrorObject } from 'ajv';
 import { parse } from 'yaml';
 import {
+  ancestorsOf,
+  checkExpression,
   dagProblems,
   didYouMean,
   JobDefinition,
@@ -184,6 +186,20 @@ class DefinitionLoader {
           if (found.length > 0)
             throw new DefinitionError(file, `jobs.${i}.${field}`, found.join('; '));
         }
+      }
+      if (job.when) {
+        // Checked when its needs are done: a job that needs nothing has no such moment.
+        if (job.needs.length === 0)
+          throw new DefinitionError(
+            file,
+            `jobs.${i}.when`,
+            'is checked when the job`s needs are done, and this job needs none: give it one (a builtin:noop step)',
+          );
+        const problem = checkExpression(job.when, {
+          knownJobs: new Set(def.jobs.map((j) => j.name)),
+          ancestors: new Set(ancestorsOf(def.jobs, job.name)),
+        });
+        if (problem) throw new DefinitionError(file, `jobs.${i}.when`, problem);
       }
     });
     const jobs = expandSubWorkflows(file, def.jobs, def.parameters, (name, field) =>
