@@ -431,7 +431,12 @@ export class ExecuteJob {
       // What it found, for later jobs' `when` (WORKFLOWS v1.1): one JSON object, at most 64 KiB.
       const read = await readResult(runDirs(root).logs, resultName(def.name, context.index));
       if ('bad' in read)
-        verdict = { ok: false, reason: 'bad_result', message: read.bad, exitCode: outcome.exitCode };
+        verdict = {
+          ok: false,
+          reason: 'bad_result',
+          message: read.bad,
+          exitCode: outcome.exitCode,
+        };
       else if (read.result) effects = { ...effects, result: read.result };
     }
     return { kind: 'finish', verdict, exitCode: outcome.exitCode, effects };

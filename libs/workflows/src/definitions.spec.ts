@@ -253,7 +253,8 @@ describe('a broken definition', () => {
   it('loads a sound when, and names jobs.N.when for each bad one (QUALITY v1.1)', () => {
     fs.writeFileSync(
       path.join(dir, 'broken.yaml'),
-      [...GOOD, "    when: jobs.first.state == 'completed' and parameters.x != 3"].join('\n') + '\n',
+      [...GOOD, "    when: jobs.first.state == 'completed' and parameters.x != 3"].join('\n') +
+        '\n',
     );
     expect(loadDefinitions(dir)[0]?.jobs[1]?.when).toMatch(/^jobs.first.state/);
     const unknown = loadError([...GOOD, "    when: jobs.frist.result.mode == 'selfcal'"]);
