@@ -22,6 +22,7 @@ import { DashboardController } from './http/dashboard.controller';
 import { MeController } from './http/me.controller';
 import { OperationsController } from './http/operations.controller';
 import { RunsController } from './http/runs.controller';
+import { GatesController } from './http/gates.controller';
 import { SchedulingController } from './http/scheduling.controller';
 import { TokensController } from './http/tokens.controller';
 import { WorkflowsController } from './http/workflows.controller';
@@ -57,6 +58,7 @@ export class ApiModule {
         WorkflowsController,
         RunsController,
         SchedulingController,
+        GatesController,
         OperationsController,
         ArchiveController,
         FilesController,

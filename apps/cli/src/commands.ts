@@ -106,6 +106,10 @@ function showRun(io: Io, r: RunDoc): void {
       `  job ${j.name}[${j.index}]  ${j.state}  attempts=${j.attempts}${j.exitCode !== null ? `  exit=${j.exitCode}` : ''}${j.statusReason ? `  ${j.statusReason}` : ''}${j.waitingFor ? `  waiting for ${j.waitingFor}` : ''}`,
     );
   }
+  for (const g of r.waiting ?? [])
+    io.out(
+      `  gate ${g.job} waiting since ${g.since}: ${g.prompt}  (wfs gate ${r.id} ${g.job} approve|reject)`,
+    );
   if (r.jobsTotal > (r.jobs?.length ?? 0))
     io.out(`  ... ${r.jobsTotal - r.jobs.length} more job instances`);
 }
@@ -148,6 +152,7 @@ export const USAGES: Record<string, string> = {
   cleanup: 'wfs cleanup <runId> [--dry-run]',
   cancel: 'wfs cancel <runId>',
   resume: 'wfs resume <runId>',
+  gate: 'wfs gate <runId> <job> approve|reject [--comment C] [--param k=v ...]',
 };
 
 /** A usage error naming every missing piece, with the command's usage line. */
@@ -331,6 +336,31 @@ export const COMMANDS: Record<
 
   async cancel(client, io, [id]) {
     showRun(io, await client.request('POST', `/api/v1/runs/${runId(id)}/cancel`));
+    return 0;
+  },
+
+  /** A person's decision on a waiting gate (CONTRACT 5.4, 5.9): approve (maybe with new parameters) or reject. */
+  async gate(client, io, [id, job, decision], flags) {
+    const problems = [];
+    if (!job) problems.push('name the gate (wfs status <runId> lists what waits)');
+    if (decision !== 'approve' && decision !== 'reject') problems.push('say approve or reject');
+    if (problems.length > 0) throw missing('gate', problems);
+    const run = runId(id);
+    const comment = str(flags, 'comment');
+    const body: Record<string, unknown> = comment ? { comment } : {};
+    if (decision === 'approve' && list(flags, 'param').length > 0) {
+      const { workflow } = await client.request('GET', `/api/v1/runs/${run}`);
+      body.parameters = params(flags, await schemaOf(client, workflow));
+    } else if (list(flags, 'param').length > 0)
+      throw missing('gate', ['--param goes with approve']);
+    showRun(
+      io,
+      await client.request(
+        'POST',
+        `/api/v1/runs/${run}/gates/${encodeURIComponent(job as string)}/${decision}`,
+        body,
+      ),
+    );
     return 0;
   },
 

@@ -13,6 +13,8 @@ export interface JobDoc {
 
 export interface RunDoc {
   id: number;
+  /** Open gates (CONTRACT 5.3). */
+  waiting?: Array<{ job: string; prompt: string; since: string | null }>;
   requestId: number;
   version: number;
   workflow: string;

@@ -20,6 +20,7 @@ const USAGE = `usage: wfs <command> [options]   (WFS_URL, WFS_TOKEN; every comma
   cleanup <runId> [--dry-run]
   cancel <runId>
   resume <runId>
+  gate <runId> <job> approve|reject [--comment C] [--param k=v ...]
   workers
   hold <runId> <job> [index] --reason R
   release <runId> <job> [index]
@@ -51,6 +52,7 @@ const OPTIONS = {
   report: { type: 'string' },
   analyst: { type: 'string' },
   comments: { type: 'string' },
+  comment: { type: 'string' },
   reason: { type: 'string' },
 } as const;
 

@@ -47,6 +47,8 @@ export interface GroupFacts {
   result?: unknown;
   /** The definition's `when`, checked when the group's needs are done. */
   when?: string | null;
+  /** A gate (`builtin:gate`): when its needs are done it waits for a person, showing this prompt. */
+  gate?: { prompt: string } | null;
 }
 
 /** What a job's definition says about running it. */
@@ -98,6 +100,8 @@ export interface RunChange {
   products?: EventProduct[];
   /** Resumed: its finish and error are cleared, its resumed count goes up. */
   resumed?: true;
+  /** A gate approved with changed parameters: the run's parameters from now on. */
+  parameters?: Record<string, unknown>;
 }
 
 /** An event of the change set; its run snapshot is the run after the change, its job the instance after it. */
@@ -106,6 +110,8 @@ export interface EventSpec {
   job?: { name: string; index: number };
   /** Carries the run's products (complete, ingested). */
   products?: true;
+  /** A gate event's prompt and the decider's comment (CONTRACT 5.8 `gate`). */
+  gate?: { prompt: string; comment: string | null };
 }
 
 export interface ChangeSet {
@@ -139,6 +145,8 @@ export interface ChangeSet {
  */
 export interface Reopen {
   skippedBecause: readonly string[];
+  /** The workflow's gates: one whose needs are done opens again (waiting), not idle. */
+  gates?: readonly string[];
 }
 
 /** How a run's remaining live instances stop: running ones are removed, the others `idle`. */

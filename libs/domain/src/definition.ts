@@ -30,6 +30,10 @@ export interface JobDefinition {
   env: Record<string, string>;
   /** Runs only when this expression holds (expressions.ts), else skipped; checked when its needs are done. */
   when?: string | null;
+  /** A gate's (`builtin:gate`) text shown to the person who decides. */
+  prompt?: string | null;
+  /** The roles that may decide a gate (default: da and above; admin always may). */
+  approvers?: string[] | null;
 }
 
 export interface InputDefinition {

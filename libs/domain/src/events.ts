@@ -10,6 +10,9 @@ export const EVENT_TYPES = [
   'job-retrying',
   'job-held',
   'job-released',
+  'gate-waiting',
+  'gate-approved',
+  'gate-rejected',
   'resumed',
   'complete',
   'failed',
@@ -97,6 +100,14 @@ export interface WfsEvent {
   products: EventProduct[] | null;
   error: RunError | null;
   actor: EventActor | null;
+  /** On gate events: the gate job, its prompt, the decider's comment (CONTRACT 5.8). */
+  gate: EventGate | null;
+}
+
+export interface EventGate {
+  job: string;
+  prompt: string;
+  comment: string | null;
 }
 
 export function buildEvent(
@@ -107,6 +118,7 @@ export function buildEvent(
     job?: EventJob | null;
     products?: EventProduct[] | null;
     actor?: EventActor | null;
+    gate?: EventGate | null;
   } = {},
 ): WfsEvent {
   return {
@@ -133,6 +145,7 @@ export function buildEvent(
     products: extra.products ?? null,
     error: run.error,
     actor: extra.actor ?? null,
+    gate: extra.gate ?? null,
   };
 }
 

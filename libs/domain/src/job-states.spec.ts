@@ -4,7 +4,15 @@ import { JOB_STATES, JobState } from './states';
 
 /** The whole table, written out: every (state, action) pair is decided here. */
 const EXPECTED: Record<JobState, Partial<Record<JobAction, JobState>>> = {
-  idle: { claim: 'running', skip: 'skipped', cancel: 'removed', hold: 'held', reuse: 'skipped' },
+  idle: {
+    claim: 'running',
+    skip: 'skipped',
+    cancel: 'removed',
+    hold: 'held',
+    reuse: 'skipped',
+    open: 'waiting',
+  },
+  waiting: { approve: 'completed', reject: 'failed', skip: 'skipped', cancel: 'removed' },
   running: {
     complete: 'completed',
     retry: 'idle',
@@ -48,7 +56,7 @@ describe('job state machine', () => {
   }
 
   test('live states are those a cancel still reaches; terminal ones have no way out', () => {
-    expect([...LIVE_JOB_STATES].sort()).toEqual(['held', 'idle', 'running']);
+    expect([...LIVE_JOB_STATES].sort()).toEqual(['held', 'idle', 'running', 'waiting']);
     for (const state of ['completed', 'failed', 'removed', 'skipped'] as const)
       for (const action of JOB_ACTIONS) expect(nextJobState(state, action)).toBeUndefined();
   });

@@ -12,6 +12,9 @@ export const JOB_ACTIONS = [
   'hold', // an operator (or placement) holds it (issue "schedule like a batch system")
   'release', // back to idle
   'reuse', // a re-run from a later job takes this one's outputs from the source run: never runs
+  'open', // a gate's needs are done: it waits for a person
+  'approve', // a person lets the pipeline go on
+  'reject', // a person stops it
 ] as const;
 export type JobAction = (typeof JOB_ACTIONS)[number];
 
@@ -21,7 +24,16 @@ export type JobAction = (typeof JOB_ACTIONS)[number];
  * illegal. `waiting` (a gate) joins here when gates come.
  */
 const JOB_TRANSITIONS: Record<JobState, Partial<Record<JobAction, JobState>>> = {
-  idle: { claim: 'running', skip: 'skipped', cancel: 'removed', hold: 'held', reuse: 'skipped' },
+  idle: {
+    claim: 'running',
+    skip: 'skipped',
+    cancel: 'removed',
+    hold: 'held',
+    reuse: 'skipped',
+    open: 'waiting',
+  },
+  // A gate open for a person's decision (CONTRACT 5.4).
+  waiting: { approve: 'completed', reject: 'failed', skip: 'skipped', cancel: 'removed' },
   running: {
     complete: 'completed',
     retry: 'idle',

@@ -181,7 +181,7 @@ describe('job transitions as change sets', () => {
       ['b', 'removed', 'cancelled'],
     ]);
     expect(change.events.map((e) => e.type)).toEqual(['job-failed', 'job-failed', 'cancelled']);
-    expect(change.stopLive).toMatchObject({ idle: 'removed', states: ['idle', 'held'] });
+    expect(change.stopLive).toMatchObject({ idle: 'removed', states: ['idle', 'held', 'waiting'] });
     expect(() => cancelRun(run('complete'), [], 'ana')).toThrow(/cannot cancel/);
   });
 

@@ -2,6 +2,7 @@ import { JobVerdict, retryDelayMs, shouldRetry } from './casa';
 import { readyGroups } from './dag';
 import {
   ChangeSet,
+  EventSpec,
   GroupFacts,
   JobChange,
   JobFacts,
@@ -171,13 +172,20 @@ export const STOPPED_BECAUSE = { failed: 'run failed', cancelled: 'cancelled' } 
  * any other state. (Whether the request is sealed, and whether the run's
  * directory is still there, the caller checks: they are not run facts.)
  */
-export function resumeRun(run: RunFacts, actor: EventActor | null = null): ChangeSet {
+export function resumeRun(
+  run: RunFacts,
+  actor: EventActor | null = null,
+  gates: readonly string[] = [],
+): ChangeSet {
   const change = empty();
   change.run = {
     state: transitionRun(run.id, run.state, 'resume'),
     resumed: true,
   };
-  change.reopen = { skippedBecause: [STOPPED_BECAUSE.failed, STOPPED_BECAUSE.cancelled] };
+  change.reopen = {
+    skippedBecause: [STOPPED_BECAUSE.failed, STOPPED_BECAUSE.cancelled],
+    ...(gates.length > 0 ? { gates } : {}),
+  };
   change.events.push({ type: 'resumed' });
   change.actor = actor;
   return change;
@@ -203,7 +211,7 @@ export function cancelRun(run: RunFacts, running: readonly JobFacts[], actor: st
   change.stopLive = {
     reason: STOPPED_BECAUSE.cancelled,
     idle: 'removed',
-    states: ['idle', 'held'],
+    states: ['idle', 'held', 'waiting'],
     clearFinish: false,
   };
   change.run = {
@@ -324,7 +332,7 @@ function failRun(
   change.stopLive = {
     reason: STOPPED_BECAUSE.failed,
     idle: 'skipped',
-    states: ['idle', 'running', 'held'],
+    states: ['idle', 'running', 'held', 'waiting'],
     clearFinish: true,
   };
   const label = rules.scatter ? `${rules.name}[${job.index}]` : rules.name;
@@ -336,6 +344,103 @@ function failRun(
     error: { code: verdict.reason, message: `job ${label} ${verdict.message}` },
   };
   change.events.push({ type: 'job-failed', job }, { type: 'failed' });
+  if (run.sourceRunId !== null) change.settleSource = 'failed';
+  return change;
+}
+
+/**
+ * A person approves a waiting gate (CONTRACT 5.4): the gate job completes
+ * (`gate-approved`, with the actor and comment) and the pipeline goes on;
+ * `parameters`, already validated and merged by the caller, become the run's
+ * for every job not yet started. A 409 when the gate is not waiting.
+ */
+export function approveGate(
+  run: RunFacts,
+  job: JobFacts,
+  groups: readonly GroupFacts[],
+  decision: { actor: EventActor; comment: string | null; parameters?: Record<string, unknown> },
+): ChangeSet {
+  if (!live(run)) throw notLive(run, job, 'approve');
+  const gate = groups.find((g) => g.name === job.name)?.gate;
+  // A run resumed at a gate is still submitted: the approval is what starts it again.
+  const starting = run.state === 'submitted';
+  const facts: RunFacts = {
+    ...run,
+    ...(starting ? { state: transitionRun(run.id, run.state, 'start') } : {}),
+    ...(decision.parameters ? { parameters: decision.parameters } : {}),
+  };
+  const change = completeJob(
+    facts,
+    job,
+    groups,
+    null,
+    {},
+    {
+      action: 'approve',
+      event: {
+        type: 'gate-approved',
+        job,
+        gate: { prompt: gate?.prompt ?? '', comment: decision.comment },
+      },
+    },
+  );
+  if (decision.parameters) change.run = { ...(change.run ?? {}), parameters: decision.parameters };
+  if (starting) {
+    change.run = { state: facts.state, ...(change.run ?? {}), started: true };
+    change.events.unshift({ type: 'running' });
+  }
+  change.actor = decision.actor;
+  return change;
+}
+
+/**
+ * A person rejects a waiting gate (CONTRACT 5.4): the gate job fails
+ * (`statusReason: rejected`), the run fails with `GATE_REJECTED`
+ * (`gate-rejected`, then `failed`); a resume opens the gate again.
+ */
+export function rejectGate(
+  run: RunFacts,
+  job: JobFacts,
+  groups: readonly GroupFacts[],
+  decision: { actor: EventActor; comment: string | null },
+): ChangeSet {
+  if (!live(run)) throw notLive(run, job, 'reject');
+  const gate = groups.find((g) => g.name === job.name)?.gate;
+  const change = empty();
+  change.jobs.push({
+    name: job.name,
+    index: job.index,
+    action: 'reject',
+    state: transitionJob(keyOf(run.id, job), job.state, 'reject'),
+    attempts: job.attempts,
+    exitCode: null,
+    statusReason: 'rejected',
+    finished: true,
+  });
+  change.stopLive = {
+    reason: STOPPED_BECAUSE.failed,
+    idle: 'skipped',
+    states: ['idle', 'running', 'held', 'waiting'],
+    clearFinish: true,
+  };
+  const why = decision.comment ? `: ${decision.comment}` : '';
+  change.run = {
+    state: transitionRun(run.id, run.state, 'fail'),
+    finished: true,
+    error: {
+      code: 'GATE_REJECTED',
+      message: `gate ${job.name} was rejected by ${decision.actor.name}${why}`,
+    },
+  };
+  change.events.push(
+    {
+      type: 'gate-rejected',
+      job,
+      gate: { prompt: gate?.prompt ?? '', comment: decision.comment },
+    },
+    { type: 'failed' },
+  );
+  change.actor = decision.actor;
   if (run.sourceRunId !== null) change.settleSource = 'failed';
   return change;
 }
@@ -361,7 +466,26 @@ export function releaseOrSkip(
     for (const name of ready) {
       const g = current.find((x) => x.name === name) as GroupFacts;
       let next: GroupFacts;
-      if (!g.when || whenHolds(g.when, run, current)) {
+      if ((!g.when || whenHolds(g.when, run, current)) && g.gate) {
+        // A gate is not placed on a worker: it waits for a person (CONTRACT 5.4).
+        next = { ...g, released: true };
+        change.jobs.push({
+          name,
+          index: 0,
+          action: 'open',
+          state: transitionJob({ runId: run.id, name, index: 0 }, 'idle', 'open'),
+          attempts: 0,
+          exitCode: null,
+          statusReason: null,
+          // Waiting since now (its ready time, as for an idle instance).
+          retryAfterMs: 0,
+        });
+        change.events.push({
+          type: 'gate-waiting',
+          job: { name, index: 0 },
+          gate: { prompt: g.gate.prompt, comment: null },
+        });
+      } else if (!g.when || whenHolds(g.when, run, current)) {
         next = { ...g, released: true };
         change.release.push(name);
       } else {
@@ -397,13 +521,17 @@ function completeJob(
   groups: readonly GroupFacts[],
   exitCode: number | null,
   effects: RunEffects,
+  how: { action: 'complete' | 'approve'; event: EventSpec } = {
+    action: 'complete',
+    event: { type: 'job-completed', job },
+  },
 ): ChangeSet {
   const change = empty();
   change.jobs.push({
     name: job.name,
     index: job.index,
-    action: 'complete',
-    state: transitionJob(keyOf(run.id, job), job.state, 'complete'),
+    action: how.action,
+    state: transitionJob(keyOf(run.id, job), job.state, how.action),
     attempts: job.attempts,
     exitCode,
     statusReason: null,
@@ -416,7 +544,7 @@ function completeJob(
   if (effects.products) runChange.products = effects.products;
   if (effects.source) change.sourceChange = effects.source;
   if (effects.result) change.jobs[0] = { ...(change.jobs[0] as JobChange), result: effects.result };
-  change.events.push({ type: 'job-completed', job });
+  change.events.push(how.event);
   // An unscattered job's result is its group's too: what later jobs' `when` reads.
   let next = groups.map((g) =>
     g.name === job.name

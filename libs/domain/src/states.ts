@@ -50,6 +50,7 @@ export const isTerminal = (state: RunState): boolean =>
 
 export const JOB_STATES = [
   'idle',
+  'waiting',
   'running',
   'completed',
   'failed',

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   buildEvent,
   EventActor,
+  EventGate,
   EventJob,
   EventProduct,
   EventType,
@@ -22,6 +23,8 @@ export interface PendingEvent {
   products?: EventProduct[] | null;
   /** The person whose request caused it. */
   actor?: EventActor | null;
+  /** A gate event's gate (CONTRACT 5.8). */
+  gate?: EventGate | null;
   /** The run as this event shows it, when not the run the events are written for (an earlier state). */
   run?: RunSnapshot;
 }

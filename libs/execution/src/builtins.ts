@@ -10,6 +10,12 @@ export const BUILTINS: Record<string, Builtin> = {
   ...INGESTION_BUILTINS,
   'builtin:noop': async () => ({ exitCode: 0 }),
 
+  /** A gate is decided by a person (POST .../gates/{job}/approve|reject), never placed on a worker. */
+  'builtin:gate': async ({ log }) => {
+    log('a gate is decided by a person, not run: approve or reject it (wfs gate)');
+    return { exitCode: 1 };
+  },
+
   /** Stands in for a task that computes for N seconds (RADPS skeleton, load tests). */
   'builtin:work': async ({ args, signal }) => {
     const seconds = Number(args[0] ?? 0);

@@ -36,7 +36,11 @@ export class ResumeRun {
           { runId, state: row.state, sourceRunId: Number(row.source_run_id) },
         );
       // The state is the domain's to judge (409 ILLEGAL_TRANSITION); the directory is checked after.
-      const change = resumeRun(store.run(runId), actor);
+      const gates = store
+        .definition(runId)
+        .jobs.filter((j) => j.executable === 'builtin:gate')
+        .map((j) => j.name);
+      const change = resumeRun(store.run(runId), actor, gates);
       if (row.processing_dir === null || entryKind(row.processing_dir) !== 'dir')
         throw conflict(
           'INPUTS_GONE',

@@ -21,5 +21,6 @@ export {
   STOP_CHANNEL,
 } from './job-store';
 export { HoldJobs } from './hold-job';
+export { DecideGate } from './decide-gate';
 export { SetPriority } from './set-priority';
 export * from './overview';

@@ -195,12 +195,12 @@ export async function writeRows(tx: Tx, w: RowsToWrite): Promise<JobKey[]> {
                 started_at = CASE WHEN x.started THEN now() ELSE r.started_at END,
                 finished_at = CASE WHEN x.finished THEN now() WHEN x.resumed THEN NULL ELSE r.finished_at END,
                 updated_at = CASE WHEN x.touched THEN now() ELSE r.updated_at END,
-                resumed_count = x.resumed_count
+                resumed_count = x.resumed_count, parameters = coalesce(x.parameters, r.parameters)
          FROM unnest($17::bigint[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[],
                      $23::jsonb[], $24::jsonb[], $25::int[], $26::bool[], $27::bool[], $28::bool[],
-                     $41::bool[], $42::int[])
+                     $41::bool[], $42::int[], $46::jsonb[])
               AS x(id, state, qa_state, archive_state, disk_state, processing_dir, error, products,
-                   last_sequence, started, finished, touched, resumed, resumed_count)
+                   last_sequence, started, finished, touched, resumed, resumed_count, parameters)
          WHERE r.id = x.id
          RETURNING 1
        ), e AS (${outboxInsert(29)}
@@ -263,6 +263,7 @@ export async function writeRows(tx: Tx, w: RowsToWrite): Promise<JobKey[]> {
       groups.map((g) => g.skipped ?? false),
       groups.map((g) => json(g.result)),
       jobs.map((x) => json(x.job.result)),
+      runs.map((x) => json(x.run.parameters)),
     ],
   );
   const expected = [jobs.length, groups.length, runs.length, w.outbox.length];
@@ -291,13 +292,14 @@ export async function writeRows(tx: Tx, w: RowsToWrite): Promise<JobKey[]> {
  */
 export async function reopenStopped(tx: Tx, runId: number, reopen: Reopen): Promise<void> {
   await tx.query(
-    `UPDATE jobs j SET state = 'idle', worker_id = NULL, assigned_at = NULL, pid = NULL,
+    `UPDATE jobs j SET state = CASE WHEN j.name = ANY($3::text[]) AND g.released THEN 'waiting' ELSE 'idle' END,
+            worker_id = NULL, assigned_at = NULL, pid = NULL,
             executor = NULL, cluster_job_id = NULL, exit_code = NULL, status_reason = NULL,
             finished_at = NULL, dispatched_at = CASE WHEN g.released THEN now() ELSE NULL END
      FROM job_groups g
      WHERE g.run_id = j.run_id AND g.name = j.name AND j.run_id = $1
        AND (j.state IN ('failed', 'removed') OR (j.state = 'skipped' AND j.status_reason = ANY($2::text[])))`,
-    [runId, reopen.skippedBecause],
+    [runId, reopen.skippedBecause, reopen.gates ?? []],
   );
   await tx.query(`SELECT pg_notify('${SCHEDULE_CHANNEL}', '')`);
 }

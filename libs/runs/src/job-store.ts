@@ -43,6 +43,9 @@ export interface ClaimedJob {
   source: { run: RunRow; definition: WorkflowDefinition } | null;
 }
 
+/** The executable of a gate: a job a person decides (CONTRACT 5.4). */
+export const GATE = 'builtin:gate';
+
 export const eventJob = (j: JobRow, stage: string): EventJob => ({
   name: j.name,
   index: j.idx,
@@ -147,6 +150,19 @@ export class JobStore {
     }
     for (const r of store.runs.values())
       store.definitions.set(Number(r.id), await catalog.getByDigest(r.workflow_digest));
+    // A finish may open a gate (it waits for a person): its one instance is read too.
+    for (const runId of scope.groupsOf ?? []) {
+      const gates = (store.definitions.get(runId)?.jobs ?? [])
+        .filter((j) => j.executable === GATE)
+        .map((j) => j.name);
+      if (gates.length === 0) continue;
+      for (const j of await tx.query<LoadedJob>(
+        'SELECT * FROM jobs WHERE run_id = $1 AND name = ANY($2::text[]) AND idx = 0',
+        [runId, gates],
+      ))
+        if (!store.jobs.has(jobId(j.run_id, j.name, j.idx)))
+          store.jobs.set(jobId(j.run_id, j.name, j.idx), j);
+    }
     return store;
   }
 
@@ -175,10 +191,14 @@ export class JobStore {
   /** The run's groups as the domain sees them, each with its definition's `when`. */
   groupsOf(runId: number): GroupFacts[] {
     const def = this.definitions.get(runId);
-    return (this.groups.get(runId) ?? []).map((g) => ({
-      ...g,
-      when: def?.jobs.find((j) => j.name === g.name)?.when ?? null,
-    }));
+    return (this.groups.get(runId) ?? []).map((g) => {
+      const job = def?.jobs.find((j) => j.name === g.name);
+      return {
+        ...g,
+        when: job?.when ?? null,
+        gate: job?.executable === GATE ? { prompt: job.prompt ?? '' } : null,
+      };
+    });
   }
 
   definition(runId: number): WorkflowDefinition {
@@ -266,6 +286,7 @@ export class JobStore {
       if (r.started) run.started_at = now;
       if (r.finished) run.finished_at = now;
       if (r.error) run.error = r.error;
+      if (r.parameters) run.parameters = r.parameters;
       if (r.resumed) {
         run.finished_at = null;
         run.error = null;
@@ -304,6 +325,7 @@ export class JobStore {
           : {}),
         ...(e.products ? { products: run.products } : {}),
         ...(change.actor ? { actor: change.actor } : {}),
+        ...(e.gate && e.job ? { gate: { job: e.job.name, ...e.gate } } : {}),
       })),
     );
     if (change.sourceChange || change.settleSource) this.changeSource(run, change);

@@ -151,6 +151,8 @@ export interface RunView {
   priority: number;
   /** Times it was resumed in place after it failed or was cancelled. */
   resumedCount: number;
+  /** Open gates waiting for a person's decision (CONTRACT 5.3). */
+  waiting: Array<{ job: string; prompt: string; since: string | null }>;
   jobs: JobView[];
   /** Total job instances; `jobs` holds at most JOBS_INLINE_LIMIT of them (see /runs/{id}/jobs). */
   jobsTotal: number;
@@ -263,6 +265,7 @@ export function runView(
     error: r.error,
     priority: r.priority ?? 50,
     resumedCount: r.resumed_count ?? 0,
+    waiting: [],
     jobs: jobs.map((j) =>
       jobView(
         j,

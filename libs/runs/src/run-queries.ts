@@ -120,9 +120,25 @@ export class RunQueries {
     const totalBy = new Map(totals.map((t) => [t.run_id, Number(t.total)]));
     const defs = await Promise.all(rows.map((r) => this.definition(r)));
     await this.withScheduling(rows, jobs);
-    return rows.map((r, i) =>
+    const views = rows.map((r, i) =>
       runView(r, jobsBy.get(r.id) ?? [], totalBy.get(r.id) ?? 0, filesBy.get(r.id) ?? [], defs[i]),
     );
+    // Open gates (CONTRACT 5.3 `waiting`): read by name, only for runs whose workflow has gates.
+    for (const [i, view] of views.entries()) {
+      const gates = (defs[i]?.jobs ?? []).filter((j) => j.executable === 'builtin:gate');
+      if (gates.length === 0) continue;
+      const open = await this.db.query<{ name: string; dispatched_at: Date | null }>(
+        `SELECT name, dispatched_at FROM jobs
+         WHERE run_id = $1 AND name = ANY($2::text[]) AND idx = 0 AND state = 'waiting'`,
+        [view.id, gates.map((g) => g.name)],
+      );
+      view.waiting = open.map((o) => ({
+        job: o.name,
+        prompt: gates.find((g) => g.name === o.name)?.prompt ?? '',
+        since: o.dispatched_at ? new Date(o.dispatched_at).toISOString() : null,
+      }));
+    }
+    return views;
   }
 
   async row(id: number): Promise<RunRow> {

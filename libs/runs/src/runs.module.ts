@@ -7,6 +7,7 @@ import { Roots } from '@wfs/storage';
 import { WorkflowCatalog } from '@wfs/workflows';
 import { CancelRun } from './cancel-run';
 import { CreateRun } from './create-run';
+import { DecideGate } from './decide-gate';
 import { HoldJobs } from './hold-job';
 import { SetPriority } from './set-priority';
 import { JobLifecycle } from './job-lifecycle';
@@ -53,6 +54,11 @@ import { UploadFile } from './upload-file';
     },
     { provide: SetPriority, inject: [Database], useFactory: (db: Database) => new SetPriority(db) },
     {
+      provide: DecideGate,
+      inject: [Database, WorkflowCatalog],
+      useFactory: (db: Database, c: WorkflowCatalog) => new DecideGate(db, c),
+    },
+    {
       provide: HoldJobs,
       inject: [Database, WorkflowCatalog],
       useFactory: (db: Database, c: WorkflowCatalog) => new HoldJobs(db, c),
@@ -78,6 +84,7 @@ import { UploadFile } from './upload-file';
     SubmitRun,
     CancelRun,
     HoldJobs,
+    DecideGate,
     SetPriority,
     JobLifecycle,
   ],

@@ -48,6 +48,14 @@ export const JOB_PROPERTIES = {
   outputs: { type: 'array', items: { type: 'string' }, default: [] },
   env: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
   when: { type: ['string', 'null'], minLength: 1, maxLength: 2000, default: null },
+  prompt: { type: ['string', 'null'], minLength: 1, maxLength: 2000, default: null },
+  approvers: {
+    type: ['array', 'null'],
+    items: { type: 'string' },
+    minItems: 1,
+    uniqueItems: true,
+    default: null,
+  },
 } as const;
 
 const JOB = {

@@ -271,6 +271,23 @@ describe('a broken definition', () => {
     expect(syntax.message).toMatch(/column/);
   });
 
+  it('names what a gate lacks or gets wrong: prompt, needs, approvers (QUALITY v1.1)', () => {
+    const gate = (lines: string[]) => [
+      ...GOOD,
+      '  - name: review',
+      '    executable: builtin:gate',
+      ...lines,
+    ];
+    expect(loadError(gate(['    needs: [second]'])).field).toBe('jobs.2.prompt');
+    expect(loadError(gate(['    prompt: Go on?'])).field).toBe('jobs.2.needs');
+    const roles = loadError(
+      gate(['    prompt: Go on?', '    needs: [second]', '    approvers: [qa_lead]']),
+    );
+    expect(roles.field).toBe('jobs.2.approvers');
+    expect(roles.message).toMatch(/unknown role\(s\) qa_lead/);
+    expect(loadError([...GOOD, '    prompt: Go on?']).field).toBe('jobs.1.prompt');
+  });
+
   it('names an unknown field', () => {
     const error = loadError([...GOOD, '    retires: 3']);
     expect(error.field).toBe('jobs.1.retires');

@@ -3,6 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Ajv, { ErrorObject } from 'ajv';
 import { parse } from 'yaml';
+import { ROLES } from '@wfs/config';
+import type { Role } from '@wfs/config';
 import {
   ancestorsOf,
   checkExpression,
@@ -187,6 +189,39 @@ class DefinitionLoader {
             throw new DefinitionError(file, `jobs.${i}.${field}`, found.join('; '));
         }
       }
+      if (job.executable === 'builtin:gate') {
+        const field = `jobs.${i}`;
+        if (!job.prompt)
+          throw new DefinitionError(
+            file,
+            `${field}.prompt`,
+            'a gate needs a prompt for the person who decides',
+          );
+        if (job.needs.length === 0)
+          throw new DefinitionError(
+            file,
+            `${field}.needs`,
+            'a gate opens when its needs are done: give it one',
+          );
+        if (job.scatter)
+          throw new DefinitionError(
+            file,
+            `${field}.scatter`,
+            'a gate is one decision: it may not scatter',
+          );
+        const unknown = (job.approvers ?? []).filter((r) => !ROLES.includes(r as Role));
+        if (unknown.length > 0)
+          throw new DefinitionError(
+            file,
+            `${field}.approvers`,
+            `names unknown role(s) ${unknown.join(', ')} (roles: ${ROLES.join(', ')})`,
+          );
+      } else if (job.prompt || job.approvers)
+        throw new DefinitionError(
+          file,
+          `jobs.${i}.${job.prompt ? 'prompt' : 'approvers'}`,
+          'is for gates only (executable: builtin:gate)',
+        );
       if (job.when) {
         // Checked when its needs are done: a job that needs nothing has no such moment.
         if (job.needs.length === 0)

@@ -118,3 +118,32 @@ export class CreateTokenBody {
   @IsIn(ROLES)
   role!: Role;
 }
+
+export class GateApproveBody {
+  @ApiPropertyOptional({ description: 'Why (shown in gate-approved)', maxLength: 10_000 })
+  @IsOptional()
+  @IsString()
+  @MaxLength(10_000)
+  comment?: string;
+
+  @ApiPropertyOptional({
+    description:
+      "Merged over the run's parameters for every job not yet started; validated against the workflow's schema (400, nothing changed)",
+    type: 'object',
+    additionalProperties: true,
+  })
+  @IsOptional()
+  @IsObject()
+  parameters?: Record<string, unknown>;
+}
+
+export class GateRejectBody {
+  @ApiPropertyOptional({
+    description: 'Why (shown in gate-rejected and the run`s error)',
+    maxLength: 10_000,
+  })
+  @IsOptional()
+  @IsString()
+  @MaxLength(10_000)
+  comment?: string;
+}
