@@ -74,6 +74,11 @@ describe('results and when', () => {
         "when: jobs.heur.result.mode == 'selfcal' and 2 in jobs.heur.result.spws is false",
     });
     expect(jobs.get('image')).toMatchObject({ state: 'completed', attempts: 1 });
+    // {{jobs.heur.result.mode}} in its arguments rendered the result.
+    const argv = JSON.parse(
+      fs.readFileSync(path.join(run.processingDir, 'working', 'image-argv.json'), 'utf8'),
+    );
+    expect(argv).toContain('mode=plain');
     const events = (
       await stack.call('GET', `/api/v1/runs/${run.id}/events?limit=100`, { role: 'viewer' })
     ).body.items;
@@ -87,6 +92,11 @@ describe('results and when', () => {
       'a list, not an object',
       '[1, 2]',
       /bad_result: its result heur\.0\.result\.json is not a JSON object/,
+    ],
+    [
+      'over 64 KiB',
+      JSON.stringify({ big: 'x'.repeat(70_000) }),
+      /bad_result: its result heur\.0\.result\.json is \d+ bytes, over the 64 KiB/,
     ],
   ])('a result that is %s fails the job with bad_result', async (_, text, reason) => {
     const { run, jobs } = await runOf('t_badresult', { text });

@@ -20,6 +20,8 @@ export interface TemplateContext {
   };
   item: Record<string, string | number>;
   index: number;
+  /** Earlier jobs' results (`{{jobs.<name>.result.<key>}}`), for the jobs this one needs. */
+  jobs?: Record<string, { result: unknown }>;
 }
 
 const PLACEHOLDER = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*\}\}/g;
@@ -67,6 +69,7 @@ const ROOTS = new Set([
   'dirs',
   'item',
   'index',
+  'jobs',
 ]);
 const DIRS = new Set(['root', 'rawdata', 'working', 'products', 'inputs', 'result']);
 
@@ -79,6 +82,8 @@ export function templateProblems(
   template: string,
   scatterDims: readonly string[],
   asPath = false,
+  /** The jobs this job (transitively) needs: the only ones whose results it may read. */
+  ancestors: ReadonlySet<string> = new Set(),
 ): string[] {
   const problems: string[] = [];
   for (const path of placeholders(template)) {
@@ -92,6 +97,14 @@ export function templateProblems(
       problems.push(`unknown directory {{${path}}}`);
     else if (root === 'item' && (!child || !scatterDims.includes(child)))
       problems.push(`{{${path}}} is not a scatter dimension of this job`);
+    else if (root === 'jobs') {
+      const [, name, what] = path.split('.');
+      if (what !== 'result') problems.push(`{{${path}}}: say {{jobs.<name>.result.<key>}}`);
+      else if (!name || !ancestors.has(name))
+        problems.push(
+          `{{${path}}} reads job "${name}", which this job does not (transitively) need`,
+        );
+    }
   }
   return problems;
 }

@@ -169,7 +169,7 @@ export class ExecuteJob {
     if (!this.executor.attach) return;
     const claimed = await this.lifecycle.attempt(key);
     if (!claimed) return;
-    const attempt = this.prepare(claimed);
+    const attempt = this.prepare(claimed, await this.resultsFor(claimed));
     const spec = this.processSpec(key, attempt, claimed);
     if ('refused' in spec) {
       const verdict = spawnFailure(attempt.def.success, spec.refused);
@@ -194,7 +194,7 @@ export class ExecuteJob {
   }
 
   private async run(key: JobKey, claimed: ClaimedJob): Promise<Settlement> {
-    const attempt = this.prepare(claimed);
+    const attempt = this.prepare(claimed, await this.resultsFor(claimed));
     const { def } = attempt;
     const builtin = this.inProcess(def.executable) ? BUILTINS[def.executable] : undefined;
     const ran = builtin
@@ -222,8 +222,17 @@ export class ExecuteJob {
     return !!BUILTINS[executable] && !handedToBatch(executable, batch);
   }
 
+  /** Earlier jobs' results, read only for a job whose arguments, env or outputs name them. */
+  private async resultsFor(claimed: ClaimedJob): Promise<TemplateContext['jobs']> {
+    const def = claimed.jobDefinition;
+    const uses = [...def.arguments, ...Object.values(def.env), ...def.outputs].some((t) =>
+      /\{\{\s*jobs\./.test(t),
+    );
+    return uses ? this.lifecycle.resultsOf(Number(claimed.run.id)) : undefined;
+  }
+
   /** What both paths share: the template context, the arguments, the banner, the logs, the timeout. */
-  private prepare(claimed: ClaimedJob): Attempt {
+  private prepare(claimed: ClaimedJob, jobs?: TemplateContext['jobs']): Attempt {
     const { run, job, jobDefinition: def } = claimed;
     const dirs = runDirs(run.processing_dir as string);
     const context: TemplateContext = {
@@ -236,6 +245,7 @@ export class ExecuteJob {
       dirs: { ...dirs, result: path.join(dirs.logs, resultName(job.name, job.idx)) },
       item: job.item ?? {},
       index: job.idx,
+      ...(jobs ? { jobs } : {}),
     };
     const args = def.arguments.map((a) => render(a, context));
     // The claim's time (also for an attempt adopted from a dead submit host: its CASA log lines count from then).

@@ -228,6 +228,15 @@ export class JobLifecycle {
     });
   }
 
+  /** The results of a run's unscattered jobs that wrote one (what `{{jobs.<name>.result...}}` reads). */
+  async resultsOf(runId: number): Promise<Record<string, { result: unknown }>> {
+    const rows = await this.db.query<{ name: string; result: unknown }>(
+      'SELECT name, result FROM job_groups WHERE run_id = $1 AND result IS NOT NULL',
+      [runId],
+    );
+    return Object.fromEntries(rows.map((r) => [r.name, { result: r.result }]));
+  }
+
   private async record(
     key: JobKey,
     column: 'pid' | 'cluster_job_id',

@@ -271,6 +271,24 @@ describe('a broken definition', () => {
     expect(syntax.message).toMatch(/column/);
   });
 
+  it('lets a job read only the results of the jobs it needs ({{jobs.<name>.result.<key>}})', () => {
+    fs.writeFileSync(
+      path.join(dir, 'broken.yaml'),
+      [...GOOD, "    env: { MODE: '{{jobs.first.result.mode}}' }"].join('\n') + '\n',
+    );
+    expect(loadDefinitions(dir)).toHaveLength(1);
+    const notNeeded = loadError([
+      ...GOOD.slice(0, 7),
+      "    arguments: ['{{jobs.second.result.mode}}']",
+      ...GOOD.slice(7),
+    ]);
+    expect(notNeeded.field).toBe('jobs.0.arguments');
+    expect(notNeeded.message).toMatch(/does not \(transitively\) need/);
+    expect(loadError([...GOOD, "    env: { MODE: '{{jobs.first.state}}' }"]).field).toBe(
+      'jobs.1.env',
+    );
+  });
+
   it('names what a gate lacks or gets wrong: prompt, needs, approvers (QUALITY v1.1)', () => {
     const gate = (lines: string[]) => [
       ...GOOD,

@@ -184,7 +184,12 @@ class DefinitionLoader {
       ];
       for (const [field, templates] of fields) {
         for (const t of templates) {
-          const found = templateProblems(t, dims, field === 'outputs');
+          const found = templateProblems(
+            t,
+            dims,
+            field === 'outputs',
+            new Set(ancestorsOf(def.jobs, job.name)),
+          );
           if (found.length > 0)
             throw new DefinitionError(file, `jobs.${i}.${field}`, found.join('; '));
         }
