@@ -8,6 +8,7 @@ import { AddScheduling1764100000000 } from './1764100000000-AddScheduling';
 import { AddBatchExecutors1764200000000 } from './1764200000000-AddBatchExecutors';
 import { AddResume1764300000000 } from './1764300000000-AddResume';
 import { AddResults1764400000000 } from './1764400000000-AddResults';
+import { AddRounds1764500000000 } from './1764500000000-AddRounds';
 
 /** Every migration, registered explicitly, in order. */
 export const MIGRATIONS = [
@@ -21,4 +22,5 @@ export const MIGRATIONS = [
   AddBatchExecutors1764200000000,
   AddResume1764300000000,
   AddResults1764400000000,
+  AddRounds1764500000000,
 ];

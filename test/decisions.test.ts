@@ -21,7 +21,7 @@ beforeAll(async () => {
   workflowsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wfs-decide-workflows-'));
   for (const f of fs.readdirSync(path.join(REPO, 'workflows')).filter((n) => n.endsWith('.yaml')))
     fs.copyFileSync(path.join(REPO, 'workflows', f), path.join(workflowsDir, f));
-  for (const f of ['t_decide', 't_badresult'])
+  for (const f of ['t_decide', 't_badresult', 't_repeat'])
     fs.copyFileSync(
       path.join(FIXTURES, 'workflows', `${f}.yaml`),
       path.join(workflowsDir, `${f}.yaml`),
@@ -104,5 +104,37 @@ describe('results and when', () => {
     expect(run.error.code).toBe('bad_result');
     expect(jobs.get('heur').statusReason).toMatch(reason);
     expect(jobs.get('after').state).toBe('skipped');
+  });
+});
+
+describe('repeat', () => {
+  test.each([
+    ['until holds at round 3', 3, 3],
+    ['max stops it at round 5', 10, 5],
+  ])('%s; its dependents start after the last round', async (_, target, rounds) => {
+    const { run, jobs } = await runOf('t_repeat', { target });
+    expect(run.state).toBe('complete');
+    const selfcal = jobs.get('selfcal');
+    expect(selfcal).toMatchObject({
+      state: 'completed',
+      round: rounds,
+      attempts: rounds,
+      result: { rms: rounds },
+    });
+    const image = jobs.get('image');
+    expect(Date.parse(image.startedAt)).toBeGreaterThanOrEqual(Date.parse(selfcal.finishedAt));
+    const argv = JSON.parse(
+      fs.readFileSync(path.join(run.processingDir, 'working', 'image-argv.json'), 'utf8'),
+    );
+    expect(argv).toContain(`rms=${rounds}`);
+    const events = (
+      await stack.call('GET', `/api/v1/runs/${run.id}/events?limit=100`, { role: 'viewer' })
+    ).body.items.filter((e: any) => e.job?.name === 'selfcal');
+    expect(events.map((e: any) => e.type)).toEqual([
+      ...Array.from({ length: rounds - 1 }, () => ['job-started', 'job-retrying']).flat(),
+      'job-started',
+      'job-completed',
+    ]);
+    expect(events[1].job.statusReason).toMatch(/^repeat: round 1 done/);
   });
 });

@@ -33,6 +33,8 @@ export interface JobFacts {
   assignedTo: string | null;
   /** Attempts an operator's hold stopped: not failures, so not counted against its retries. */
   uncounted: number;
+  /** The round it is in (`repeat`), counting from 1. */
+  round?: number;
 }
 
 export interface GroupFacts {
@@ -54,7 +56,7 @@ export interface GroupFacts {
 /** What a job's definition says about running it. */
 export type JobRules = Pick<
   JobDefinition,
-  'name' | 'stage' | 'scatter' | 'retries' | 'retryUnlessExit' | 'retryBackoff'
+  'name' | 'stage' | 'scatter' | 'retries' | 'retryUnlessExit' | 'retryBackoff' | 'repeat'
 >;
 
 /** Changes a builtin step made to the run itself (e.g. its directory moved to the QA area). */
@@ -86,6 +88,8 @@ export interface JobChange {
   uncountAttempt?: true;
   /** The result the attempt wrote (a completed one). */
   result?: Record<string, unknown>;
+  /** The round it goes on to (`repeat`). */
+  round?: number;
 }
 
 export interface RunChange {

@@ -132,7 +132,68 @@ export function finishJob(
       );
     return failRun(run, job, rules, verdict);
   }
+  if (rules.repeat && !repeatDone(rules, run, job, groups, effects))
+    return nextRound(run, job, rules.repeat, effects);
   return completeJob(run, job, groups, exitCode, effects);
+}
+
+/** Whether a repeated job's last round was its last: `until` holds, or `max` rounds ran. */
+function repeatDone(
+  rules: JobRules,
+  run: RunFacts,
+  job: JobFacts,
+  groups: readonly GroupFacts[],
+  effects: RunEffects,
+): boolean {
+  const repeat = rules.repeat as { max: number; until: string };
+  const round = job.round ?? 1;
+  if (round >= repeat.max) return true;
+  const result = effects.result ?? null;
+  const jobs: Record<string, { state: string; result: unknown }> = {};
+  for (const g of groups)
+    jobs[g.name] = {
+      state: g.skipped ? 'skipped' : g.completed === g.instances ? 'completed' : 'pending',
+      result: g.result ?? null,
+    };
+  jobs[job.name] = { state: 'running', result };
+  return evaluate(parseExpression(repeat.until), {
+    parameters: run.parameters ?? {},
+    subject: run.subject ?? null,
+    jobs,
+    result,
+    round,
+  });
+}
+
+/**
+ * A round of a repeated job is done and `until` does not hold yet: it runs
+ * again at once (a new attempt, the next round), its result kept as the
+ * latest; the round does not count against its retries.
+ */
+function nextRound(
+  run: RunFacts,
+  job: JobFacts,
+  repeat: { max: number; until: string },
+  effects: RunEffects,
+): ChangeSet {
+  const change = empty();
+  const round = (job.round ?? 1) + 1;
+  change.jobs.push({
+    name: job.name,
+    index: job.index,
+    action: 'retry',
+    state: transitionJob(keyOf(run.id, job), job.state, 'retry'),
+    attempts: job.attempts,
+    exitCode: 0,
+    statusReason: `repeat: round ${round - 1} done, until (${repeat.until}) not yet true`,
+    finished: true,
+    retryAfterMs: 0,
+    uncountAttempt: true,
+    round,
+    ...(effects.result ? { result: effects.result } : {}),
+  });
+  change.events.push({ type: 'job-retrying', job });
+  return change;
 }
 
 /** Attempts a job may lose to dying workers beyond its own retries. */

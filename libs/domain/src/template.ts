@@ -20,6 +20,8 @@ export interface TemplateContext {
   };
   item: Record<string, string | number>;
   index: number;
+  /** The round of a repeated job (`repeat`), from 1; 1 for any other. */
+  round?: number;
   /** Earlier jobs' results (`{{jobs.<name>.result.<key>}}`), for the jobs this one needs. */
   jobs?: Record<string, { result: unknown }>;
 }
@@ -70,6 +72,7 @@ const ROOTS = new Set([
   'item',
   'index',
   'jobs',
+  'round',
 ]);
 const DIRS = new Set(['root', 'rawdata', 'working', 'products', 'inputs', 'result']);
 

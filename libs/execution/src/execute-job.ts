@@ -245,6 +245,7 @@ export class ExecuteJob {
       dirs: { ...dirs, result: path.join(dirs.logs, resultName(job.name, job.idx)) },
       item: job.item ?? {},
       index: job.idx,
+      round: job.round ?? 1,
       ...(jobs ? { jobs } : {}),
     };
     const args = def.arguments.map((a) => render(a, context));
@@ -379,6 +380,7 @@ export class ExecuteJob {
       WFS_JOB: job.name,
       WFS_JOB_INDEX: String(job.idx),
       WFS_ATTEMPT: String(job.attempts),
+      WFS_ROUND: String(job.round ?? 1),
     });
     // Marks the process (and what it starts) as this worker's: if the worker dies before the pid is
     // recorded, the recovery still finds and stops it before the job is tried again.

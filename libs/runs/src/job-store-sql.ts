@@ -164,7 +164,7 @@ export async function writeRows(tx: Tx, w: RowsToWrite): Promise<JobKey[]> {
   }>(
     `WITH j AS (
          UPDATE jobs j SET state = x.state, attempts = x.attempts, host = x.host, worker_id = x.worker_id,
-                result = x.result,
+                result = x.result, round = x.round,
                 exit_code = x.exit_code, status_reason = x.status_reason,
                 pid = CASE WHEN x.started THEN NULL ELSE j.pid END,
                 executor = CASE WHEN x.started THEN x.executor ELSE j.executor END,
@@ -176,9 +176,9 @@ export async function writeRows(tx: Tx, w: RowsToWrite): Promise<JobKey[]> {
                 finished_at = CASE WHEN x.finished THEN now() WHEN x.started THEN NULL ELSE j.finished_at END
          FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::int[], $6::text[], $7::text[],
                      $8::int[], $9::text[], $10::bool[], $11::bool[], $12::int[], $37::int[], $40::text[],
-                     $45::jsonb[])
+                     $45::jsonb[], $47::int[])
               AS x(run_id, name, idx, state, attempts, host, worker_id, exit_code, status_reason, started,
-                   finished, retry_ms, uncounted, executor, result)
+                   finished, retry_ms, uncounted, executor, result, round)
          WHERE j.run_id = x.run_id AND j.name = x.name AND j.idx = x.idx
          RETURNING 1
        ), g AS (
@@ -264,6 +264,7 @@ export async function writeRows(tx: Tx, w: RowsToWrite): Promise<JobKey[]> {
       groups.map((g) => json(g.result)),
       jobs.map((x) => json(x.job.result)),
       runs.map((x) => json(x.run.parameters)),
+      jobs.map((x) => x.job.round ?? 1),
     ],
   );
   const expected = [jobs.length, groups.length, runs.length, w.outbox.length];

@@ -78,6 +78,7 @@ export const jobFacts = (j: LoadedJob): JobFacts => ({
   dispatched: j.dispatched_at !== null,
   assignedTo: j.worker_id,
   uncounted: j.uncounted_attempts,
+  round: j.round ?? 1,
 });
 
 const jobId = (runId: number | string, name: string, idx: number): string =>
@@ -244,6 +245,7 @@ export class JobStore {
       if (c.state === 'idle' || c.state === 'held') job.worker_id = null;
       if (c.uncountAttempt) job.uncounted_attempts += 1;
       if (c.result) job.result = c.result;
+      if (c.round) job.round = c.round;
       if (c.state !== 'running') this.reschedule = true;
       if (c.started)
         Object.assign(job, {

@@ -77,6 +77,8 @@ export interface JobRow {
   cluster_job_id?: string | null;
   /** The JSON object its last completed attempt wrote as its result. */
   result?: Record<string, unknown> | null;
+  /** The round it is in (`repeat`), from 1. */
+  round?: number;
   /** Read with the scheduling facts (RunQueries): why its group waits, its workflow paused, a backoff. */
   group_waiting?: string | null;
   workflow_paused?: boolean;
@@ -114,6 +116,8 @@ export interface JobView {
   } | null;
   /** The JSON object the job wrote as its result (`{{dirs.result}}`), or null. */
   result: Record<string, unknown> | null;
+  /** The round it is in, or ran last (`repeat`), counting from 1. */
+  round: number;
 }
 
 export interface FileView {
@@ -220,6 +224,7 @@ export function jobView(j: JobRow, def?: JobDefinition): JobView {
         }
       : null,
     result: j.result ?? null,
+    round: j.round ?? 1,
   };
 }
 

@@ -49,6 +49,16 @@ export const JOB_PROPERTIES = {
   env: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
   when: { type: ['string', 'null'], minLength: 1, maxLength: 2000, default: null },
   prompt: { type: ['string', 'null'], minLength: 1, maxLength: 2000, default: null },
+  repeat: {
+    type: ['object', 'null'],
+    additionalProperties: false,
+    required: ['max', 'until'],
+    properties: {
+      max: { type: 'integer', minimum: 1, maximum: 1000 },
+      until: { type: 'string', minLength: 1, maxLength: 2000 },
+    },
+    default: null,
+  },
   approvers: {
     type: ['array', 'null'],
     items: { type: 'string' },

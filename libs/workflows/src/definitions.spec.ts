@@ -289,6 +289,29 @@ describe('a broken definition', () => {
     );
   });
 
+  it('checks repeat: until may read its own result and round; not an unknown job, not with scatter', () => {
+    fs.writeFileSync(
+      path.join(dir, 'broken.yaml'),
+      [...GOOD, "    repeat: { max: 4, until: 'result.rms < 0.1 or round >= 3' }"].join('\n') +
+        '\n',
+    );
+    expect(loadDefinitions(dir)[0]?.jobs[1]?.repeat).toEqual({
+      max: 4,
+      until: 'result.rms < 0.1 or round >= 3',
+    });
+    const unknown = loadError([...GOOD, "    repeat: { max: 4, until: 'jobs.nope.state == 1' }"]);
+    expect(unknown.field).toBe('jobs.1.repeat.until');
+    const scattered = loadError([
+      ...GOOD,
+      "    repeat: { max: 4, until: 'round >= 2' }",
+      '    scatter: { i: [0, 1] }',
+    ]);
+    expect(scattered.field).toBe('jobs.1.repeat');
+    expect(loadError([...GOOD, "    repeat: { max: 0, until: 'round >= 2' }"]).field).toMatch(
+      /^jobs\.1\.repeat/,
+    );
+  });
+
   it('names what a gate lacks or gets wrong: prompt, needs, approvers (QUALITY v1.1)', () => {
     const gate = (lines: string[]) => [
       ...GOOD,

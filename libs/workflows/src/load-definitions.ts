@@ -227,6 +227,16 @@ class DefinitionLoader {
           `jobs.${i}.${job.prompt ? 'prompt' : 'approvers'}`,
           'is for gates only (executable: builtin:gate)',
         );
+      if (job.repeat) {
+        if (job.scatter)
+          throw new DefinitionError(file, `jobs.${i}.repeat`, 'a repeated job may not scatter');
+        const problem = checkExpression(job.repeat.until, {
+          knownJobs: new Set(def.jobs.map((j) => j.name)),
+          ancestors: new Set(ancestorsOf(def.jobs, job.name)),
+          allowSelf: job.name,
+        });
+        if (problem) throw new DefinitionError(file, `jobs.${i}.repeat.until`, problem);
+      }
       if (job.when) {
         // Checked when its needs are done: a job that needs nothing has no such moment.
         if (job.needs.length === 0)
