@@ -89,6 +89,18 @@ describe('gates', () => {
       gate: { job: 'review', prompt: 'Calibrator QA done. Go on to imaging?', comment: null },
     });
 
+    // The roles the gate names are mailed (mail written to files here).
+    const mail = await until(async () => {
+      const dir = stack.config.mailDir;
+      const files = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+      const f = files.find((n) => n.startsWith(`run-${id}-gate-waiting-`));
+      return f ? fs.readFileSync(path.join(dir, f), 'utf8') : null;
+    });
+    expect(mail).toMatch(/waits for a decision at gate review/);
+    expect(mail).toMatch(/Calibrator QA done\. Go on to imaging\?/);
+    expect(mail).toMatch(new RegExp(`wfs gate ${id} review approve`));
+    expect(mail).toMatch(/data-analysts@localhost/);
+
     // A viewer may not decide; parameters the schema refuses change nothing.
     expect((await decide(id, 'review', 'approve', 'viewer')).status).toBe(403);
     const bad = await decide(id, 'review', 'approve', 'da', { parameters: { robust: 9 } });

@@ -34,6 +34,8 @@ export interface JobDefinition {
   prompt?: string | null;
   /** The roles that may decide a gate (default: da and above; admin always may). */
   approvers?: string[] | null;
+  /** A gate's: the notification roles mailed when it waits (WFS_MAIL_ROLES). */
+  notify?: string[] | null;
   /** Runs round after round until `until` holds or `max` rounds ran (self-calibration loops). */
   repeat?: { max: number; until: string } | null;
 }

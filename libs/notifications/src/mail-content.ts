@@ -1,7 +1,13 @@
 import type { WfsEvent, WorkflowDefinition } from '@wfs/domain';
 
 /** The event types that become mail, and the `notify` key of a definition each answers to. */
-export const NOTICE_OF = { running: 'started', complete: 'complete', failed: 'failed' } as const;
+export const NOTICE_OF = {
+  running: 'started',
+  complete: 'complete',
+  failed: 'failed',
+  // A gate waits for a person: the roles its own `notify` names (CONTRACT 5.4).
+  'gate-waiting': 'gate',
+} as const;
 export type NoticeEventType = keyof typeof NOTICE_OF;
 export const NOTICE_EVENT_TYPES = Object.keys(NOTICE_OF) as NoticeEventType[];
 
@@ -23,11 +29,15 @@ export interface MailJob {
  * named in the definition that no address is configured for.
  */
 export function recipients(
-  def: Pick<WorkflowDefinition, 'notify'>,
+  def: Pick<WorkflowDefinition, 'notify'> & Partial<Pick<WorkflowDefinition, 'jobs'>>,
   type: NoticeEventType,
   roles: Record<string, string[]>,
+  gate: string | null = null,
 ): { roles: string[]; to: string[]; unknown: string[] } {
-  const wanted = def.notify?.[NOTICE_OF[type]] ?? [];
+  const wanted =
+    type === 'gate-waiting'
+      ? (def.jobs?.find((j) => j.name === gate)?.notify ?? [])
+      : (def.notify?.[NOTICE_OF[type]] ?? []);
   const to = new Set<string>();
   const known: string[] = [];
   const unknown: string[] = [];
@@ -48,7 +58,12 @@ export function composeMail(
   event: WfsEvent,
   def: Pick<WorkflowDefinition, 'name' | 'version' | 'description'>,
 ): { subject: string; text: string } {
-  const word = event.type === 'running' ? 'started' : event.type;
+  const word =
+    event.type === 'running'
+      ? 'started'
+      : event.type === 'gate-waiting'
+        ? `waits for a decision at gate ${event.gate?.job ?? '?'}`
+        : event.type;
   const about = event.subject ? ` (${event.subject})` : '';
   const subject = `[wfs] ${event.workflow} run ${event.runId}${about} ${word}`;
   const lines = [
@@ -67,7 +82,14 @@ export function composeMail(
   if (event.correlationId) lines.push(`Correlation id:  ${event.correlationId}`);
   if (event.error) lines.push(`Error:           ${event.error.code}: ${event.error.message}`);
   lines.push('');
-  if (event.type === 'complete' && event.qaState === 'awaiting') {
+  if (event.type === 'gate-waiting' && event.gate) {
+    lines.push(
+      event.gate.prompt,
+      '',
+      `Decide: wfs gate ${event.runId} ${event.gate.job} approve|reject [--comment C] [--param k=v]`,
+      `(POST /api/v1/runs/${event.runId}/gates/${event.gate.job}/approve or /reject).`,
+    );
+  } else if (event.type === 'complete' && event.qaState === 'awaiting') {
     lines.push(
       `The run awaits QA: review it, then ingest (wfs ingest ${event.runId}) or reject it.`,
     );

@@ -133,7 +133,7 @@ export class Notifier {
         const def = await this.definition(digest, body);
         if (!def) continue;
         const type = body.type as NoticeEventType;
-        const who = recipients(def, type, this.roles);
+        const who = recipients(def, type, this.roles, body.gate?.job ?? null);
         if (who.unknown.length > 0) {
           this.log.warn(
             `notifier: ${def.name} names notify role(s) ${who.unknown.join(', ')} that WFS_MAIL_ROLES does not map to addresses`,

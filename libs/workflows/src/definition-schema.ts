@@ -59,6 +59,12 @@ export const JOB_PROPERTIES = {
     },
     default: null,
   },
+  notify: {
+    type: ['array', 'null'],
+    items: { type: 'string', minLength: 1, maxLength: 64 },
+    uniqueItems: true,
+    default: null,
+  },
   approvers: {
     type: ['array', 'null'],
     items: { type: 'string' },

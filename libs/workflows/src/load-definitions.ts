@@ -221,10 +221,10 @@ class DefinitionLoader {
             `${field}.approvers`,
             `names unknown role(s) ${unknown.join(', ')} (roles: ${ROLES.join(', ')})`,
           );
-      } else if (job.prompt || job.approvers)
+      } else if (job.prompt || job.approvers || job.notify)
         throw new DefinitionError(
           file,
-          `jobs.${i}.${job.prompt ? 'prompt' : 'approvers'}`,
+          `jobs.${i}.${job.prompt ? 'prompt' : job.approvers ? 'approvers' : 'notify'}`,
           'is for gates only (executable: builtin:gate)',
         );
       if (job.repeat) {
