@@ -9,6 +9,7 @@ import { AddBatchExecutors1764200000000 } from './1764200000000-AddBatchExecutor
 import { AddResume1764300000000 } from './1764300000000-AddResume';
 import { AddResults1764400000000 } from './1764400000000-AddResults';
 import { AddRounds1764500000000 } from './1764500000000-AddRounds';
+import { AddDynamicScatter1764600000000 } from './1764600000000-AddDynamicScatter';
 
 /** Every migration, registered explicitly, in order. */
 export const MIGRATIONS = [
@@ -23,4 +24,5 @@ export const MIGRATIONS = [
   AddResume1764300000000,
   AddResults1764400000000,
   AddRounds1764500000000,
+  AddDynamicScatter1764600000000,
 ];

@@ -21,7 +21,7 @@ beforeAll(async () => {
   workflowsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wfs-decide-workflows-'));
   for (const f of fs.readdirSync(path.join(REPO, 'workflows')).filter((n) => n.endsWith('.yaml')))
     fs.copyFileSync(path.join(REPO, 'workflows', f), path.join(workflowsDir, f));
-  for (const f of ['t_decide', 't_badresult', 't_repeat'])
+  for (const f of ['t_decide', 't_badresult', 't_repeat', 't_dynamic'])
     fs.copyFileSync(
       path.join(FIXTURES, 'workflows', `${f}.yaml`),
       path.join(workflowsDir, `${f}.yaml`),
@@ -136,5 +136,43 @@ describe('repeat', () => {
       'job-completed',
     ]);
     expect(events[1].job.statusReason).toMatch(/^repeat: round 1 done/);
+  });
+});
+
+describe('dynamic scatter', () => {
+  test('as many instances as the result lists, planned when that job is done', async () => {
+    const { run } = await runOf('t_dynamic', {});
+    expect(run.state).toBe('complete');
+    const jobs = (
+      await stack.call('GET', `/api/v1/runs/${run.id}/jobs?limit=100`, { role: 'viewer' })
+    ).body.items;
+    expect(jobs.map((j: any) => [j.name, j.index, j.state])).toEqual([
+      ['import', 0, 'completed'],
+      ['image', 0, 'completed'],
+      ['image', 1, 'completed'],
+      ['image', 2, 'completed'],
+      ['gather', 0, 'completed'],
+    ]);
+    for (const spw of [3, 5, 7])
+      expect(
+        fs.readFileSync(path.join(run.processingDir, 'working', `image-${spw}.txt`), 'utf8'),
+      ).toBe(`spw ${spw}`);
+    expect(run.jobsTotal).toBe(5);
+  });
+
+  test('an empty list makes no instances, and the run goes on', async () => {
+    const { run, jobs } = await runOf('t_dynamic', { found: '[]' });
+    expect(run.state).toBe('complete');
+    expect(jobs.has('image')).toBe(false);
+    expect(jobs.get('gather').state).toBe('completed');
+  });
+
+  test('a result that is not a list fails the run with bad_scatter, naming the job', async () => {
+    const { run } = await runOf('t_dynamic', { found: '"all"' });
+    expect(run.state).toBe('failed');
+    expect(run.error).toMatchObject({ code: 'bad_scatter' });
+    expect(run.error.message).toMatch(
+      /job image cannot scatter: scatter dimension "spw" takes \{\{jobs.import.result.spws\}\}, which is "all", not a list/,
+    );
   });
 });

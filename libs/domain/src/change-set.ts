@@ -1,4 +1,5 @@
-import { JobDefinition } from './definition';
+import { JobDefinition, ScatterSource } from './definition';
+import type { ScatterItem } from './dag';
 import { EventActor, EventProduct, EventType, RunError } from './events';
 import { JobAction } from './job-states';
 import { DiskState, JobState, QaState, RunState } from './states';
@@ -19,6 +20,8 @@ export interface RunFacts {
   sourceRunId: number | null;
   /** What a job's `when` may read. */
   parameters?: Record<string, unknown>;
+  /** The instances a run may have (WFS_MAX_JOBS_PER_RUN): a dynamic scatter is bounded by it too. */
+  maxJobs?: number;
   subject?: string | null;
 }
 
@@ -51,6 +54,10 @@ export interface GroupFacts {
   when?: string | null;
   /** A gate (`builtin:gate`): when its needs are done it waits for a person, showing this prompt. */
   gate?: { prompt: string } | null;
+  /** False while a dynamic scatter waits for the result it takes its list from: not done, no instances. */
+  planned?: boolean;
+  /** The definition's scatter (what a dynamic group is planned from). */
+  scatter?: Record<string, ScatterSource> | null;
 }
 
 /** What a job's definition says about running it. */
@@ -125,6 +132,8 @@ export interface ChangeSet {
   events: EventSpec[];
   /** Groups whose idle instances become ready (dispatched and queued after commit). */
   release: string[];
+  /** Dynamic scatters planned now: their instances are written, ready at once. */
+  plan: Array<{ name: string; items: ScatterItem[] }>;
   /** Groups whose `when` did not hold: their idle instances are skipped, set-based. */
   skip: Array<{ name: string; reason: string }>;
   /** Every other live instance of the run stops, set-based (a run that fails or is cancelled). */

@@ -4,6 +4,8 @@ import { invalid } from './errors';
 export type ScatterItem = Record<string, string | number>;
 
 export interface PlannedGroup {
+  /** Its scatter takes a list from an earlier job's result: planned when that job is done (no items yet). */
+  dynamic?: boolean;
   name: string;
   /** Position in a topological order: stable display order and dispatch order. */
   position: number;
@@ -109,10 +111,12 @@ export function planRun(
   const order = topologicalOrder(jobs);
   if (!order) throw invalid('INVALID_WORKFLOW', 'The workflow DAG has a cycle.');
   let total = 0;
-  const counts = order.map((job) => (job.scatter ? scatterCount(job.scatter, parameters) : 1));
+  const counts = order.map((job) =>
+    isDynamic(job) ? 0 : job.scatter ? scatterCount(job.scatter, parameters) : 1,
+  );
   for (const [i, job] of order.entries()) {
     const count = counts[i] ?? 1;
-    if (count === 0) {
+    if (count === 0 && !isDynamic(job)) {
       throw invalid(
         'EMPTY_SCATTER',
         `Job "${job.name}" scatters over nothing with these parameters.`,
@@ -134,8 +138,53 @@ export function planRun(
     name: job.name,
     position,
     needs: [...job.needs],
-    items: job.scatter ? expandScatter(job.scatter, parameters) : null,
+    ...(isDynamic(job)
+      ? { dynamic: true, items: [] }
+      : { items: job.scatter ? expandScatter(job.scatter, parameters) : null }),
   }));
+}
+
+/** A scatter dimension that takes its list from an earlier job's result (`{{jobs.x.result.key}}`). */
+export const DYNAMIC_SOURCE =
+  /^\{\{\s*jobs\.([A-Za-z_][A-Za-z0-9_]*)\.result((?:\.[A-Za-z_][A-Za-z0-9_]*)+)\s*\}\}$/;
+
+export const isDynamic = (job: Pick<JobDefinition, 'scatter'>): boolean =>
+  !!job.scatter &&
+  Object.values(job.scatter).some((s) => typeof s === 'string' && DYNAMIC_SOURCE.test(s));
+
+/**
+ * The items of a dynamic scatter, from the results of the jobs it names
+ * (and its static dimensions from the parameters), or why there are none:
+ * a result that is not a list of strings or numbers (`bad_scatter`).
+ */
+export function dynamicItems(
+  scatter: Record<string, ScatterSource>,
+  parameters: Record<string, unknown>,
+  results: Readonly<Record<string, unknown>>,
+): ScatterItem[] | { bad: string } {
+  let items: ScatterItem[] = [{}];
+  for (const [dim, source] of Object.entries(scatter)) {
+    let values: Array<string | number>;
+    const m = typeof source === 'string' ? DYNAMIC_SOURCE.exec(source) : null;
+    if (m) {
+      let value: unknown = results[m[1] as string];
+      for (const key of (m[2] as string).slice(1).split('.'))
+        value =
+          value !== null && typeof value === 'object' && Object.hasOwn(value, key)
+            ? (value as Record<string, unknown>)[key]
+            : undefined;
+      if (
+        !Array.isArray(value) ||
+        !value.every((v) => typeof v === 'string' || typeof v === 'number')
+      )
+        return {
+          bad: `scatter dimension "${dim}" takes ${source}, which is ${value === undefined ? 'missing' : JSON.stringify(value).slice(0, 80)}, not a list of strings or numbers`,
+        };
+      values = value as Array<string | number>;
+    } else values = dimensionValues(dim, source, parameters);
+    items = items.flatMap((item) => values.map((v) => ({ ...item, [dim]: v })));
+  }
+  return items;
 }
 
 /** Groups not started whose needs are all complete, given the complete ones. */

@@ -322,3 +322,73 @@ describe('when (WORKFLOWS v1.1 data-driven steps)', () => {
     expect(change?.events.map((e) => e.type)).toEqual(['job-completed', 'complete']);
   });
 });
+
+describe('dynamic scatter (WORKFLOWS v1.1)', () => {
+  const ok = { ok: true as const };
+  const dynamic = (needs: string[]): GroupFacts => ({
+    name: 'image',
+    needs,
+    completed: 0,
+    instances: 0,
+    released: false,
+    planned: false,
+    scatter: { spw: '{{jobs.a.result.spws}}', pol: ['I', 'V'] },
+  });
+
+  test('planned from the result when its needs are done: the product of its dimensions', () => {
+    const change = finishJob(
+      run('running'),
+      job('running', 1),
+      key(1),
+      rules(),
+      [group('a', [], 0), dynamic(['a']), group('c', ['image'], 0, 1, false)],
+      ok,
+      0,
+      { result: { spws: [3, 5] } },
+    );
+    expect(change?.plan).toEqual([
+      {
+        name: 'image',
+        items: [
+          { spw: 3, pol: 'I' },
+          { spw: 3, pol: 'V' },
+          { spw: 5, pol: 'I' },
+          { spw: 5, pol: 'V' },
+        ],
+      },
+    ]);
+    expect(change?.groups.find((g) => g.name === 'image')).toMatchObject({
+      planned: true,
+      instances: 4,
+      released: true,
+    });
+    expect(change?.release).toEqual([]); // c waits for image's instances
+  });
+
+  test('over the run`s limit, or not a list: the run fails with bad_scatter', () => {
+    const over = finishJob(
+      { ...run('running'), maxJobs: 3 },
+      job('running', 1),
+      key(1),
+      rules(),
+      [group('a', [], 0), dynamic(['a'])],
+      ok,
+      0,
+      { result: { spws: [1, 2, 3] } },
+    );
+    expect(over?.run).toMatchObject({ state: 'failed', error: { code: 'bad_scatter' } });
+    expect(over?.run?.error?.message).toMatch(/7 job instances .* limit .* is 3/);
+    const notList = finishJob(
+      run('running'),
+      job('running', 1),
+      key(1),
+      rules(),
+      [group('a', [], 0), dynamic(['a'])],
+      ok,
+      0,
+      { result: { spws: { a: 1 } } },
+    );
+    expect(notList?.run?.error?.message).toMatch(/not a list of strings or numbers/);
+    expect(notList?.events.map((e) => e.type)).toEqual(['job-completed', 'failed']);
+  });
+});

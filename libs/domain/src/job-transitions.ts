@@ -1,5 +1,5 @@
 import { JobVerdict, retryDelayMs, shouldRetry } from './casa';
-import { readyGroups } from './dag';
+import { dynamicItems, readyGroups, ScatterItem } from './dag';
 import {
   ChangeSet,
   EventSpec,
@@ -38,6 +38,7 @@ const empty = (): ChangeSet => ({
   stopLive: null,
   reopen: null,
   skip: [],
+  plan: [],
   stopAttempts: [],
   actor: null,
   settleSource: null,
@@ -152,7 +153,7 @@ function repeatDone(
   const jobs: Record<string, { state: string; result: unknown }> = {};
   for (const g of groups)
     jobs[g.name] = {
-      state: g.skipped ? 'skipped' : g.completed === g.instances ? 'completed' : 'pending',
+      state: g.skipped ? 'skipped' : groupDone(g) ? 'completed' : 'pending',
       result: g.result ?? null,
     };
   jobs[job.name] = { state: 'running', result };
@@ -519,7 +520,7 @@ export function releaseOrSkip(
 ): GroupFacts[] {
   let current = [...groups];
   for (;;) {
-    const complete = new Set(current.filter((g) => g.completed === g.instances).map((g) => g.name));
+    const complete = new Set(current.filter(groupDone).map((g) => g.name));
     const released = new Set(current.filter((g) => g.released).map((g) => g.name));
     const ready = readyGroups(current, complete, released);
     if (ready.length === 0) return current;
@@ -546,6 +547,25 @@ export function releaseOrSkip(
           job: { name, index: 0 },
           gate: { prompt: g.gate.prompt, comment: null },
         });
+      } else if ((!g.when || whenHolds(g.when, run, current)) && g.planned === false) {
+        // A dynamic scatter: its instances come from the result it names, now that it is done.
+        const items = dynamicItems(g.scatter ?? {}, run.parameters ?? {}, resultsOf(current));
+        const total = current.reduce((n, x) => n + x.instances, 0);
+        const bad =
+          'bad' in items
+            ? items.bad
+            : run.maxJobs !== undefined && total + items.length > run.maxJobs
+              ? `it would make ${total + items.length} job instances in the run; the limit (WFS_MAX_JOBS_PER_RUN) is ${run.maxJobs}`
+              : null;
+        if (bad !== null) {
+          failForScatter(run, name, bad, change);
+          return current;
+        }
+        const list = items as ScatterItem[];
+        next = { ...g, planned: true, instances: list.length, released: true };
+        change.plan.push({ name, items: list });
+        // No instances: done at once, like a skipped job.
+        if (list.length === 0) skipped = true;
       } else if (!g.when || whenHolds(g.when, run, current)) {
         next = { ...g, released: true };
         change.release.push(name);
@@ -561,12 +581,38 @@ export function releaseOrSkip(
   }
 }
 
+/** A group is done when it is planned and every instance is (a skipped one counts as done). */
+const groupDone = (g: GroupFacts): boolean => g.planned !== false && g.completed === g.instances;
+
+/** The results of the run's unscattered jobs, by name. */
+const resultsOf = (groups: readonly GroupFacts[]): Record<string, unknown> =>
+  Object.fromEntries(groups.map((g) => [g.name, g.result ?? null]));
+
+/** A dynamic scatter that cannot be planned fails the run (`bad_scatter`, naming the job). */
+function failForScatter(run: RunFacts, name: string, why: string, change: ChangeSet): void {
+  change.stopLive = {
+    reason: STOPPED_BECAUSE.failed,
+    idle: 'skipped',
+    states: ['idle', 'running', 'held', 'waiting'],
+    clearFinish: true,
+  };
+  change.run = {
+    ...(change.run ?? {}),
+    state: transitionRun(run.id, run.state, 'fail'),
+    finished: true,
+    error: { code: 'bad_scatter', message: `job ${name} cannot scatter: ${why}` },
+  };
+  change.release = [];
+  change.events.push({ type: 'failed' });
+  if (run.sourceRunId !== null) change.settleSource = 'failed';
+}
+
 /** Whether a group's `when` holds over the run's parameters, subject and its jobs' states and results. */
 function whenHolds(when: string, run: RunFacts, groups: readonly GroupFacts[]): boolean {
   const jobs: Record<string, { state: string; result: unknown }> = {};
   for (const g of groups)
     jobs[g.name] = {
-      state: g.skipped ? 'skipped' : g.completed === g.instances ? 'completed' : 'pending',
+      state: g.skipped ? 'skipped' : groupDone(g) ? 'completed' : 'pending',
       result: g.result ?? null,
     };
   return evaluate(parseExpression(when), {
@@ -619,9 +665,9 @@ function completeJob(
   const group = next.find((g) => g.name === job.name);
   if (group) {
     change.groups.push(group);
-    if (group.completed === group.instances) {
+    if (groupDone(group)) {
       next = releaseOrSkip(run, next, change);
-      if (next.every((g) => g.completed === g.instances)) {
+      if (next.every(groupDone)) {
         runChange.state = transitionRun(run.id, run.state, 'complete');
         runChange.finished = true;
         const qa = transitionQa(run.id, run.qaState, 'complete');
@@ -631,6 +677,7 @@ function completeJob(
       }
     }
   }
-  if (Object.keys(runChange).length > 0) change.run = runChange;
+  // What the cascade decided (a run failed by a dynamic scatter) stands over the step's own effects.
+  if (Object.keys(runChange).length > 0) change.run = { ...runChange, ...(change.run ?? {}) };
   return change;
 }

@@ -69,6 +69,8 @@ export class JobLifecycle {
     readonly workerId: string,
     /** The batch executor this worker hands attempts to (`slurm`, `htcondor`), null when it runs them itself. */
     readonly executor: string | null = null,
+    /** WFS_MAX_JOBS_PER_RUN: a dynamic scatter planned at a finish is bounded by it too. */
+    private readonly maxJobsPerRun: number | null = null,
   ) {}
 
   /** Marks an instance running for this attempt, or null if it must not run (cancelled, done, stale). */
@@ -155,6 +157,7 @@ export class JobLifecycle {
       this.host,
       this.workerId,
       this.executor,
+      this.maxJobsPerRun,
     );
     const values: unknown[] = [];
     for (const op of ops) {

@@ -25,6 +25,8 @@ export interface GroupRow {
   skipped?: boolean;
   /** An unscattered job's result (what later `when`s read). */
   result?: unknown;
+  /** False while a dynamic scatter waits for its list. */
+  planned?: boolean;
 }
 
 /** Which runs and rows a batch reads. */
@@ -105,7 +107,7 @@ export async function lockAndRead(tx: Tx, scope: StoreScope): Promise<LoadedRows
        WITH g AS (
          SELECT coalesce(json_agg(json_build_object('run_id', run_id::text, 'name', name, 'needs', needs,
                   'completed', completed, 'instances', instances, 'released', released,
-                  'skipped', skipped, 'result', result)), '[]') AS groups
+                  'skipped', skipped, 'result', result, 'planned', planned)), '[]') AS groups
          FROM job_groups WHERE run_id = ANY(${ints(withGroups)}::bigint[])
        )
        SELECT j.*, CASE WHEN row_number() OVER () = 1 THEN g.groups END AS groups
@@ -183,9 +185,10 @@ export async function writeRows(tx: Tx, w: RowsToWrite): Promise<JobKey[]> {
          RETURNING 1
        ), g AS (
          UPDATE job_groups g SET completed = x.completed, released = x.released, skipped = x.skipped,
-                result = x.result
-         FROM unnest($13::bigint[], $14::text[], $15::int[], $16::bool[], $43::bool[], $44::jsonb[])
-              AS x(run_id, name, completed, released, skipped, result)
+                result = x.result, instances = x.instances, planned = x.planned
+         FROM unnest($13::bigint[], $14::text[], $15::int[], $16::bool[], $43::bool[], $44::jsonb[],
+                     $48::int[], $49::bool[])
+              AS x(run_id, name, completed, released, skipped, result, instances, planned)
          WHERE g.run_id = x.run_id AND g.name = x.name
          RETURNING 1
        ), r AS (
@@ -265,6 +268,8 @@ export async function writeRows(tx: Tx, w: RowsToWrite): Promise<JobKey[]> {
       jobs.map((x) => json(x.job.result)),
       runs.map((x) => json(x.run.parameters)),
       jobs.map((x) => x.job.round ?? 1),
+      groups.map((g) => g.instances),
+      groups.map((g) => g.planned !== false),
     ],
   );
   const expected = [jobs.length, groups.length, runs.length, w.outbox.length];
@@ -301,6 +306,27 @@ export async function reopenStopped(tx: Tx, runId: number, reopen: Reopen): Prom
      WHERE g.run_id = j.run_id AND g.name = j.name AND j.run_id = $1
        AND (j.state IN ('failed', 'removed') OR (j.state = 'skipped' AND j.status_reason = ANY($2::text[])))`,
     [runId, reopen.skippedBecause, reopen.gates ?? []],
+  );
+  await tx.query(`SELECT pg_notify('${SCHEDULE_CHANNEL}', '')`);
+}
+
+/**
+ * A dynamic scatter planned now: its instances are written, ready at once
+ * (its group was released with it), at the run's priority.
+ */
+export async function planGroup(
+  tx: Tx,
+  runId: number,
+  plan: { name: string; items: ReadonlyArray<Record<string, string | number>> },
+): Promise<void> {
+  if (plan.items.length === 0) return;
+  await tx.query(
+    `INSERT INTO jobs (run_id, name, idx, position, item, dispatched_at, priority, state)
+     SELECT $1, $2, x.n - 1, g.position, x.item, now(), r.priority, 'idle'
+     FROM unnest($3::jsonb[]) WITH ORDINALITY AS x(item, n)
+     JOIN job_groups g ON g.run_id = $1 AND g.name = $2
+     JOIN runs r ON r.id = $1`,
+    [runId, plan.name, plan.items.map((i) => JSON.stringify(i))],
   );
   await tx.query(`SELECT pg_notify('${SCHEDULE_CHANNEL}', '')`);
 }

@@ -23,6 +23,7 @@ import {
   LoadedRun,
   lockAndRead,
   StoreScope,
+  planGroup,
   reopenStopped,
   skipGroup,
   stopLive,
@@ -113,6 +114,10 @@ export class JobStore {
   private readonly stops: Array<{ runId: number; stop: StopLive }> = [];
   private readonly reopens: Array<{ runId: number; reopen: Reopen }> = [];
   private readonly skips: Array<{ runId: number; skip: { name: string; reason: string } }> = [];
+  private readonly plans: Array<{
+    runId: number;
+    plan: { name: string; items: ReadonlyArray<Record<string, string | number>> };
+  }> = [];
   /** Running attempts to stop (`<run>,<job>,<index>,<attempt>` on STOP_CHANNEL). */
   private readonly stopAttempts: string[] = [];
   /** Something the scheduler must look at again: a slot freed, an instance ready or released. */
@@ -124,6 +129,7 @@ export class JobStore {
     private readonly workerId: string | null,
     /** The batch executor this worker hands attempts to (recorded with the claim), null for local. */
     private readonly executor: string | null,
+    private readonly maxJobs: number | null = null,
   ) {}
 
   static async load(
@@ -133,8 +139,10 @@ export class JobStore {
     host = '',
     workerId: string | null = null,
     executor: string | null = null,
+    /** WFS_MAX_JOBS_PER_RUN, which bounds a dynamic scatter too (null: unbounded here). */
+    maxJobs: number | null = null,
   ): Promise<JobStore> {
-    const store = new JobStore(host, workerId, executor);
+    const store = new JobStore(host, workerId, executor, maxJobs);
     const rows = await lockAndRead(tx, scope);
     for (const r of rows.runs) store.runs.set(Number(r.id), r);
     for (const j of rows.jobs) store.jobs.set(jobId(j.run_id, j.name, j.idx), j);
@@ -176,7 +184,8 @@ export class JobStore {
   }
 
   run(runId: number): RunFacts {
-    return runFacts(this.runs.get(runId) as LoadedRun);
+    const facts = runFacts(this.runs.get(runId) as LoadedRun);
+    return this.maxJobs === null ? facts : { ...facts, maxJobs: this.maxJobs };
   }
 
   job(key: Pick<JobKey, 'runId' | 'name' | 'index'>): JobFacts | undefined {
@@ -198,6 +207,7 @@ export class JobStore {
         ...g,
         when: job?.when ?? null,
         gate: job?.executable === GATE ? { prompt: job.prompt ?? '' } : null,
+        scatter: job?.scatter ?? null,
       };
     });
   }
@@ -279,6 +289,8 @@ export class JobStore {
       row.released = g.released;
       row.skipped = !!g.skipped;
       row.result = g.result ?? null;
+      row.instances = g.instances;
+      row.planned = g.planned !== false;
       this.dirtyGroups.add(row);
     }
     if (change.run) {
@@ -310,6 +322,7 @@ export class JobStore {
     if (change.stopLive) this.stops.push({ runId, stop: change.stopLive });
     if (change.reopen) this.reopens.push({ runId, reopen: change.reopen });
     for (const skip of change.skip) this.skips.push({ runId, skip });
+    for (const plan of change.plan) this.plans.push({ runId, plan });
     for (const a of change.stopAttempts)
       this.stopAttempts.push(`${runId},${a.name},${a.index},${a.attempt}`);
     const stage = (name: string) => def.jobs.find((j) => j.name === name)?.stage ?? '';
@@ -400,6 +413,8 @@ export class JobStore {
     for (const { runId, reopen } of this.reopens.splice(0)) await reopenStopped(tx, runId, reopen);
     // Groups whose `when` did not hold: their instances never run.
     for (const { runId, skip } of this.skips.splice(0)) await skipGroup(tx, runId, skip);
+    // Dynamic scatters planned from a result: their instances, ready at once.
+    for (const { runId, plan } of this.plans.splice(0)) await planGroup(tx, runId, plan);
     return ready;
   }
 

@@ -73,6 +73,7 @@ import { UploadFile } from './upload-file';
           cfg.hostname,
           `${cfg.hostname}:${process.pid}:${randomBytes(3).toString('hex')}`,
           cfg.executor.kind === 'local' ? null : cfg.executor.kind,
+          cfg.maxJobsPerRun,
         ),
     },
   ],

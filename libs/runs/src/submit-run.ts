@@ -111,10 +111,10 @@ export async function writeSubmission(
   const rows = numberEvents(snapshotOf(submitted), 0, events);
   const [row] = await tx.query<{ written: string; updated_at: Date }>(
     `WITH g AS (
-       INSERT INTO job_groups (run_id, name, position, needs, instances, released, completed)
-       SELECT $1, n, p, ARRAY(SELECT jsonb_array_elements_text(d)), i, r, c
-       FROM unnest($2::text[], $3::int[], $4::jsonb[], $5::int[], $6::bool[], $19::int[])
-            AS x(n, p, d, i, r, c)
+       INSERT INTO job_groups (run_id, name, position, needs, instances, released, completed, planned)
+       SELECT $1, n, p, ARRAY(SELECT jsonb_array_elements_text(d)), i, r, c, pl
+       FROM unnest($2::text[], $3::int[], $4::jsonb[], $5::int[], $6::bool[], $19::int[], $22::bool[])
+            AS x(n, p, d, i, r, c, pl)
        RETURNING 1
      ), j AS (
        INSERT INTO jobs (run_id, name, idx, position, item, dispatched_at, priority, state, status_reason)
@@ -148,6 +148,7 @@ export async function writeSubmission(
       groups.map((g) => g.completed),
       instances.map((i) => i.state),
       instances.map((i) => i.statusReason),
+      groups.map((g) => !g.dynamic),
     ],
   );
   if (Number(row?.written) !== events.length)

@@ -312,6 +312,22 @@ describe('a broken definition', () => {
     );
   });
 
+  it('checks a dynamic scatter: a result of a job it needs, in the one form', () => {
+    fs.writeFileSync(
+      path.join(dir, 'broken.yaml'),
+      [...GOOD, "    scatter: { spw: '{{jobs.first.result.spws}}' }"].join('\n') + '\n',
+    );
+    expect(loadDefinitions(dir)).toHaveLength(1);
+    const notNeeded = loadError([
+      ...GOOD.slice(0, 7),
+      "    scatter: { spw: '{{jobs.second.result.spws}}' }",
+      ...GOOD.slice(7),
+    ]);
+    expect(notNeeded.field).toBe('jobs.0.scatter.spw');
+    const form = loadError([...GOOD, "    scatter: { spw: '{{parameters.spws}}' }"]);
+    expect(form.field).toBe('jobs.1.scatter.spw');
+  });
+
   it('names what a gate lacks or gets wrong: prompt, needs, approvers (QUALITY v1.1)', () => {
     const gate = (lines: string[]) => [
       ...GOOD,

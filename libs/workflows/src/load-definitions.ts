@@ -8,6 +8,7 @@ import type { Role } from '@wfs/config';
 import {
   ancestorsOf,
   checkExpression,
+  DYNAMIC_SOURCE,
   dagProblems,
   didYouMean,
   JobDefinition,
@@ -227,6 +228,24 @@ class DefinitionLoader {
           `jobs.${i}.${job.prompt ? 'prompt' : job.approvers ? 'approvers' : 'notify'}`,
           'is for gates only (executable: builtin:gate)',
         );
+      // A dynamic scatter takes its list from the result of a job it (transitively) needs.
+      for (const [dim, source] of Object.entries(job.scatter ?? {})) {
+        if (typeof source !== 'string' || !source.includes('{{')) continue;
+        const m = DYNAMIC_SOURCE.exec(source);
+        const field = `jobs.${i}.scatter.${dim}`;
+        if (!m)
+          throw new DefinitionError(
+            file,
+            field,
+            `say '{{jobs.<name>.result.<key>}}', not ${source}`,
+          );
+        if (!ancestorsOf(def.jobs, job.name).includes(m[1] as string))
+          throw new DefinitionError(
+            file,
+            field,
+            `reads job "${m[1]}", which this job does not (transitively) need`,
+          );
+      }
       if (job.repeat) {
         if (job.scatter)
           throw new DefinitionError(file, `jobs.${i}.repeat`, 'a repeated job may not scatter');
