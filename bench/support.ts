@@ -130,8 +130,8 @@ export async function startBench(
   } = {},
 ): Promise<Bench> {
   const workflowsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wfs-bench-workflows-'));
-  for (const f of fs.readdirSync(path.join(REPO, 'workflows')).filter((n) => n.endsWith('.yaml')))
-    fs.copyFileSync(path.join(REPO, 'workflows', f), path.join(workflowsDir, f));
+  // The shipped workflows with their template libraries (workflows/lib).
+  fs.cpSync(path.join(REPO, 'workflows'), workflowsDir, { recursive: true });
   for (const f of ['bench_noop3.yaml', ...(opts.workflows ?? [])])
     fs.copyFileSync(path.join(__dirname, f), path.join(workflowsDir, f));
   const queue = `wfsbench-${rid()}.consumer`;

@@ -48,8 +48,8 @@ const job = async (runId: number, name: string, index: number) =>
 
 beforeAll(async () => {
   workflowsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wfs-dash-sched-workflows-'));
-  for (const f of fs.readdirSync(path.join(REPO, 'workflows')).filter((n) => n.endsWith('.yaml')))
-    fs.copyFileSync(path.join(REPO, 'workflows', f), path.join(workflowsDir, f));
+  // The shipped workflows with their template libraries (workflows/lib).
+  fs.cpSync(path.join(REPO, 'workflows'), workflowsDir, { recursive: true });
   for (const f of ['t_cpu2', 't_big'])
     fs.copyFileSync(
       path.join(FIXTURES, 'workflows', `${f}.yaml`),

@@ -24,6 +24,10 @@ const ids = { complete: 0, failed: 0, running: 0, odd: 0 };
 
 beforeAll(async () => {
   workflowsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wfs-dash-workflows-'));
+  // The shipped template libraries too (workflows/lib), which shipped workflows include.
+  fs.cpSync(path.join(REPO, 'workflows', 'lib'), path.join(workflowsDir, 'lib'), {
+    recursive: true,
+  });
   for (const dir of [path.join(REPO, 'workflows'), path.join(FIXTURES, 'workflows')])
     for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.yaml')))
       fs.copyFileSync(path.join(dir, f), path.join(workflowsDir, f));

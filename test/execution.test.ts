@@ -25,6 +25,10 @@ let workflowsDir: string;
 
 beforeAll(async () => {
   workflowsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wfs-exec-workflows-'));
+  // The shipped template libraries too (workflows/lib), which shipped workflows include.
+  fs.cpSync(path.join(REPO, 'workflows', 'lib'), path.join(workflowsDir, 'lib'), {
+    recursive: true,
+  });
   for (const dir of [path.join(REPO, 'workflows'), path.join(FIXTURES, 'workflows')]) {
     for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.yaml')))
       fs.copyFileSync(path.join(dir, f), path.join(workflowsDir, f));

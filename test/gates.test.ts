@@ -19,8 +19,8 @@ let workflowsDir: string;
 
 beforeAll(async () => {
   workflowsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wfs-gate-workflows-'));
-  for (const f of fs.readdirSync(path.join(REPO, 'workflows')).filter((n) => n.endsWith('.yaml')))
-    fs.copyFileSync(path.join(REPO, 'workflows', f), path.join(workflowsDir, f));
+  // The shipped workflows with their template libraries (workflows/lib).
+  fs.cpSync(path.join(REPO, 'workflows'), workflowsDir, { recursive: true });
   fs.copyFileSync(
     path.join(FIXTURES, 'workflows', 't_gate.yaml'),
     path.join(workflowsDir, 't_gate.yaml'),

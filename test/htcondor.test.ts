@@ -23,8 +23,8 @@ let state: string;
 beforeAll(async () => {
   state = fs.mkdtempSync(path.join(os.tmpdir(), 'wfs-condor-pool-'));
   workflowsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wfs-condor-workflows-'));
-  for (const f of fs.readdirSync(path.join(REPO, 'workflows')).filter((n) => n.endsWith('.yaml')))
-    fs.copyFileSync(path.join(REPO, 'workflows', f), path.join(workflowsDir, f));
+  // The shipped workflows with their template libraries (workflows/lib).
+  fs.cpSync(path.join(REPO, 'workflows'), workflowsDir, { recursive: true });
   fs.copyFileSync(
     path.join(__dirname, 'fixtures', 'workflows', 't_batch.yaml'),
     path.join(workflowsDir, 't_batch.yaml'),

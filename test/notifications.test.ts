@@ -44,9 +44,8 @@ jobs:
 
 function workflowsDir(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wfs-notify-workflows-'));
-  for (const f of fs.readdirSync(path.join(REPO, 'workflows')).filter((n) => n.endsWith('.yaml'))) {
-    fs.copyFileSync(path.join(REPO, 'workflows', f), path.join(dir, f));
-  }
+  // The shipped workflows with their template libraries (workflows/lib).
+  fs.cpSync(path.join(REPO, 'workflows'), dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 't_notify_ops.yaml'), FIXTURE);
   return dir;
 }

@@ -25,8 +25,8 @@ let workflowsDir: string;
 
 beforeAll(async () => {
   workflowsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wfs-sched-workflows-'));
-  for (const f of fs.readdirSync(path.join(REPO, 'workflows')).filter((n) => n.endsWith('.yaml')))
-    fs.copyFileSync(path.join(REPO, 'workflows', f), path.join(workflowsDir, f));
+  // The shipped workflows with their template libraries (workflows/lib).
+  fs.cpSync(path.join(REPO, 'workflows'), workflowsDir, { recursive: true });
   for (const f of SCHEDULING_FIXTURES)
     fs.copyFileSync(
       path.join(FIXTURES, 'workflows', `${f}.yaml`),

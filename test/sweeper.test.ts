@@ -32,9 +32,8 @@ let outside: string;
 
 beforeAll(async () => {
   workflowsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wfs-sweep-workflows-'));
-  for (const f of fs.readdirSync(path.join(REPO, 'workflows')).filter((n) => n.endsWith('.yaml'))) {
-    fs.copyFileSync(path.join(REPO, 'workflows', f), path.join(workflowsDir, f));
-  }
+  // The shipped workflows with their template libraries (workflows/lib).
+  fs.cpSync(path.join(REPO, 'workflows'), workflowsDir, { recursive: true });
   fs.writeFileSync(path.join(workflowsDir, 't_sweep_noop.yaml'), FIXTURE);
   outside = fs.mkdtempSync(path.join(os.tmpdir(), 'wfs-sweep-outside-'));
   stack = await startStack({
