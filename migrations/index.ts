@@ -10,6 +10,7 @@ import { AddResume1764300000000 } from './1764300000000-AddResume';
 import { AddResults1764400000000 } from './1764400000000-AddResults';
 import { AddRounds1764500000000 } from './1764500000000-AddRounds';
 import { AddDynamicScatter1764600000000 } from './1764600000000-AddDynamicScatter';
+import { AddWaitingIndex1764700000000 } from './1764700000000-AddWaitingIndex';
 
 /** Every migration, registered explicitly, in order. */
 export const MIGRATIONS = [
@@ -25,4 +26,5 @@ export const MIGRATIONS = [
   AddResults1764400000000,
   AddRounds1764500000000,
   AddDynamicScatter1764600000000,
+  AddWaitingIndex1764700000000,
 ];

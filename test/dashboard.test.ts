@@ -183,6 +183,52 @@ test('a role is offered only the actions it may take: a viewer watches, a DA can
   await da.page.close();
 });
 
+test('a waiting gate shows its prompt; a DA approves it with a comment; a failed run is resumed', async () => {
+  const r = await stack.call('POST', '/api/v1/workflows/t_gate/runs', { body: { submit: true } });
+  const id = r.body.id as number;
+  const waiting = async () =>
+    (await stack.call('GET', `/api/v1/runs/${id}`)).body.waiting?.map((w: any) => w.job) ?? [];
+  for (let i = 0; i < 200 && !(await waiting()).includes('review'); i++)
+    await new Promise((res) => setTimeout(res, 100));
+  const viewer = await open(TOKENS.viewer);
+  await viewer.page.goto(`${stack.url}/#/runs/${id}`);
+  const gate = viewer.page.locator('#d-gates .gate[data-gate="review"]');
+  await gate.waitFor({ state: 'visible' });
+  expect(await gate.textContent()).toMatch(/Gate review: Calibrator QA done\. Go on to imaging\?/);
+  expect(await gate.locator('button').count()).toBe(0); // a viewer may not decide
+  await viewer.page.close();
+
+  const da = await open(TOKENS.da);
+  await da.page.goto(`${stack.url}/#/runs/${id}`);
+  const daGate = da.page.locator('#d-gates .gate[data-gate="review"]');
+  await daGate.waitFor({ state: 'visible' });
+  await daGate.locator('input').fill('looks fine');
+  await daGate.locator('button', { hasText: 'Approve' }).click();
+  await da.page.locator('#d-gates .gate[data-gate="signoff"]').waitFor({ state: 'visible' });
+  const events = (await stack.call('GET', `/api/v1/runs/${id}/events?limit=100`)).body.items;
+  expect(events.find((e: any) => e.type === 'gate-approved')).toMatchObject({
+    gate: { job: 'review', comment: 'looks fine' },
+    actor: { role: 'da' },
+  });
+  // The sign-off is ops-only: the DA's reject is refused and says so.
+  await da.page
+    .locator('#d-gates .gate[data-gate="signoff"] button', { hasText: 'Reject' })
+    .click();
+  await da.page.locator('#banner').waitFor({ state: 'visible' });
+  expect(await da.page.locator('#banner').textContent()).toMatch(/decided by ops/);
+  // ops rejects it; the DA resumes the failed run from the page.
+  await stack.call('POST', `/api/v1/runs/${id}/gates/signoff/reject`, {
+    role: 'ops',
+    body: { comment: 'no' },
+  });
+  await stack.waitForRun(id, ['failed']);
+  await da.page.locator('#d-resume').waitFor({ state: 'visible', timeout: 10_000 });
+  await da.page.locator('#d-resume').click();
+  await da.page.locator('#d-gates .gate[data-gate="signoff"]').waitFor({ state: 'visible' });
+  expect((await stack.call('GET', `/api/v1/runs/${id}`)).body.resumedCount).toBe(1);
+  await da.page.close();
+}, 90_000);
+
 test('each run has its own address, /#/runs/<id>, that opens it with the token kept for the tab', async () => {
   const { page, errors } = await open(TOKENS.viewer);
   await page.locator(`#runs tr[data-run-id="${ids.failed}"]`).click();

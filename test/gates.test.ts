@@ -21,10 +21,11 @@ beforeAll(async () => {
   workflowsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wfs-gate-workflows-'));
   // The shipped workflows with their template libraries (workflows/lib).
   fs.cpSync(path.join(REPO, 'workflows'), workflowsDir, { recursive: true });
-  fs.copyFileSync(
-    path.join(FIXTURES, 'workflows', 't_gate.yaml'),
-    path.join(workflowsDir, 't_gate.yaml'),
-  );
+  for (const f of ['t_gate', 't_gate_timeout'])
+    fs.copyFileSync(
+      path.join(FIXTURES, 'workflows', `${f}.yaml`),
+      path.join(workflowsDir, `${f}.yaml`),
+    );
   stack = await startStack({
     env: {
       WFS_WORKFLOWS_DIR: workflowsDir,
@@ -194,5 +195,25 @@ describe('gates', () => {
         })
       ).code,
     ).toBe(0);
+  }, 60_000);
+
+  test('a gate with onTimeout decides itself once it waited its timeout', async () => {
+    const res = await stack.call('POST', '/api/v1/workflows/t_gate_timeout/runs', {
+      role: 'da',
+      body: { submit: true },
+    });
+    const run = await stack.waitForRun(res.body.id, ['complete', 'failed'], 30_000);
+    expect(run.state).toBe('failed');
+    expect(run.error.code).toBe('GATE_REJECTED');
+    expect(run.error.message).toMatch(/gate last_call was rejected by wfs \(gate timeout\)/);
+    expect(await job(run.id, 'quick_look')).toMatchObject({ state: 'completed' });
+    expect(await job(run.id, 'never')).toMatchObject({ state: 'skipped' });
+    const decided = (await events(run.id)).filter((e: any) =>
+      ['gate-approved', 'gate-rejected'].includes(e.type),
+    );
+    expect(decided.map((e: any) => [e.type, e.actor?.name, e.gate.comment])).toEqual([
+      ['gate-approved', 'wfs (gate timeout)', 'no decision within 1 s: approved by its onTimeout'],
+      ['gate-rejected', 'wfs (gate timeout)', 'no decision within 1 s: rejected by its onTimeout'],
+    ]);
   }, 60_000);
 });

@@ -14,7 +14,7 @@ const env = process.env;
 const QUEUE = env.MANAGER_QUEUE || 'my-manager.wfs-status';
 /** Every workflow wfs ships (workflows/*.yaml), so the example shows events out of the box. */
 const DEFAULT_BINDINGS =
-  'run.std_calibration.*|run.calibration_ingestion.*|run.std_imaging.*|run.image_ingestion.*|run.radps_skeleton.*';
+  'run.std_calibration.*|run.calibration_ingestion.*|run.std_imaging.*|run.image_ingestion.*|run.radps_skeleton.*|run.radps_pipeline.*';
 const cfg = {
   url: env.AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672',
   exchange: env.WFS_EVENTS_EXCHANGE || 'wfs.events',

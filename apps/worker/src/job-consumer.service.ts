@@ -14,7 +14,14 @@ import { formatMemory, JobKey } from '@wfs/domain';
 import { ExecuteJob, EXECUTOR, Recovery } from '@wfs/execution';
 import type { Executor } from '@wfs/execution';
 import { Database, PgListener } from '@wfs/persistence';
-import { CANCEL_CHANNEL, HoldJobs, JobLifecycle, STOP_CHANNEL } from '@wfs/runs';
+import {
+  CANCEL_CHANNEL,
+  DecideGate,
+  GateTimeouts,
+  HoldJobs,
+  JobLifecycle,
+  STOP_CHANNEL,
+} from '@wfs/runs';
 import { Scheduler } from '@wfs/scheduling';
 import { WorkflowCatalog } from '@wfs/workflows';
 
@@ -34,6 +41,7 @@ export class JobConsumerService implements OnApplicationBootstrap, BeforeApplica
   private recovery: Recovery | null = null;
   private scheduler: Scheduler | null = null;
   private redis: Redis | null = null;
+  private gateTimer: NodeJS.Timeout | null = null;
 
   constructor(
     @Inject(WFS_CONFIG) private readonly config: WfsConfig,
@@ -44,6 +52,7 @@ export class JobConsumerService implements OnApplicationBootstrap, BeforeApplica
     @Inject(Dispatcher) private readonly dispatcher: Dispatcher,
     @Inject(WorkflowCatalog) private readonly catalog: WorkflowCatalog,
     @Inject(HoldJobs) private readonly holds: HoldJobs,
+    @Inject(DecideGate) private readonly gates: DecideGate,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -96,6 +105,17 @@ export class JobConsumerService implements OnApplicationBootstrap, BeforeApplica
       (key, clusterJobId) => this.executeJob.reattach(key, clusterJobId),
     );
     await this.recovery.start();
+    // Gates with onTimeout decide themselves once they waited their timeout (idempotent: any worker).
+    const timeouts = new GateTimeouts(this.db, this.catalog, this.gates, this.log);
+    let ticking = false;
+    this.gateTimer = setInterval(() => {
+      if (ticking) return;
+      ticking = true;
+      void timeouts
+        .tick()
+        .catch((e: unknown) => this.log.warn(`gate timeouts: ${(e as Error).message}`))
+        .finally(() => (ticking = false));
+    }, 2000);
     this.scheduler = new Scheduler(this.db, this.catalog, this.dispatcher, this.holds, this.log);
     await this.scheduler.start();
     if (this.executor.kind !== 'local')
@@ -115,6 +135,7 @@ export class JobConsumerService implements OnApplicationBootstrap, BeforeApplica
    * (they run on in the cluster) and the next one re-attaches.
    */
   async beforeApplicationShutdown(): Promise<void> {
+    if (this.gateTimer) clearInterval(this.gateTimer);
     await this.scheduler?.stop();
     if (this.executor.kind !== 'local') await this.executor.stopAll();
     await this.worker?.close();

@@ -36,6 +36,8 @@ export interface JobDefinition {
   approvers?: string[] | null;
   /** A gate's: the notification roles mailed when it waits (WFS_MAIL_ROLES). */
   notify?: string[] | null;
+  /** A gate's: what happens when it waited `timeout` seconds (absent: it waits for a person). */
+  onTimeout?: 'approve' | 'reject' | null;
   /** Runs round after round until `until` holds or `max` rounds ran (self-calibration loops). */
   repeat?: { max: number; until: string } | null;
 }

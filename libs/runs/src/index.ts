@@ -22,5 +22,6 @@ export {
 } from './job-store';
 export { HoldJobs } from './hold-job';
 export { DecideGate } from './decide-gate';
+export { GateTimeouts } from './gate-timeouts';
 export { SetPriority } from './set-priority';
 export * from './overview';

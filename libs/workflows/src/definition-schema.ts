@@ -59,6 +59,7 @@ export const JOB_PROPERTIES = {
     },
     default: null,
   },
+  onTimeout: { enum: ['approve', 'reject', null], default: null },
   notify: {
     type: ['array', 'null'],
     items: { type: 'string', minLength: 1, maxLength: 64 },

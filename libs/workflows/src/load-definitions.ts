@@ -222,10 +222,10 @@ class DefinitionLoader {
             `${field}.approvers`,
             `names unknown role(s) ${unknown.join(', ')} (roles: ${ROLES.join(', ')})`,
           );
-      } else if (job.prompt || job.approvers || job.notify)
+      } else if (job.prompt || job.approvers || job.notify || job.onTimeout)
         throw new DefinitionError(
           file,
-          `jobs.${i}.${job.prompt ? 'prompt' : job.approvers ? 'approvers' : 'notify'}`,
+          `jobs.${i}.${job.prompt ? 'prompt' : job.approvers ? 'approvers' : job.notify ? 'notify' : 'onTimeout'}`,
           'is for gates only (executable: builtin:gate)',
         );
       // A dynamic scatter takes its list from the result of a job it (transitively) needs.

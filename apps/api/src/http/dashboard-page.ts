@@ -68,8 +68,10 @@ export const DASHBOARD_PAGE = `<!doctype html>
     <div class="actions">
       <button id="d-cancel" hidden>Cancel run</button>
       <button id="d-rerun" hidden>Re-run (new version)</button>
+      <button id="d-resume" hidden>Resume where it stopped</button>
       <button id="d-close">Close</button>
     </div>
+    <div id="d-gates"></div>
     <dl id="d-fields"></dl>
     <h3>Jobs <small class="muted" id="d-jobcount"></small></h3>
     <table id="d-jobs">

@@ -144,6 +144,27 @@ function detail() {
     // A role is offered only what it may do (GET /api/v1/me); the API checks again all the same.
     $("d-cancel").hidden = state.actions.indexOf("cancel") < 0 || ["created", "submitted", "running"].indexOf(r.state) < 0;
     $("d-rerun").hidden = state.actions.indexOf("rerun") < 0;
+    $("d-resume").hidden = !may("resume") || ["failed", "cancelled"].indexOf(r.state) < 0;
+    // Open gates, with approve and reject for a role that may decide (the gate's approvers are checked by the API).
+    var gates = $("d-gates"); gates.textContent = "";
+    (r.waiting || []).forEach(function (g) {
+      var box = el("div", null, "gate");
+      box.dataset.gate = g.job;
+      box.appendChild(el("strong", "Gate " + g.job + ": "));
+      box.appendChild(el("span", g.prompt));
+      box.appendChild(el("span", " (waiting since " + when(g.since) + ") ", "muted"));
+      if (may("gate")) {
+        var comment = document.createElement("input"); comment.placeholder = "comment"; comment.size = 28;
+        var path = "/api/v1/runs/" + r.id + "/gates/" + encodeURIComponent(g.job) + "/";
+        var decide = function (what) {
+          act("POST", path + what, comment.value ? { comment: comment.value } : {}, what[0].toUpperCase() + what.slice(1) + " gate " + g.job + " of run " + r.id + "?");
+        };
+        box.appendChild(comment);
+        box.appendChild(button("Approve", function () { decide("approve"); }));
+        box.appendChild(button("Reject", function () { decide("reject"); }));
+      }
+      gates.appendChild(box);
+    });
     $("d-jobcount").textContent = r.jobs.length + " of " + r.jobsTotal;
     $("d-ctl").hidden = !may("hold");
     var jobs = $("d-jobs").tBodies[0]; jobs.textContent = "";
@@ -206,6 +227,7 @@ function setup() {
   window.addEventListener("hashchange", function () { select(routeRun()); refresh(); });
   $("d-cancel").addEventListener("click", function () { act("POST", "/api/v1/runs/" + state.selected + "/cancel", undefined, "Cancel run " + state.selected + "?"); });
   $("d-rerun").addEventListener("click", function () { act("POST", "/api/v1/runs/" + state.selected + "/rerun", { submit: true }, "Re-run " + state.selected + " as a new version?"); });
+  $("d-resume").addEventListener("click", function () { act("POST", "/api/v1/runs/" + state.selected + "/resume", undefined, "Resume run " + state.selected + " where it stopped?"); });
   setupScheduling(); health();
   if (state.token) whoami().then(refresh).catch(function (e) { banner(e.message); }); else refresh();
   setInterval(function () { if ($("auto").checked) { health(); refresh(); } }, 3000);

@@ -46,4 +46,5 @@ export const DASHBOARD_STYLE = `  :root { --ok: #1a7f37; --bad: #cf222e; --warn:
   dialog::backdrop { background: rgba(31, 35, 40, 0.3); }
   dialog input { width: 100%; margin-top: 4px; }
   @media (max-width: 900px) { .split { grid-template-columns: 1fr; } }
+.gate { border: 1px solid #c90; background: #fff8e6; padding: 0.4em; margin: 0.3em 0; }
 `;

@@ -8,6 +8,7 @@ const DA_ACTIONS = [
   'submit',
   'cancel',
   'resume',
+  'gate',
   'rerun',
   'qa',
   'ingest',
