@@ -150,13 +150,7 @@ function repeatDone(
   const round = job.round ?? 1;
   if (round >= repeat.max) return true;
   const result = effects.result ?? null;
-  const jobs: Record<string, { state: string; result: unknown }> = {};
-  for (const g of groups)
-    jobs[g.name] = {
-      state: g.skipped ? 'skipped' : groupDone(g) ? 'completed' : 'pending',
-      result: g.result ?? null,
-    };
-  jobs[job.name] = { state: 'running', result };
+  const jobs = { ...jobsScope(groups), [job.name]: { state: 'running', result } };
   return evaluate(parseExpression(repeat.until), {
     parameters: run.parameters ?? {},
     subject: run.subject ?? null,
@@ -391,22 +385,9 @@ function failRun(
     statusReason: `${verdict.reason}: ${verdict.message}`,
     finished: true,
   });
-  change.stopLive = {
-    reason: STOPPED_BECAUSE.failed,
-    idle: 'skipped',
-    states: ['idle', 'running', 'held', 'waiting'],
-    clearFinish: true,
-  };
   const label = rules.scatter ? `${rules.name}[${job.index}]` : rules.name;
-  change.run = {
-    state: transitionRun(run.id, run.state, 'fail'),
-    finished: true,
-    // A submitted run can fail before any job started: it still gets a start time.
-    ...(run.state === 'submitted' ? { started: true as const } : {}),
-    error: { code: verdict.reason, message: `job ${label} ${verdict.message}` },
-  };
-  change.events.push({ type: 'job-failed', job }, { type: 'failed' });
-  if (run.sourceRunId !== null) change.settleSource = 'failed';
+  change.events.push({ type: 'job-failed', job });
+  stopTheRun(run, change, { code: verdict.reason, message: `job ${label} ${verdict.message}` });
   return change;
 }
 
@@ -479,31 +460,17 @@ export function rejectGate(
     statusReason: 'rejected',
     finished: true,
   });
-  change.stopLive = {
-    reason: STOPPED_BECAUSE.failed,
-    idle: 'skipped',
-    states: ['idle', 'running', 'held', 'waiting'],
-    clearFinish: true,
-  };
   const why = decision.comment ? `: ${decision.comment}` : '';
-  change.run = {
-    state: transitionRun(run.id, run.state, 'fail'),
-    finished: true,
-    error: {
-      code: 'GATE_REJECTED',
-      message: `gate ${job.name} was rejected by ${decision.actor.name}${why}`,
-    },
-  };
-  change.events.push(
-    {
-      type: 'gate-rejected',
-      job,
-      gate: { prompt: gate?.prompt ?? '', comment: decision.comment },
-    },
-    { type: 'failed' },
-  );
+  change.events.push({
+    type: 'gate-rejected',
+    job,
+    gate: { prompt: gate?.prompt ?? '', comment: decision.comment },
+  });
+  stopTheRun(run, change, {
+    code: 'GATE_REJECTED',
+    message: `gate ${job.name} was rejected by ${decision.actor.name}${why}`,
+  });
   change.actor = decision.actor;
-  if (run.sourceRunId !== null) change.settleSource = 'failed';
   return change;
 }
 
@@ -584,12 +551,41 @@ export function releaseOrSkip(
 /** A group is done when it is planned and every instance is (a skipped one counts as done). */
 const groupDone = (g: GroupFacts): boolean => g.planned !== false && g.completed === g.instances;
 
+/** What `when` and `repeat.until` read of the run's jobs: each one's state and (unscattered) result. */
+function jobsScope(
+  groups: readonly GroupFacts[],
+): Record<string, { state: string; result: unknown }> {
+  return Object.fromEntries(
+    groups.map((g) => [
+      g.name,
+      {
+        state: g.skipped ? 'skipped' : groupDone(g) ? 'completed' : 'pending',
+        result: g.result ?? null,
+      },
+    ]),
+  );
+}
+
 /** The results of the run's unscattered jobs, by name. */
 const resultsOf = (groups: readonly GroupFacts[]): Record<string, unknown> =>
   Object.fromEntries(groups.map((g) => [g.name, g.result ?? null]));
 
 /** A dynamic scatter that cannot be planned fails the run (`bad_scatter`, naming the job). */
 function failForScatter(run: RunFacts, name: string, why: string, change: ChangeSet): void {
+  change.release = [];
+  stopTheRun(run, change, { code: 'bad_scatter', message: `job ${name} cannot scatter: ${why}` });
+}
+
+/**
+ * The run fails: its other live instances stop (running ones removed, the
+ * rest skipped), its error is set and `failed` is its last event; an
+ * ingestion run's source learns it. The one way every failure ends a run.
+ */
+function stopTheRun(
+  run: RunFacts,
+  change: ChangeSet,
+  error: { code: string; message: string },
+): void {
   change.stopLive = {
     reason: STOPPED_BECAUSE.failed,
     idle: 'skipped',
@@ -600,25 +596,20 @@ function failForScatter(run: RunFacts, name: string, why: string, change: Change
     ...(change.run ?? {}),
     state: transitionRun(run.id, run.state, 'fail'),
     finished: true,
-    error: { code: 'bad_scatter', message: `job ${name} cannot scatter: ${why}` },
+    // A submitted run can fail before any job started: it still gets a start time.
+    ...(run.state === 'submitted' ? { started: true as const } : {}),
+    error,
   };
-  change.release = [];
   change.events.push({ type: 'failed' });
   if (run.sourceRunId !== null) change.settleSource = 'failed';
 }
 
 /** Whether a group's `when` holds over the run's parameters, subject and its jobs' states and results. */
 function whenHolds(when: string, run: RunFacts, groups: readonly GroupFacts[]): boolean {
-  const jobs: Record<string, { state: string; result: unknown }> = {};
-  for (const g of groups)
-    jobs[g.name] = {
-      state: g.skipped ? 'skipped' : groupDone(g) ? 'completed' : 'pending',
-      result: g.result ?? null,
-    };
   return evaluate(parseExpression(when), {
     parameters: run.parameters ?? {},
     subject: run.subject ?? null,
-    jobs,
+    jobs: jobsScope(groups),
   });
 }
 
