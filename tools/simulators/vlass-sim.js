@@ -16,7 +16,9 @@
  *   error on stderr, exit 1;
  * - exit 2 on bad usage; SIGTERM/SIGINT end at once (143/130);
  * - each writes <tool>_inputs_used.json (names + sha256 of what it read) in
- *   its output directory;
+ *   its output directory; the tools run once per item or image, side by side
+ *   in one directory (pimscache split, the component lists), prefix it with
+ *   the item or image: <item>.pimscache_inputs_used.json;
  * - WFS_RESULT_FILE set: one JSON object there (the job's result, < 64 KiB).
  */
 'use strict';
@@ -228,7 +230,8 @@ async function componentList({ tool, script, token, perSpw }) {
       (0.1 + rnd() * 0.3).toFixed(3), (flux * 1.1e3).toFixed(4), (rms * 1.5e3).toFixed(4), (flux * 1e3).toFixed(4), (rms * 1e3).toFixed(4), (rms * 1e3).toFixed(4), ...(perSpw ? [spw || ''] : [])]);
   }
   const out = path.resolve(opts.out);
-  recordInputs(out, tool, [image]);
+  // One image per call, and the cube's planes are listed side by side: one record per image.
+  recordInputs(out, `${base}.${tool}`, [image]);
   const file = path.join(out, `${base}.components.csv`);
   fs.writeFileSync(file, `${header.join(',')}\n${rows.map((r) => r.join(',')).join('\n')}\n`);
   writeResult({ components: rows.length, file: path.basename(file) });
