@@ -82,6 +82,7 @@ test('40 summarised instances: group-progress counts add up, the last says done,
   expect([...completed].sort((a, b) => a - b)).toEqual(completed);
   expect(progress.at(-1).progress).toEqual({
     job: 'work',
+    stage: 'working',
     total: 40,
     idle: 0,
     running: 0,

@@ -124,7 +124,11 @@ function expectStages(l: Launched): void {
     });
   // The manager sees the three stages go by in order.
   const seen = [
-    ...new Set(jobEvents.filter((e) => e.type === 'job-started').map((e) => e.job.stage)),
+    ...new Set(
+      l.events
+        .filter((e) => e.type === 'job-started' || e.type === 'group-progress')
+        .map((e) => e.job?.stage ?? e.progress.stage),
+    ),
   ];
   expect(seen).toEqual([...new Set(Object.values(stages))]);
 }
@@ -376,9 +380,12 @@ describe('vlass_seci_split_measurement_sets', () => {
     // The progress lines the old command line showed, in each instance's log.
     const out = await log(l, 'split', 'stdout', 3);
     expect(out).toMatch(/restoring the calibration[\s\S]*splitting[\s\S]*caching/);
-    expect(
-      l.events.filter((e) => e.type === 'job-completed' && e.job.name === 'split'),
-    ).toHaveLength(5);
+    // events: summary: no started/completed per measurement set, but group-progress ("split 5/5").
+    expect(l.events.filter((e) => e.job?.name === 'split')).toEqual([]);
+    const progress = l.events.filter((e) => e.type === 'group-progress');
+    expect(progress.length).toBeGreaterThanOrEqual(1);
+    for (const e of progress) expect(e.progress).toMatchObject({ job: 'split', total: 5 });
+    expect(progress.at(-1).progress).toMatchObject({ completed: 5, running: 0, failed: 0 });
   }, 30_000);
 
   test('SIMFAIL-PIMSCACHE-ITEM2: only the second item fails, and it fails the run', async () => {

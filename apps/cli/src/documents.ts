@@ -42,6 +42,7 @@ export interface EventDoc {
   /** A group-progress event's counts (CONTRACT 5.8). */
   progress?: {
     job: string;
+    stage: string;
     total: number;
     idle: number;
     running: number;

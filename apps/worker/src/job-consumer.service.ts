@@ -120,7 +120,7 @@ export class JobConsumerService implements OnApplicationBootstrap, BeforeApplica
         .finally(() => (ticking = false));
     }, 2000);
     // Summary groups' group-progress events, at most once a second each (idempotent: any worker).
-    const progress = new GroupProgressSender(this.db, this.log);
+    const progress = new GroupProgressSender(this.db, this.catalog, this.log);
     let sending = false;
     this.progressTimer = setInterval(() => {
       if (sending) return;

@@ -110,6 +110,8 @@ export interface WfsEvent {
 /** The state counts of a scattered job's instances (a `group-progress` event, CONTRACT 5.8). */
 export interface GroupProgress {
   job: string;
+  /** The job's stage (`running casa`): what a survey manager shows. */
+  stage: string;
   total: number;
   idle: number;
   running: number;

@@ -131,7 +131,16 @@ function summarized(change: ChangeSet, rules: JobRules | undefined, name: string
       const total = group.instances;
       events.push({
         type: 'group-progress',
-        progress: { job: name, total, idle: 0, running: 0, completed: total, failed: 0, held: 0 },
+        progress: {
+          job: name,
+          stage: rules.stage ?? '',
+          total,
+          idle: 0,
+          running: 0,
+          completed: total,
+          failed: 0,
+          held: 0,
+        },
       });
     }
   }

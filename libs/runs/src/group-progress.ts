@@ -1,5 +1,6 @@
 import type { GroupProgress } from '@wfs/domain';
 import { Database } from '@wfs/persistence';
+import { WorkflowCatalog } from '@wfs/workflows';
 import { changeRun, lockRun } from './run-model';
 
 interface Log {
@@ -22,6 +23,7 @@ export const PROGRESS_INTERVAL_MS = 1000;
 export class GroupProgressSender {
   constructor(
     private readonly db: Database,
+    private readonly catalog: WorkflowCatalog,
     private readonly log: Log,
   ) {}
 
@@ -59,8 +61,10 @@ export class GroupProgressSender {
         [runId, name],
       );
       const n = (state: string) => counts.find((c) => c.state === state)?.n ?? 0;
+      const def = await this.catalog.getByDigest(run.workflow_digest);
       const progress: GroupProgress = {
         job: name,
+        stage: def.jobs.find((j) => j.name === name)?.stage ?? '',
         total: Number(group.instances),
         idle: n('idle'),
         running: n('running'),
