@@ -21,6 +21,7 @@ import { OverviewController } from './http/overview.controller';
 import { DashboardController } from './http/dashboard.controller';
 import { MeController } from './http/me.controller';
 import { OperationsController } from './http/operations.controller';
+import { IngestionsController } from './http/ingestions.controller';
 import { RunsController } from './http/runs.controller';
 import { GatesController } from './http/gates.controller';
 import { SchedulingController } from './http/scheduling.controller';
@@ -60,6 +61,7 @@ export class ApiModule {
         SchedulingController,
         GatesController,
         OperationsController,
+        IngestionsController,
         ArchiveController,
         FilesController,
         EventsController,

@@ -43,7 +43,7 @@ const empty = (): ChangeSet => ({
   progress: [],
   actor: null,
   settleSource: null,
-  sourceChange: null,
+  sourceChanges: [],
 });
 
 const live = (run: RunFacts) => run.state === 'submitted' || run.state === 'running';
@@ -335,7 +335,7 @@ export function cancelRun(run: RunFacts, running: readonly JobFacts[], actor: st
     error: { code: 'cancelled', message: `cancelled by ${actor}` },
   };
   change.events.push({ type: 'cancelled' });
-  if (run.sourceRunId !== null) change.settleSource = 'failed';
+  if (run.ingests) change.settleSource = 'failed';
   return change;
 }
 
@@ -660,7 +660,7 @@ function stopTheRun(
     error,
   };
   change.events.push({ type: 'failed' });
-  if (run.sourceRunId !== null) change.settleSource = 'failed';
+  if (run.ingests) change.settleSource = 'failed';
 }
 
 /** Whether a group's `when` holds over the run's parameters, subject and its jobs' states and results. */
@@ -699,7 +699,7 @@ function completeJob(
   if (effects.diskState)
     runChange.diskState = transitionDiskTo(run.id, run.diskState, effects.diskState);
   if (effects.products) runChange.products = effects.products;
-  if (effects.source) change.sourceChange = effects.source;
+  if (effects.sources) change.sourceChanges = effects.sources;
   if (effects.result) change.jobs[0] = { ...(change.jobs[0] as JobChange), result: effects.result };
   change.events.push(how.event);
   // An unscattered job's result is its group's too: what later jobs' `when` reads.
@@ -723,7 +723,7 @@ function completeJob(
         const qa = transitionQa(run.id, run.qaState, 'complete');
         if (qa !== run.qaState) runChange.qaState = qa;
         change.events.push({ type: 'complete', products: true });
-        if (run.sourceRunId !== null) change.settleSource = 'ingested';
+        if (run.ingests) change.settleSource = 'ingested';
       }
     }
   }
