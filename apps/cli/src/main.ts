@@ -16,6 +16,7 @@ const USAGE = `usage: wfs <command> [options]   (WFS_URL, WFS_TOKEN; every comma
   rerun <runId | subject> [--ppr f] [--flagtemplate f] [--flux f] [--flagtargetstemplate f] [--param k=v] [--from JOB] [--watch]
   qa <runId> pass|fail|null --analyst NAME [--comments TEXT]
   ingest <runId> --qa pass|fail|null --analyst NAME [--report qa_report.txt] [--flagtemplate f] [--flagtargetstemplate f] [--watch]
+  ingest-many <runId...> --analyst NAME [--qa pass|fail|null] [--comments TEXT] [--correlation-id C] [--watch]
   reject <runId> --analyst NAME [--comments TEXT]
   cleanup <runId> [--dry-run]
   cancel <runId>

@@ -38,6 +38,11 @@ const FILE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,254}$/;
  * WFS_CACHE_RETENTION_DAYS. The job's result says where and what.
  */
 export const cacheImages: Builtin = async ({ run, roots, log, signal }) => {
+  // What the manager asked for cannot be done: exit 2, which the definition does not retry.
+  const refuse = (message: string) => {
+    log(`error: ${message}`);
+    return { exitCode: 2 };
+  };
   const p = run.parameters;
   const cacheName = String(p.cacheName ?? '');
   const segments = cacheName.split('/');
@@ -46,17 +51,19 @@ export const cacheImages: Builtin = async ({ run, roots, log, signal }) => {
       `cacheName ${JSON.stringify(cacheName)} is not a relative name of safe segments`,
     );
   const images = Array.isArray(p.images) ? p.images.map(String) : [];
-  if (images.length === 0) throw new Error('images names no file to cache');
+  if (images.length === 0) return refuse('images names no file to cache');
   const bad = images.find((f) => !FILE.test(f));
-  if (bad) throw new Error(`images: ${JSON.stringify(bad)} is not a plain file name`);
+  if (bad) return refuse(`images: ${JSON.stringify(bad)} is not a plain file name`);
   const asked = String(p.imagesDir ?? '');
   const from = path.isAbsolute(asked) ? realPath(asked) : null;
   const areas = [...roots.runAreas, roots.qa];
   if (!from || !areas.some((a) => isInside(a, from) && from !== a))
-    throw new Error(
+    return refuse(
       `imagesDir ${asked} is not a directory inside the processing area, the QA area or a results root`,
     );
 
+  const missing = images.find((name) => entryKind(path.join(from, name)) !== 'file');
+  if (missing) return refuse(`${missing} is not a file in ${from}: nothing cached`);
   const target = path.join(roots.cache, ...segments);
   const staging = `${target}.caching-${randomBytes(4).toString('hex')}`;
   await fs.promises.mkdir(path.dirname(target), { recursive: true });
