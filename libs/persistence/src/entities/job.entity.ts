@@ -7,6 +7,7 @@ import { RunEntity } from './run.entity';
  * the reviewed SQL of submit and the job store; the entity is the schema.
  */
 @Entity({ name: 'job_groups' })
+@Index('job_groups_progress_due', ['runId'], { where: 'progress_due' })
 export class JobGroupEntity {
   @PrimaryColumn({
     name: 'run_id',
@@ -51,6 +52,14 @@ export class JobGroupEntity {
   /** False for a dynamic scatter until the job it reads is done. */
   @Column({ type: 'boolean', default: true })
   planned!: boolean;
+
+  /** `events: summary`: the counts changed since the last group-progress event. */
+  @Column({ name: 'progress_due', type: 'boolean', default: false })
+  progressDue!: boolean;
+
+  /** When the last group-progress event was sent. */
+  @Column({ name: 'progress_at', type: 'timestamptz', nullable: true })
+  progressAt!: Date | null;
 }
 
 /**
