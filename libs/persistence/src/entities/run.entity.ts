@@ -20,6 +20,7 @@ import { WorkflowDefinitionEntity } from './workflow-definition.entity';
 @Entity({ name: 'runs' })
 @Unique('runs_request_id_version_key', ['requestId', 'version'])
 @Check('runs_priority_check', 'priority >= 0 AND priority <= 100')
+@Check('runs_sources_listed', 'source_run_id IS NULL OR source_run_ids = ARRAY[source_run_id]')
 // Listing is newest first with optional filters: each filter has an index ending in id (id DESC).
 @Index('runs_workflow_id', ['workflow', 'id'])
 @Index('runs_state_id', ['state', 'id'])
@@ -94,6 +95,10 @@ export class RunEntity {
   @ManyToOne(() => RunEntity)
   @JoinColumn({ name: 'source_run_id', foreignKeyConstraintName: 'runs_source_run_id_fkey' })
   sourceRun?: RunEntity;
+
+  /** The runs an ingestion run ingests, in the order given (bulk ingestion, CONTRACT 5.7). */
+  @Column({ name: 'source_run_ids', type: 'bigint', array: true, nullable: true })
+  sourceRunIds!: string[] | null;
 
   @Column({
     name: 'ingestion_run_id',
