@@ -413,9 +413,10 @@ describe('every change is one row', () => {
     const ops = { name: 'ops-token', role: 'ops' };
     const of = async (id: number, type: string) =>
       (await events(id)).filter((e) => e.type === type);
-    expect(await of(runA, 'qa-set')).toEqual(
-      expect.arrayContaining([expect.objectContaining({ actor: da })]),
-    );
+    // The QA call's and the ingest's.
+    const qaSet = await of(runA, 'qa-set');
+    expect(qaSet).toHaveLength(2);
+    expect(qaSet.map((e) => e.actor)).toEqual([da, da]);
     expect(await of(runA, 'cleaned')).toEqual([expect.objectContaining({ actor: da })]);
     expect(await of(runB, 'rejected')).toEqual([expect.objectContaining({ actor: da })]);
     expect((await of(runC, 'cancelled'))[0]).toMatchObject({ actor: da });
@@ -594,6 +595,40 @@ test('the database refuses UPDATE, DELETE and TRUNCATE of the log, for the servi
     expect((await stack.call(method, '/api/v1/audit', { role: 'admin', body: {} })).status).toBe(
       404,
     );
+});
+
+test('a row that cannot be written loses no change and is logged loudly, whole', async () => {
+  const created = await stack.call('POST', '/api/v1/workflows/t_cancel/runs', {
+    role: 'da',
+    body: { submit: false },
+  });
+  const lines: string[] = [];
+  const spies = [process.stdout, process.stderr].map((s) =>
+    jest.spyOn(s, 'write').mockImplementation((chunk: unknown) => {
+      lines.push(String(chunk));
+      return true;
+    }),
+  );
+  // Every insert into the log fails while this constraint is there.
+  await stack.db.query('ALTER TABLE audit ADD CONSTRAINT audit_test_off CHECK (false) NOT VALID');
+  let cancel: Call;
+  let refused: Call;
+  try {
+    cancel = await stack.call('POST', `/api/v1/runs/${created.body.id}/cancel`, { role: 'da' });
+    refused = await stack.call('POST', `/api/v1/runs/${created.body.id}/submit`, { role: 'da' });
+  } finally {
+    await stack.db.query('ALTER TABLE audit DROP CONSTRAINT audit_test_off');
+    spies.forEach((s) => s.mockRestore());
+  }
+  expect(cancel.status).toBe(202);
+  expect((await run(created.body.id)).state).toBe('cancelled');
+  expect(refused.status).toBe(409);
+  const logged = lines.filter((l) => l.includes('AUDIT ROW NOT WRITTEN'));
+  expect(logged).toHaveLength(2);
+  expect(logged[0]).toContain(`"action":"cancel","target":{"runId":${created.body.id}}`);
+  expect(logged[0]).toContain('"outcome":{"status":202}');
+  expect(logged[1]).toContain('"outcome":{"status":409');
+  expect(await audit(`runId=${created.body.id}&action=cancel`)).toEqual([]);
 });
 
 test('every route that changes something declares its audit action', () => {

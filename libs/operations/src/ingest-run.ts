@@ -1,4 +1,4 @@
-import { invalid, isSafeUploadName, transitionArchive } from '@wfs/domain';
+import { EventActor, invalid, isSafeUploadName, transitionArchive } from '@wfs/domain';
 import { changeRun, lockRun, NewRuns, openRequest, submitLocked } from '@wfs/runs';
 import { WorkflowCatalog } from '@wfs/workflows';
 import { ingestionUnderway, requestSealed, runNotComplete } from './operation-errors';
@@ -12,6 +12,8 @@ export interface IngestCommand {
   /** qa_report.txt, flagtemplate.txt, flagtargetstemplate.txt */
   files: Array<{ name: string; data: Buffer }>;
   actor: string;
+  /** The token that asked, for the source run's `qa-set` event. */
+  decidedBy?: EventActor | null;
 }
 
 /**
@@ -76,6 +78,7 @@ export class IngestRun {
         status: qa,
         analyst: cmd.analyst,
         comments: cmd.comments,
+        actor: cmd.decidedBy ?? null,
       });
       const parameters = this.catalog.validateParameters(def, {
         qaFlag: qa,

@@ -231,6 +231,7 @@ export class OperationsController {
       comments: text(body ?? {}, 'comments', { max: 10_000 }),
       files: files(parts),
       actor: actor(req),
+      decidedBy: actorOf(req),
     });
     const [run, ingestionRun] = await Promise.all([
       this.queries.get(runId),
