@@ -446,12 +446,17 @@ describe('refused calls and denials', () => {
       details: { status: 'maybe', analyst: 'jdoe' },
     });
     // A bad id is still a row of its action; the value asked is in the details.
-    const badId = await stack.call('POST', '/api/v1/runs/abc/cancel', { role: 'da' });
+    // (With a body Postgres could not store as sent: a NUL and a lone surrogate.)
+    const badId = await stack.call('POST', '/api/v1/runs/abc/cancel', {
+      role: 'da',
+      raw: '{"why":"a\\u0000b\\ud800c"}',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(badId.status).toBe(400);
     expect((await audit('action=cancel'))[0]).toMatchObject({
       target: {},
       outcome: { status: 400 },
-      details: { id: 'abc' },
+      details: { id: 'abc', why: 'ab\ufffdc' },
     });
   });
 

@@ -19,15 +19,22 @@ const SECRET_KEY = /^(token|secret|password|passphrase|authorization|api[-_]?key
 const MAX_DETAILS = 32 * 1024;
 const MAX_DEPTH = 8;
 
-/** A copy fit for the log: secrets redacted, NUL (which jsonb refuses) dropped, depth bounded. */
+/** Lone UTF-16 surrogates, which Postgres's jsonb and text refuse. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** A string Postgres stores: no NUL, no lone surrogate (each becomes U+FFFD or goes). */
+const storable = (s: string): string =>
+  s.split('\u0000').join('').replace(LONE_SURROGATE, '\uFFFD');
+
+/** A copy fit for the log: secrets redacted, what Postgres refuses replaced, depth bounded. */
 function clean(value: unknown, depth = 0): unknown {
-  if (typeof value === 'string') return value.split('\u0000').join('');
+  if (typeof value === 'string') return storable(value);
   if (value === null || typeof value !== 'object') return value;
   if (depth >= MAX_DEPTH) return '[nested too deep]';
   if (Array.isArray(value)) return value.map((v) => clean(v, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
-    out[k.split('\u0000').join('')] = SECRET_KEY.test(k) ? '[redacted]' : clean(v, depth + 1);
+    out[storable(k)] = SECRET_KEY.test(k) ? '[redacted]' : clean(v, depth + 1);
   }
   return out;
 }
@@ -103,7 +110,7 @@ export class AuditRecorder {
         if (n !== undefined) target.index = n;
         else if (raw !== undefined) params[param] = raw;
       } else if (raw !== undefined) {
-        target[field as 'workflow' | 'job'] = raw;
+        target[field as 'workflow' | 'job'] = storable(raw).slice(0, 500);
       }
     }
     Object.assign(target, extra.target ?? {});
@@ -138,7 +145,7 @@ export class AuditRecorder {
       },
       request: {
         method: r.method,
-        path: ((r.originalUrl ?? r.url).split('?')[0] ?? '').slice(0, 2000),
+        path: storable((r.originalUrl ?? r.url).split('?')[0] ?? '').slice(0, 2000),
       },
     };
   }

@@ -125,9 +125,12 @@ export class ErrorFilter implements ExceptionFilter {
     // The row goes in before the answer (a caller reading the log next finds it), unless the
     // database is what failed or is slow: the answer does not wait on it for long.
     if (!written || status === 503) return answer();
-    void Promise.race([written, new Promise((r) => setTimeout(r, AUDIT_WAIT_MS).unref())]).then(
-      answer,
-    );
+    void Promise.race([written, new Promise((r) => setTimeout(r, AUDIT_WAIT_MS).unref())])
+      .then(answer)
+      .catch((e: unknown) => {
+        this.log.error(`could not answer a refused call: ${String(e)}`);
+        res.end();
+      });
   }
 }
 
