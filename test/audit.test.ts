@@ -582,6 +582,16 @@ describe('GET /api/v1/audit', () => {
       expect([q, r.status]).toEqual([q, 400]);
       expect(r.body.error.details.fields).toHaveProperty([field]);
     }
+    const many = await stack.call('GET', '/api/v1/audit?limit=x&runId=-1&action=nope&since=now', {
+      role: 'ops',
+    });
+    expect(many.status).toBe(400);
+    expect(Object.keys(many.body.error.details.fields).sort()).toEqual([
+      'action',
+      'limit',
+      'runId',
+      'since',
+    ]);
   });
 });
 
