@@ -13,6 +13,7 @@ import { AddDynamicScatter1764600000000 } from './1764600000000-AddDynamicScatte
 import { AddWaitingIndex1764700000000 } from './1764700000000-AddWaitingIndex';
 import { AddGroupProgress1764800000000 } from './1764800000000-AddGroupProgress';
 import { AddBulkIngestion1764810000000 } from './1764810000000-AddBulkIngestion';
+import { CreateAuditLog1764820000000 } from './1764820000000-CreateAuditLog';
 
 /** Every migration, registered explicitly, in order. */
 export const MIGRATIONS = [
@@ -31,4 +32,5 @@ export const MIGRATIONS = [
   AddWaitingIndex1764700000000,
   AddGroupProgress1764800000000,
   AddBulkIngestion1764810000000,
+  CreateAuditLog1764820000000,
 ];

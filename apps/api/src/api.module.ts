@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { MulterModule } from '@nestjs/platform-express';
 import { ArchiveModule } from '@wfs/archive';
+import { AuditModule } from '@wfs/audit';
 import { AuthModule } from '@wfs/auth';
 import { ConfigModule, WfsConfig } from '@wfs/config';
 import { DispatchModule } from '@wfs/dispatch';
@@ -11,6 +12,7 @@ import { SchedulingModule } from '@wfs/scheduling';
 import { StorageModule } from '@wfs/storage';
 import { WorkflowsModule } from '@wfs/workflows';
 import { ArchiveController } from './http/archive.controller';
+import { AuditController } from './http/audit.controller';
 import { HttpDrain } from './http/drain';
 import { EventsController } from './http/events.controller';
 import { EventsHub } from './http/events-hub';
@@ -45,6 +47,7 @@ export class ApiModule {
         OperationsModule,
         SchedulingModule,
         AuthModule,
+        AuditModule,
         // Multipart DA operations: files held in memory, each under the upload limit.
         MulterModule.register({
           limits: {
@@ -66,6 +69,7 @@ export class ApiModule {
         FilesController,
         EventsController,
         TokensController,
+        AuditController,
         MeController,
         HealthController,
         MetricsController,

@@ -4,6 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { json, NextFunction, Request, Response } from 'express';
+import { AuditRecorder } from '@wfs/audit';
 import { WfsConfig } from '@wfs/config';
 import { WfsError } from '@wfs/domain';
 import { ApiModule } from './api.module';
@@ -110,7 +111,7 @@ export async function createApi(config: WfsConfig): Promise<INestApplication> {
     dropRest(req);
     res.status(status).json(body);
   });
-  app.useGlobalFilters(new ErrorFilter());
+  app.useGlobalFilters(new ErrorFilter(app.get(AuditRecorder)));
   app.useGlobalPipes(validationPipe);
   const document = SwaggerModule.createDocument(
     app,

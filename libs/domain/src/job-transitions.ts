@@ -307,7 +307,11 @@ export function resumeRun(
 }
 
 /** The run is cancelled: its running instances are stopped (each announced), the rest removed. */
-export function cancelRun(run: RunFacts, running: readonly JobFacts[], actor: string): ChangeSet {
+export function cancelRun(
+  run: RunFacts,
+  running: readonly JobFacts[],
+  actor: EventActor,
+): ChangeSet {
   const change = empty();
   const state = transitionRun(run.id, run.state, 'cancel');
   for (const job of running) {
@@ -332,9 +336,10 @@ export function cancelRun(run: RunFacts, running: readonly JobFacts[], actor: st
   change.run = {
     state,
     finished: true,
-    error: { code: 'cancelled', message: `cancelled by ${actor}` },
+    error: { code: 'cancelled', message: `cancelled by ${actor.name}` },
   };
   change.events.push({ type: 'cancelled' });
+  change.actor = actor;
   if (run.ingests) change.settleSource = 'failed';
   return change;
 }

@@ -1,5 +1,5 @@
 import { invalid, isSafeUploadName, notFound, transitionArchive } from '@wfs/domain';
-import type { WorkflowDefinition } from '@wfs/domain';
+import type { EventActor, WorkflowDefinition } from '@wfs/domain';
 import { changeRun, NewRuns, openRequest, RunRow, submitLocked } from '@wfs/runs';
 import type { Tx } from '@wfs/persistence';
 import { WorkflowCatalog } from '@wfs/workflows';
@@ -14,6 +14,8 @@ export interface IngestCommand {
   /** qa_report.txt, flagtemplate.txt, flagtargetstemplate.txt */
   files: Array<{ name: string; data: Buffer }>;
   actor: string;
+  /** The token that asked, for the source run's `qa-set` event. */
+  decidedBy?: EventActor | null;
 }
 
 /** POST /api/v1/ingestions (CONTRACT 5.7): one ingestion run for many complete runs of one workflow. */
@@ -25,6 +27,8 @@ export interface BulkIngestCommand {
   /** The ingestion run's; absent: the source's own when there is one source. */
   correlationId: string | null;
   actor: string;
+  /** The token that asked, for the source runs' `qa-set` events. */
+  decidedBy?: EventActor | null;
 }
 
 /** At most this many runs in one bulk ingestion (CONTRACT 5.7). */
@@ -103,6 +107,7 @@ export class IngestRun {
             status: qa,
             analyst: cmd.analyst,
             comments: cmd.comments,
+            actor: cmd.decidedBy ?? null,
           }),
         );
       const parameters = this.catalog.validateParameters(def, {

@@ -2,6 +2,7 @@ import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Controller, Get, Inject, Param, Put, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiConsumes, ApiTags } from '@nestjs/swagger';
+import { Audited } from '@wfs/audit';
 import type { Request, Response } from 'express';
 import { RequireRole } from '@wfs/auth';
 import { WfsError } from '@wfs/domain';
@@ -22,6 +23,7 @@ export class FilesController {
   /** Raw bytes, streamed to disk: the size limit stops the upload as it passes, not after. */
   @Put(':filename')
   @RequireRole('da')
+  @Audited('upload', { runId: 'id' })
   @ApiConsumes('application/octet-stream')
   async upload(
     @Param('id', new PositiveInt('id')) id: number,

@@ -1,5 +1,6 @@
 import { Body, Controller, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { Audited } from '@wfs/audit';
 import { AuthenticatedRequest, RequireRole } from '@wfs/auth';
 import { DecideGate, RunQueries } from '@wfs/runs';
 import { GateApproveBody, GateRejectBody } from './dto';
@@ -23,6 +24,7 @@ export class GatesController {
   @Post('approve')
   @HttpCode(200)
   @RequireRole('viewer')
+  @Audited('gate-approve', { runId: 'id', job: 'job' })
   async approve(
     @Param('id', new PositiveInt('id')) id: number,
     @Param('job') job: string,
@@ -39,6 +41,7 @@ export class GatesController {
   @Post('reject')
   @HttpCode(200)
   @RequireRole('viewer')
+  @Audited('gate-reject', { runId: 'id', job: 'job' })
   async reject(
     @Param('id', new PositiveInt('id')) id: number,
     @Param('job') job: string,

@@ -1,10 +1,12 @@
 import { Body, Controller, HttpCode, Inject, Post, Req } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { Audited } from '@wfs/audit';
 import { AuthenticatedRequest, RequireRole } from '@wfs/auth';
 import { IngestRun } from '@wfs/operations';
 import { RunQueries } from '@wfs/runs';
 import { BulkIngestBody } from './dto';
 import { assertSafeJson } from './validation';
+import { actorOf } from './workflows.controller';
 
 /**
  * Bulk ingestion (CONTRACT 5.7): the VLASS manager ingests the quick-look
@@ -23,6 +25,11 @@ export class IngestionsController {
   @Post()
   @HttpCode(202)
   @RequireRole('da')
+  @Audited('ingest', {}, (r) => ({
+    details: {
+      ingestionRunId: (r as { ingestionRun?: { id: number } } | undefined)?.ingestionRun?.id,
+    },
+  }))
   async ingest(@Body() body: BulkIngestBody, @Req() req: AuthenticatedRequest) {
     assertSafeJson(body, 'body');
     const { runIds, ingestionRunId } = await this.ingestRun.executeMany({
@@ -32,6 +39,7 @@ export class IngestionsController {
       comments: body.comments ?? null,
       correlationId: body.correlationId ?? null,
       actor: req.principal?.name ?? 'unknown',
+      decidedBy: actorOf(req),
     });
     const runs = [];
     for (const id of runIds) runs.push(await this.queries.get(id));

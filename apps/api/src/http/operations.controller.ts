@@ -13,6 +13,7 @@ import {
 } from '@nestjs/common';
 import { AnyFilesInterceptor } from '@nestjs/platform-express';
 import { ApiBearerAuth, ApiConsumes, ApiTags } from '@nestjs/swagger';
+import { Audited } from '@wfs/audit';
 import { AuthenticatedRequest, RequireRole } from '@wfs/auth';
 import { invalid } from '@wfs/domain';
 import {
@@ -109,6 +110,7 @@ export class OperationsController {
    */
   @Post('rerun')
   @RequireRole('da')
+  @Audited('rerun', { runId: 'id' }, (run) => ({ details: { newRunId: run?.id } }))
   @ApiConsumes('multipart/form-data', 'application/json')
   @UseInterceptors(AnyFilesInterceptor())
   async rerun(
@@ -171,7 +173,12 @@ export class OperationsController {
   @Post('qa')
   @HttpCode(200)
   @RequireRole('da')
-  async qa(@Param('id', new PositiveInt('id')) id: number, @Body() body: Fields) {
+  @Audited('qa', { runId: 'id' })
+  async qa(
+    @Param('id', new PositiveInt('id')) id: number,
+    @Body() body: Fields,
+    @Req() req: AuthenticatedRequest,
+  ) {
     only(body, ['status', 'analyst', 'comments', 'score', 'standard']);
     const score = body.score;
     if (
@@ -189,6 +196,7 @@ export class OperationsController {
       comments: text(body, 'comments', { max: 10_000 }),
       score: (score as number | undefined) ?? null,
       standard: text(body, 'standard'),
+      actor: actorOf(req),
     });
     return this.queries.get(id);
   }
@@ -204,6 +212,9 @@ export class OperationsController {
   @Post('ingest')
   @HttpCode(202)
   @RequireRole('da')
+  @Audited('ingest', { runId: 'id' }, (r) => ({
+    details: { ingestionRunId: r?.ingestionRun?.id },
+  }))
   @ApiConsumes('multipart/form-data', 'application/json')
   @UseInterceptors(AnyFilesInterceptor())
   async ingest(
@@ -220,6 +231,7 @@ export class OperationsController {
       comments: text(body ?? {}, 'comments', { max: 10_000 }),
       files: files(parts),
       actor: actor(req),
+      decidedBy: actorOf(req),
     });
     const [run, ingestionRun] = await Promise.all([
       this.queries.get(runId),
@@ -231,12 +243,18 @@ export class OperationsController {
   @Post('reject')
   @HttpCode(200)
   @RequireRole('da')
-  async reject(@Param('id', new PositiveInt('id')) id: number, @Body() body: Fields) {
+  @Audited('reject', { runId: 'id' })
+  async reject(
+    @Param('id', new PositiveInt('id')) id: number,
+    @Body() body: Fields,
+    @Req() req: AuthenticatedRequest,
+  ) {
     only(body, ['analyst', 'comments']);
     await this.rejectRun.execute(
       id,
       text(body, 'analyst', { required: true }) as string,
       text(body, 'comments', { max: 10_000 }),
+      actorOf(req),
     );
     return this.queries.get(id);
   }
@@ -244,16 +262,18 @@ export class OperationsController {
   @Post('cleanup')
   @HttpCode(200)
   @RequireRole('da')
+  @Audited('cleanup', { runId: 'id' })
   cleanup(
     @Param('id', new PositiveInt('id')) id: number,
     @Query('dryRun') dryRun: string | undefined,
+    @Req() req: AuthenticatedRequest,
   ) {
     if (dryRun !== undefined && dryRun !== 'true' && dryRun !== 'false') {
       throw invalid('INVALID_REQUEST', 'dryRun must be true or false.', {
         fields: { dryRun: 'must be true or false' },
       });
     }
-    return this.cleanupRun.execute(id, dryRun === 'true');
+    return this.cleanupRun.execute(id, dryRun === 'true', actorOf(req));
   }
 
   /**
@@ -263,6 +283,7 @@ export class OperationsController {
   @Post('resume')
   @HttpCode(202)
   @RequireRole('da')
+  @Audited('resume', { runId: 'id' })
   async resume(@Param('id', new PositiveInt('id')) id: number, @Req() req: AuthenticatedRequest) {
     await this.resumeRun.execute(id, actorOf(req));
     return this.queries.get(id);
