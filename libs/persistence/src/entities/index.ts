@@ -1,4 +1,5 @@
 import { ApiTokenEntity } from './api-token.entity';
+import { AuditEntity } from './audit.entity';
 import { ArchiveFileEntity, ArchiveProductEntity, ArchiveSubjectEntity } from './archive.entity';
 import { EventEntity, WorkflowEventEntity } from './event.entity';
 import { IdempotencyKeyEntity } from './idempotency-key.entity';
@@ -11,6 +12,7 @@ import { WorkerEntity } from './worker.entity';
 import { WorkflowDefinitionEntity } from './workflow-definition.entity';
 
 export * from './api-token.entity';
+export * from './audit.entity';
 export * from './archive.entity';
 export * from './event.entity';
 export * from './idempotency-key.entity';
@@ -44,4 +46,5 @@ export const ENTITIES = [
   ArchiveSubjectEntity,
   WorkflowPauseEntity,
   ConcurrencyLimitEntity,
+  AuditEntity,
 ];
