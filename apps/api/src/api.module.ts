@@ -12,6 +12,7 @@ import { StorageModule } from '@wfs/storage';
 import { WorkflowsModule } from '@wfs/workflows';
 import { ArchiveController } from './http/archive.controller';
 import { HttpDrain } from './http/drain';
+import { RequestLog } from './http/request-log';
 import { EventsController } from './http/events.controller';
 import { EventsHub } from './http/events-hub';
 import { FilesController } from './http/files.controller';
@@ -73,6 +74,7 @@ export class ApiModule {
       providers: [
         EventsHub,
         HttpDrain,
+        RequestLog,
         { provide: 'MAX_UPLOAD_BYTES', useValue: config.maxUploadBytes },
       ],
     };

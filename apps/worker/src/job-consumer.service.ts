@@ -13,6 +13,7 @@ import { consumeJobs, Dispatcher, redisConnection, workerQueueName } from '@wfs/
 import { formatMemory, JobKey } from '@wfs/domain';
 import { ExecuteJob, EXECUTOR, Recovery } from '@wfs/execution';
 import type { Executor } from '@wfs/execution';
+import { DurableMetrics } from '@wfs/metrics';
 import { Database, PgListener } from '@wfs/persistence';
 import {
   CANCEL_CHANNEL,
@@ -53,6 +54,7 @@ export class JobConsumerService implements OnApplicationBootstrap, BeforeApplica
     @Inject(WorkflowCatalog) private readonly catalog: WorkflowCatalog,
     @Inject(HoldJobs) private readonly holds: HoldJobs,
     @Inject(DecideGate) private readonly gates: DecideGate,
+    @Inject(DurableMetrics) private readonly metrics: DurableMetrics,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -74,6 +76,9 @@ export class JobConsumerService implements OnApplicationBootstrap, BeforeApplica
       };
       if (this.executor.stopAttempts([key]) > 0) this.log.log(`attempt ${payload}: stopped (held)`);
     });
+    this.metrics.start();
+    this.executeJob.onFinished = (workflow, job, seconds) =>
+      this.metrics.observeJob(workflow, job, seconds);
     this.redis = redisConnection(this.config.redisUrl);
     this.worker = consumeJobs(
       this.redis,

@@ -2,6 +2,7 @@ import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@n
 import type { Response } from 'express';
 import { ErrorKind, WfsError } from '@wfs/domain';
 import { isConnectionLoss } from '@wfs/persistence';
+import { reqIdOf } from './request-log';
 
 const STATUS: Record<ErrorKind, number> = {
   invalid: 400,
@@ -103,15 +104,19 @@ export class ErrorFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<Response>();
+    const reqId = reqIdOf(host.switchToHttp().getRequest());
     const { status, body } = toErrorResponse(exception);
     if (status === 503)
-      this.log.warn(
-        `${body.error.code}: ${exception instanceof Error ? exception.message : String(exception)}`,
-      );
+      this.log.warn({
+        msg: `${body.error.code}: ${exception instanceof Error ? exception.message : String(exception)}`,
+        reqId,
+      });
     else if (status >= 500)
-      this.log.error(
-        exception instanceof Error ? (exception.stack ?? exception.message) : String(exception),
-      );
+      this.log.error({
+        msg: exception instanceof Error ? exception.message : String(exception),
+        stack: exception instanceof Error ? exception.stack : undefined,
+        reqId,
+      });
     if (res.headersSent) {
       res.end();
       return;
