@@ -97,7 +97,9 @@ test('JSON lines with the run, its jobs and the request; no ANSI escape, no toke
     }
   }
   for (const l of jobLines) expect(typeof l.job).toBe('string');
-  const worded = lines.filter((l) => l.msg.includes(`run ${runId}`) || l.msg.includes(`${runId}:`));
+  // A line that names the run in its words ("run 7: ...") carries it as a field too.
+  const named = new RegExp(`\\brun ${runId}\\b`);
+  const worded = lines.filter((l) => named.test(l.msg));
   for (const l of worded) expect(l.runId).toBe(runId);
 
   // One line per request: the given X-Request-Id, the route pattern, the status, the actor.
