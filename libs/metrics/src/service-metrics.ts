@@ -1,9 +1,13 @@
 import { Gauge, Registry } from 'prom-client';
 import type { Metric, MetricObjectWithValues, MetricValue } from 'prom-client';
-import { WORKER_DEAD_AFTER_S } from '@wfs/domain';
+import { RUN_STATES, WORKER_DEAD_AFTER_S } from '@wfs/domain';
 import { Database } from '@wfs/persistence';
 import { SchedulingControls } from '@wfs/scheduling';
 import { JOB_DURATION_BUCKETS } from './durable-metrics';
+
+const FINISHED_RUN_STATES: readonly string[] = ['complete', 'failed', 'cancelled'];
+const LIVE_RUN_STATES = RUN_STATES.filter((s) => !FINISHED_RUN_STATES.includes(s));
+const FINISHED_RUNS_EVERY_MS = 60_000;
 
 /** A prom-client metric whose values are read on each scrape (here: from the workers' durable rows). */
 function readOnScrape(
@@ -36,18 +40,30 @@ export function registerServiceMetrics(
   scheduling: SchedulingControls,
 ): void {
   const registers = [registry];
-  // Runs by state: the runs_state_id index (an index-only scan).
+  // Runs by state, one index-only count of runs_state_id per state. Counting the finished ones reads
+  // an index entry per run ever made (~90 ms for 200,000 runs on the development machine): they are
+  // counted at most once a minute; the live states, few rows, on every scrape.
+  const countRuns = async (states: readonly string[]) =>
+    db.query<{ state: string; n: number }>(
+      `SELECT s.state, (SELECT count(*) FROM runs r WHERE r.state = s.state)::int AS n
+       FROM unnest($1::text[]) AS s(state)`,
+      [states],
+    );
+  let finished: { at: number; p: ReturnType<typeof countRuns> } | null = null;
   new Gauge({
     name: 'wfs_runs',
-    help: 'Runs by state',
+    help: 'Runs by state (complete, failed and cancelled counted at most once a minute)',
     labelNames: ['state'],
     registers,
     async collect() {
-      const rows = await db.query<{ state: string; n: number }>(
-        'SELECT state, count(*)::int AS n FROM runs GROUP BY state',
-      );
+      if (!finished || Date.now() - finished.at > FINISHED_RUNS_EVERY_MS) {
+        const p = countRuns(FINISHED_RUN_STATES);
+        finished = { at: Date.now(), p };
+        p.catch(() => (finished = null));
+      }
+      const [live, done] = await Promise.all([countRuns(LIVE_RUN_STATES), finished.p]);
       this.reset();
-      for (const r of rows) this.set({ state: r.state }, r.n);
+      for (const r of [...live, ...done]) this.set({ state: r.state }, r.n);
     },
   });
   // Only the runs in flight (runs_active, then jobs_run_order): finished runs' jobs do not change,
