@@ -14,6 +14,7 @@ import { AddWaitingIndex1764700000000 } from './1764700000000-AddWaitingIndex';
 import { AddGroupProgress1764800000000 } from './1764800000000-AddGroupProgress';
 import { AddBulkIngestion1764810000000 } from './1764810000000-AddBulkIngestion';
 import { CreateAuditLog1764820000000 } from './1764820000000-CreateAuditLog';
+import { AddMetricCounters1764850000000 } from './1764850000000-AddMetricCounters';
 
 /** Every migration, registered explicitly, in order. */
 export const MIGRATIONS = [
@@ -33,4 +34,5 @@ export const MIGRATIONS = [
   AddGroupProgress1764800000000,
   AddBulkIngestion1764810000000,
   CreateAuditLog1764820000000,
+  AddMetricCounters1764850000000,
 ];

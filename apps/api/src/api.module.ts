@@ -14,6 +14,7 @@ import { WorkflowsModule } from '@wfs/workflows';
 import { ArchiveController } from './http/archive.controller';
 import { AuditController } from './http/audit.controller';
 import { HttpDrain } from './http/drain';
+import { RequestLog } from './http/request-log';
 import { EventsController } from './http/events.controller';
 import { EventsHub } from './http/events-hub';
 import { FilesController } from './http/files.controller';
@@ -79,6 +80,7 @@ export class ApiModule {
       providers: [
         EventsHub,
         HttpDrain,
+        RequestLog,
         { provide: 'MAX_UPLOAD_BYTES', useValue: config.maxUploadBytes },
       ],
     };

@@ -49,6 +49,8 @@ export interface WfsConfig {
   toolsFile: string | null;
   hostname: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** One JSON object a line, or lines for a person (WFS_LOG_FORMAT; default: pretty on a terminal only). */
+  logFormat: 'json' | 'pretty';
   /** Durable consumer queues declared at start-up with their binding keys (WFS_SUBSCRIBER_QUEUES). */
   subscriberQueues: Array<{ queue: string; bindings: string[] }>;
   /** Telescope -> workflow started by an ingestion-complete message (WFS_AUTO_WORKFLOWS). */
@@ -361,6 +363,11 @@ export function loadConfig(env: Env = process.env): WfsConfig {
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) {
     throw new ConfigError('WFS_LOG_LEVEL', 'must be debug, info, warn or error');
   }
+  const logFormat = (env.WFS_LOG_FORMAT ||
+    (process.stdout.isTTY ? 'pretty' : 'json')) as WfsConfig['logFormat'];
+  if (!['json', 'pretty'].includes(logFormat)) {
+    throw new ConfigError('WFS_LOG_FORMAT', 'must be json or pretty');
+  }
   return {
     databaseUrl: url(env, 'DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/wfs', [
       'postgres:',
@@ -409,6 +416,7 @@ export function loadConfig(env: Env = process.env): WfsConfig {
     toolsFile: env.WFS_TOOLS_FILE ? path.resolve(env.WFS_TOOLS_FILE) : null,
     hostname: env.WFS_HOSTNAME || os.hostname(),
     logLevel,
+    logFormat,
     subscriberQueues: subscriberQueues(env),
     autoWorkflows: autoWorkflows(env),
   };

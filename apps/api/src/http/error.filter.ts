@@ -3,6 +3,7 @@ import type { Request, Response } from 'express';
 import type { AuditRecorder } from '@wfs/audit';
 import { ErrorKind, WfsError } from '@wfs/domain';
 import { isConnectionLoss } from '@wfs/persistence';
+import { reqIdOf } from './request-log';
 
 const STATUS: Record<ErrorKind, number> = {
   invalid: 400,
@@ -107,15 +108,19 @@ export class ErrorFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<Response>();
+    const reqId = reqIdOf(host.switchToHttp().getRequest());
     const { status, body } = toErrorResponse(exception);
     if (status === 503)
-      this.log.warn(
-        `${body.error.code}: ${exception instanceof Error ? exception.message : String(exception)}`,
-      );
+      this.log.warn({
+        msg: `${body.error.code}: ${exception instanceof Error ? exception.message : String(exception)}`,
+        reqId,
+      });
     else if (status >= 500)
-      this.log.error(
-        exception instanceof Error ? (exception.stack ?? exception.message) : String(exception),
-      );
+      this.log.error({
+        msg: exception instanceof Error ? exception.message : String(exception),
+        stack: exception instanceof Error ? exception.stack : undefined,
+        reqId,
+      });
     const req = host.switchToHttp().getRequest<Request>();
     const written = this.audit?.refused(req, status, body.error.code);
     const answer = () => {
