@@ -1,5 +1,6 @@
 import { ApiTokenEntity } from './api-token.entity';
 import { AuditEntity } from './audit.entity';
+import { MetricCounterEntity, MetricJobDurationEntity } from './metric.entity';
 import { ArchiveFileEntity, ArchiveProductEntity, ArchiveSubjectEntity } from './archive.entity';
 import { EventEntity, WorkflowEventEntity } from './event.entity';
 import { IdempotencyKeyEntity } from './idempotency-key.entity';
@@ -13,6 +14,7 @@ import { WorkflowDefinitionEntity } from './workflow-definition.entity';
 
 export * from './api-token.entity';
 export * from './audit.entity';
+export * from './metric.entity';
 export * from './archive.entity';
 export * from './event.entity';
 export * from './idempotency-key.entity';
@@ -47,4 +49,6 @@ export const ENTITIES = [
   WorkflowPauseEntity,
   ConcurrencyLimitEntity,
   AuditEntity,
+  MetricCounterEntity,
+  MetricJobDurationEntity,
 ];
