@@ -19,6 +19,8 @@ import { HealthController } from './http/health.controller';
 import { MetricsController } from './http/metrics.controller';
 import { OverviewController } from './http/overview.controller';
 import { DashboardController } from './http/dashboard.controller';
+import { DashboardDataController } from './http/dashboard-data.controller';
+import { DashboardReads } from './http/dashboard-reads';
 import { MeController } from './http/me.controller';
 import { OperationsController } from './http/operations.controller';
 import { RunsController } from './http/runs.controller';
@@ -69,9 +71,11 @@ export class ApiModule {
         MetricsController,
         OverviewController,
         DashboardController,
+        DashboardDataController,
       ],
       providers: [
         EventsHub,
+        DashboardReads,
         HttpDrain,
         { provide: 'MAX_UPLOAD_BYTES', useValue: config.maxUploadBytes },
       ],

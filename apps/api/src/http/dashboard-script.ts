@@ -1,14 +1,18 @@
+import { DASHBOARD_DAG_SCRIPT } from './dashboard-dag-script';
+import { DASHBOARD_PANELS_SCRIPT } from './dashboard-panels-script';
 import { DASHBOARD_SCHEDULING_SCRIPT } from './dashboard-scheduling-script';
 
 /**
  * The dashboard's script, served as `/dashboard.js` (see dashboard-page.ts):
- * one script, this file's part and the scheduling part
- * (dashboard-scheduling-script.ts), started by `setup()` at its end.
+ * one script, this file's part, the scheduling part
+ * (dashboard-scheduling-script.ts), the run's graph and timeline
+ * (dashboard-dag-script.ts) and the overview panels
+ * (dashboard-panels-script.ts), started by `setup()` at its end.
  */
 export const DASHBOARD_SCRIPT = `"use strict";
 var RUN_STATES = ["created", "submitted", "running", "complete", "failed", "cancelled"];
 var QA_STATES = ["not_required", "pending", "awaiting", "pass", "fail"];
-var state = { token: sessionStorage.getItem("wfs-token") || "", cursor: null, selected: routeRun(), rows: 0, actions: [] };
+var state = { token: sessionStorage.getItem("wfs-token") || "", cursor: null, selected: routeRun(), rows: 0, actions: [], role: null };
 var $ = function (id) { return document.getElementById(id); };
 
 /* A run's own address: /#/runs/12 (the token stays in the tab's sessionStorage). */
@@ -184,6 +188,7 @@ function detail() {
     events.slice().reverse().forEach(function (e) {
       ev.appendChild(row([e.sequence, e.type, when(e.occurredAt), e.job ? e.job.name + "[" + e.job.index + "] " + e.job.state : "", e.state]));
     });
+    return runPicture(r.id);
   });
 }
 
@@ -195,14 +200,14 @@ function showLog(runId, job, stream) {
 
 function whoami() {
   return api("GET", "/api/v1/me").then(function (me) {
-    state.actions = me.actions || [];
+    state.actions = me.actions || []; state.role = me.role;
     $("whoami").textContent = me.name + " (" + me.role + ")";
   });
 }
 
 function refresh() {
   if (!state.token) { banner("Give an API token (a viewer token shows; a DA token may also cancel and re-run; an ops token may also hold, release and pause)."); return Promise.resolve(); }
-  return Promise.all([overview(), workers(), scheduling(), listRuns(false), detail()]).then(function () { banner(""); }).catch(function (e) { banner(e.message); });
+  return Promise.all([overview(), qaQueue(), hourly(), workers(), scheduling(), listRuns(false), detail(), audit.rows > 50 ? null : auditLog(false)]).then(function () { banner(""); }).catch(function (e) { banner(e.message); });
 }
 
 function act(method, path, body, confirmText) {
@@ -228,7 +233,7 @@ function setup() {
   $("d-cancel").addEventListener("click", function () { act("POST", "/api/v1/runs/" + state.selected + "/cancel", undefined, "Cancel run " + state.selected + "?"); });
   $("d-rerun").addEventListener("click", function () { act("POST", "/api/v1/runs/" + state.selected + "/rerun", { submit: true }, "Re-run " + state.selected + " as a new version?"); });
   $("d-resume").addEventListener("click", function () { act("POST", "/api/v1/runs/" + state.selected + "/resume", undefined, "Resume run " + state.selected + " where it stopped?"); });
-  setupScheduling(); health();
+  setupScheduling(); setupPanels(); health();
   if (state.token) whoami().then(refresh).catch(function (e) { banner(e.message); }); else refresh();
   setInterval(function () { if ($("auto").checked) { health(); refresh(); } }, 3000);
 }
@@ -243,5 +248,7 @@ function fillWorkflowFilter(items) {
   sel.value = keep;
 }
 ${DASHBOARD_SCHEDULING_SCRIPT}
+${DASHBOARD_DAG_SCRIPT}
+${DASHBOARD_PANELS_SCRIPT}
 setup();
 `;
