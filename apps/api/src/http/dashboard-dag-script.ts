@@ -131,6 +131,7 @@ function drawNode(run, n, p, box) {
 function drawDag(graph) {
   var t0 = performance.now();
   var holder = $("d-dag"); holder.textContent = "";
+  if (!graph.nodes.length) { holder.appendChild(el("p", "no job planned yet (the run is not submitted)", "muted")); return 0; }
   var lay = layout(graph.nodes);
   var root = svg("svg", { class: "dag", width: lay.width, height: lay.height, viewBox: "0 0 " + lay.width + " " + lay.height, role: "img", "aria-label": "jobs of run " + graph.runId });
   var edges = svg("g", { class: "edges" });
