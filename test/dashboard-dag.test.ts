@@ -123,6 +123,7 @@ beforeAll(async () => {
       return (
         countsOf(jobs, 'split').running === 4 &&
         one('review') === 'waiting' &&
+        one('signoff') === 'waiting' &&
         one('huge') === 'held' &&
         one('extra') === 'skipped'
       );
@@ -233,6 +234,7 @@ test('a run DAG shows each job as a node in the colour of its state, a scattered
       extra: 'skipped',
       split: 'running',
       review: 'waiting',
+      signoff: 'waiting',
       huge: 'held',
       gather: 'idle',
     },
@@ -244,7 +246,7 @@ test('a run DAG shows each job as a node in the colour of its state, a scattered
   );
   expect(countsOf(jobs, 'split')).toEqual({ running: 4, idle: 4 });
   // One node per job, not per instance, and one edge per need.
-  expect(await page.locator('#d-dag g[data-node]').count()).toBe(6);
+  expect(await page.locator('#d-dag g[data-node]').count()).toBe(7);
   expect(
     (
       await page
@@ -257,6 +259,8 @@ test('a run DAG shows each job as a node in the colour of its state, a scattered
       'prep>split',
       'prep>review',
       'prep>huge',
+      'prep>signoff',
+      'signoff>gather',
       'split>gather',
       'review>gather',
       'huge>gather',
@@ -275,6 +279,10 @@ test('a run DAG shows each job as a node in the colour of its state, a scattered
   expect(
     await gate.locator('.svg-btn').evaluateAll((bs: any[]) => bs.map((b) => b.dataset.action)),
   ).toEqual(['approve', 'reject']);
+  // The ops-only gate: highlighted, no buttons for a DA, here or in the gates list.
+  expect(await page.locator('#d-dag g[data-node="signoff"] .svg-btn').count()).toBe(0);
+  expect(await page.locator('#d-gates .gate[data-gate="signoff"] button').count()).toBe(0);
+  expect(await page.locator('#d-gates .gate[data-gate="review"] button').count()).toBe(2);
   // The timeline: the four instances that started, none of those still idle.
   expect(await page.locator('#d-timeline g[data-group="split"] rect.tl-inst').count()).toBe(4);
   expect(await page.locator('#d-timeline g[data-group="split"] text.tl-label').textContent()).toBe(
@@ -295,7 +303,7 @@ test('a run DAG shows each job as a node in the colour of its state, a scattered
   await failed.page.close();
 });
 
-test('gate buttons are offered to a DA and not to a viewer; a DA approves from the graph', async () => {
+test('gate buttons are offered to a DA and not to a viewer, an ops-only gate only to ops; a DA approves from the graph', async () => {
   const viewer = await open('viewer', ids.live);
   const node = '#d-dag g[data-node="review"]';
   expect(await viewer.page.locator(node).getAttribute('data-state')).toBe('waiting');
@@ -314,6 +322,16 @@ test('gate buttons are offered to a DA and not to a viewer; a DA approves from t
   expect(await page.locator(`${node} .svg-btn`).count()).toBe(0);
   expect(errors).toEqual([]);
   await page.close();
+
+  // The ops-only gate: ops is offered its buttons.
+  const ops = await open('ops', ids.live);
+  expect(
+    await ops.page
+      .locator('#d-dag g[data-node="signoff"] .svg-btn')
+      .evaluateAll((bs: any[]) => bs.map((b) => b.dataset.action)),
+  ).toEqual(['approve', 'reject']);
+  expect(ops.errors).toEqual([]);
+  await ops.page.close();
 });
 
 test('the QA queue lists the runs awaiting QA oldest first, with their age; runs per hour match the API', async () => {
@@ -367,7 +385,7 @@ test("a 10,000-instance run's DAG is one node for its group and renders in the b
   await page.waitForSelector('#d-dag g[data-node="gather"]');
   const jobs = await allJobs(ids.big);
   expect(jobs.filter((j) => j.name === 'split')).toHaveLength(10_000);
-  expect(await page.locator('#d-dag g[data-node]').count()).toBe(6);
+  expect(await page.locator('#d-dag g[data-node]').count()).toBe(7);
   expect(await page.locator('#d-dag g[data-node="split"] text.label').textContent()).toBe(
     groupLabel('split', countsOf(jobs, 'split')),
   );

@@ -219,16 +219,28 @@ function drawTimeline(tl) {
   holder.appendChild(root);
 }
 
-/* The selected run's graph and timeline; called with the rest of the detail on each refresh. */
-function runPicture(id) {
+/*
+ * The selected run's graph and timeline, fetched with the rest of its detail
+ * on each refresh: pictureOf(id) starts the reads, drawPicture(picture) draws
+ * them once the detail is drawn.
+ */
+function pictureOf(id) {
   var t0 = performance.now();
   return Promise.all([api("GET", "/api/v1/runs/" + id + "/graph"), api("GET", "/api/v1/runs/" + id + "/timeline")]).then(function (res) {
-    if (state.selected !== id) return;
-    var seen = state.role + JSON.stringify(res[0]);
-    $("d-dag").dataset.fetchMs = (performance.now() - t0).toFixed(1);
-    // Drawn again only when it changed, so a button being pressed or a tooltip stays put.
-    if (drawnGraph !== seen) { drawDag(res[0]); drawnGraph = seen; }
-    drawTimeline(res[1]);
+    return { id: id, graph: res[0], timeline: res[1], fetchMs: performance.now() - t0 };
   });
+}
+function drawPicture(p) {
+  if (state.selected !== p.id) return;
+  var seen = state.role + JSON.stringify(p.graph);
+  $("d-dag").dataset.fetchMs = p.fetchMs.toFixed(1);
+  // Drawn again only when it changed, so a button being pressed or a tooltip stays put.
+  if (drawnGraph !== seen) { drawDag(p.graph); drawnGraph = seen; }
+  drawTimeline(p.timeline);
+}
+/* The graph's node of a job, for what it knows that the run does not say (a gate's approvers). */
+function nodeOf(p, name) {
+  for (var i = 0; i < p.graph.nodes.length; i++) if (p.graph.nodes[i].name === name) return p.graph.nodes[i];
+  return null;
 }
 `;

@@ -128,8 +128,8 @@ function listRuns(more) {
 function detail() {
   var id = state.selected;
   if (!id) { $("detail").style.display = "none"; return Promise.resolve(); }
-  return Promise.all([api("GET", "/api/v1/runs/" + id), api("GET", "/api/v1/runs/" + id + "/events?tail=50")]).then(function (res) {
-    var r = res[0], events = res[1].items;
+  return Promise.all([api("GET", "/api/v1/runs/" + id), api("GET", "/api/v1/runs/" + id + "/events?tail=50"), pictureOf(id)]).then(function (res) {
+    var r = res[0], events = res[1].items, picture = res[2];
     $("detail").style.display = "block";
     $("d-title").textContent = "Run " + r.id + " \\u2014 " + r.workflow + " v" + r.version + (r.subject ? " \\u2014 " + r.subject : "");
     var dl = $("d-fields"); dl.textContent = "";
@@ -149,7 +149,7 @@ function detail() {
     $("d-cancel").hidden = state.actions.indexOf("cancel") < 0 || ["created", "submitted", "running"].indexOf(r.state) < 0;
     $("d-rerun").hidden = state.actions.indexOf("rerun") < 0;
     $("d-resume").hidden = !may("resume") || ["failed", "cancelled"].indexOf(r.state) < 0;
-    // Open gates, with approve and reject for a role that may decide (the gate's approvers are checked by the API).
+    // Open gates, with approve and reject for a role that may decide (as the API decides: the gate's approvers, else da and above).
     var gates = $("d-gates"); gates.textContent = "";
     (r.waiting || []).forEach(function (g) {
       var box = el("div", null, "gate");
@@ -157,7 +157,8 @@ function detail() {
       box.appendChild(el("strong", "Gate " + g.job + ": "));
       box.appendChild(el("span", g.prompt));
       box.appendChild(el("span", " (waiting since " + when(g.since) + ") ", "muted"));
-      if (may("gate")) {
+      var node = nodeOf(picture, g.job);
+      if (node ? mayDecide(node) : may("gate")) {
         var comment = document.createElement("input"); comment.placeholder = "comment"; comment.size = 28;
         var path = "/api/v1/runs/" + r.id + "/gates/" + encodeURIComponent(g.job) + "/";
         var decide = function (what) {
@@ -188,7 +189,7 @@ function detail() {
     events.slice().reverse().forEach(function (e) {
       ev.appendChild(row([e.sequence, e.type, when(e.occurredAt), e.job ? e.job.name + "[" + e.job.index + "] " + e.job.state : "", e.state]));
     });
-    return runPicture(r.id);
+    drawPicture(picture);
   });
 }
 
