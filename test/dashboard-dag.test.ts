@@ -3,8 +3,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { INestApplicationContext } from '@nestjs/common';
 import { Browser, Page } from 'playwright-core';
+import Ajv from 'ajv';
+import addFormats from 'ajv-formats';
 import { startStack, Stack, TOKENS, until } from '@wfs/testing';
 import { launchChromium, openDashboard } from './support/browser';
+import { DASHBOARD_SCHEMAS } from '../apps/api/src/http/dashboard-schemas';
 
 /**
  * The dashboard's run picture and overview panels (CONTRACT 5.10) in
@@ -531,4 +534,35 @@ test("the audit panel shows the contract's audit rows as text, and pages on (the
   expect(await page.evaluate(() => (globalThis as any).pwned)).toBeUndefined();
   expect(errors).toEqual([]);
   await page.close();
+});
+
+test('the read endpoints answer in the shapes their schemas declare, for a viewer; bad input is a 400 or a 404', async () => {
+  const ajv = new Ajv({ allErrors: true, strict: false });
+  addFormats(ajv);
+  const check = async (path: string, schema: keyof typeof DASHBOARD_SCHEMAS) => {
+    const res = await stack.call('GET', path, { role: 'viewer' });
+    expect([path, res.status]).toEqual([path, 200]);
+    const validate = ajv.compile(DASHBOARD_SCHEMAS[schema]);
+    expect([path, validate(res.body) ? null : validate.errors]).toEqual([path, null]);
+    return res.body;
+  };
+  for (const id of [ids.live, ids.failed, ids.big]) {
+    await check(`/api/v1/runs/${id}/graph`, 'RunGraph');
+    await check(`/api/v1/runs/${id}/timeline`, 'RunTimeline');
+  }
+  const big = await check(`/api/v1/runs/${ids.big}/timeline`, 'RunTimeline');
+  const split = big.groups.find((g: any) => g.name === 'split');
+  expect(split).toMatchObject({ instances: 10_000, sampled: true });
+  expect(split.bars.map((b: any) => b.index).slice(0, 3)).toEqual([0, 101, 202]);
+  expect(split.bars.at(-1).index).toBe(9999);
+  expect((await check('/api/v1/overview/qa-queue?limit=2', 'QaQueue')).items).toHaveLength(2);
+  await check('/api/v1/overview/hourly', 'RunsPerHour');
+  expect((await stack.call('GET', '/api/v1/runs/999999/graph', { role: 'viewer' })).status).toBe(
+    404,
+  );
+  expect((await stack.call('GET', '/api/v1/runs/0/timeline', { role: 'viewer' })).status).toBe(400);
+  expect(
+    (await stack.call('GET', '/api/v1/overview/qa-queue?limit=501', { role: 'viewer' })).status,
+  ).toBe(400);
+  expect((await stack.call('GET', '/api/v1/overview/hourly', { role: null })).status).toBe(401);
 });
