@@ -90,7 +90,7 @@ export const DASHBOARD_PAGE = `<!doctype html>
       <button id="d-close">Close</button>
     </div>
     <div id="d-gates"></div>
-    <h3>Graph <small class="muted">(a scattered job is one node: done/all, then the other states)</small></h3>
+    <h3>Graph <small class="muted">(a scattered job is one node: completed/all, then the other states)</small></h3>
     <div class="scroll-x" id="d-dag"></div>
     <h3>Timeline <small class="muted">(each instance's latest attempt)</small></h3>
     <div class="scroll-x scroll" id="d-timeline"></div>
