@@ -11,6 +11,8 @@ import { AddResults1764400000000 } from './1764400000000-AddResults';
 import { AddRounds1764500000000 } from './1764500000000-AddRounds';
 import { AddDynamicScatter1764600000000 } from './1764600000000-AddDynamicScatter';
 import { AddWaitingIndex1764700000000 } from './1764700000000-AddWaitingIndex';
+import { AddGroupProgress1764800000000 } from './1764800000000-AddGroupProgress';
+import { AddBulkIngestion1764810000000 } from './1764810000000-AddBulkIngestion';
 import { AddFinishedIndex1764900000000 } from './1764900000000-AddFinishedIndex';
 
 /** Every migration, registered explicitly, in order. */
@@ -28,5 +30,7 @@ export const MIGRATIONS = [
   AddRounds1764500000000,
   AddDynamicScatter1764600000000,
   AddWaitingIndex1764700000000,
+  AddGroupProgress1764800000000,
+  AddBulkIngestion1764810000000,
   AddFinishedIndex1764900000000,
 ];

@@ -23,6 +23,7 @@ import { DashboardDataController } from './http/dashboard-data.controller';
 import { DashboardReads } from './http/dashboard-reads';
 import { MeController } from './http/me.controller';
 import { OperationsController } from './http/operations.controller';
+import { IngestionsController } from './http/ingestions.controller';
 import { RunsController } from './http/runs.controller';
 import { GatesController } from './http/gates.controller';
 import { SchedulingController } from './http/scheduling.controller';
@@ -62,6 +63,7 @@ export class ApiModule {
         SchedulingController,
         GatesController,
         OperationsController,
+        IngestionsController,
         ArchiveController,
         FilesController,
         EventsController,

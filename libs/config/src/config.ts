@@ -27,6 +27,10 @@ export interface WfsConfig {
   mailRoles: Record<string, string[]>;
   /** Finished runs in the processing area are deleted this many days after they finished. */
   processingRetentionDays: number;
+  /** The image cache (vlass_image_caching): WFS_CACHE_ROOT, default <data root>/cache. */
+  cacheRoot: string;
+  /** Cached images are deleted this many days after they were cached (WFS_CACHE_RETENTION_DAYS). */
+  cacheRetentionDays: number;
   /** How often a worker looks for expired run directories. */
   sweepIntervalSeconds: number;
   maxUploadBytes: number;
@@ -378,6 +382,8 @@ export function loadConfig(env: Env = process.env): WfsConfig {
     mailFrom: mailAddress(env, 'WFS_MAIL_FROM', 'wfs@localhost'),
     mailRoles: mailRoles(env),
     processingRetentionDays: int(env, 'WFS_PROCESSING_RETENTION_DAYS', 21, 0, 36500),
+    cacheRoot: dir('WFS_CACHE_ROOT', 'cache'),
+    cacheRetentionDays: int(env, 'WFS_CACHE_RETENTION_DAYS', 21, 0, 36500),
     sweepIntervalSeconds: int(env, 'WFS_SWEEP_INTERVAL_SECONDS', 3600, 1, 7 * 24 * 3600),
     maxUploadBytes: int(env, 'WFS_MAX_UPLOAD_BYTES', 64 * 1024 * 1024, 1),
     maxJobsPerRun: int(env, 'WFS_MAX_JOBS_PER_RUN', 100_000, 1),

@@ -1,6 +1,6 @@
 import { JobDefinition, ScatterSource } from './definition';
 import type { ScatterItem } from './dag';
-import { EventActor, EventProduct, EventType, RunError } from './events';
+import { EventActor, EventProduct, EventType, GroupProgress, RunError } from './events';
 import { JobAction } from './job-states';
 import { DiskState, JobState, QaState, RunState } from './states';
 
@@ -16,8 +16,8 @@ export interface RunFacts {
   qaState: QaState;
   diskState: DiskState;
   products: EventProduct[] | null;
-  /** An ingestion run settles its source run when it ends. */
-  sourceRunId: number | null;
+  /** An ingestion run settles its source runs when it ends (one, or many in a bulk ingestion). */
+  ingests: boolean;
   /** What a job's `when` may read. */
   parameters?: Record<string, unknown>;
   /** The instances a run may have (WFS_MAX_JOBS_PER_RUN): a dynamic scatter is bounded by it too. */
@@ -63,7 +63,14 @@ export interface GroupFacts {
 /** What a job's definition says about running it. */
 export type JobRules = Pick<
   JobDefinition,
-  'name' | 'stage' | 'scatter' | 'retries' | 'retryUnlessExit' | 'retryBackoff' | 'repeat'
+  | 'name'
+  | 'stage'
+  | 'scatter'
+  | 'retries'
+  | 'retryUnlessExit'
+  | 'retryBackoff'
+  | 'repeat'
+  | 'events'
 >;
 
 /** Changes a builtin step made to the run itself (e.g. its directory moved to the QA area). */
@@ -72,10 +79,17 @@ export interface RunEffects {
   diskState?: DiskState;
   /** Products this step put in the archive: kept on the run, carried by its complete event. */
   products?: EventProduct[];
-  /** Changes to the run an ingestion run ingests (e.g. its directory moved back to the processing area). */
-  source?: { processingDir?: string; diskState?: DiskState };
+  /** Changes to the runs an ingestion run ingests (e.g. their directories moved back to the processing area). */
+  sources?: SourceChange[];
   /** The JSON object the job wrote as its result (`{{dirs.result}}`). */
   result?: Record<string, unknown>;
+}
+
+/** A change to one run an ingestion run ingests. */
+export interface SourceChange {
+  runId: number;
+  processingDir?: string;
+  diskState?: DiskState;
 }
 
 /** The new state of one instance. `started`: a new attempt begins (host, times reset). */
@@ -123,6 +137,8 @@ export interface EventSpec {
   products?: true;
   /** A gate event's prompt and the decider's comment (CONTRACT 5.8 `gate`). */
   gate?: { prompt: string; comment: string | null };
+  /** A `group-progress` event's counts (CONTRACT 5.8 `progress`). */
+  progress?: GroupProgress;
 }
 
 export interface ChangeSet {
@@ -142,11 +158,16 @@ export interface ChangeSet {
   reopen: Reopen | null;
   /** Running attempts whose processes the workers stop (an operator's hold). */
   stopAttempts: Array<{ name: string; index: number; attempt: number }>;
+  /**
+   * Summary groups (`events: summary`) whose counts changed: a `group-progress`
+   * event is due for each (sent at most once a second, see libs/runs group-progress.ts).
+   */
+  progress: string[];
   /** Who asked for the change, carried by its events (a person's action). */
   actor: EventActor | null;
   /** An ingestion run ended: its source run learns the outcome. */
   settleSource: 'ingested' | 'failed' | null;
-  sourceChange: RunEffects['source'] | null;
+  sourceChanges: SourceChange[];
 }
 
 /**

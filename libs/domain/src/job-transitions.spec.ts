@@ -19,7 +19,7 @@ const run = (state: RunState, sourceRunId: number | null = null): RunFacts => ({
   qaState: 'pending',
   diskState: 'processing',
   products: null,
-  sourceRunId,
+  ingests: sourceRunId !== null,
 });
 const W = 'worker-1';
 const job = (
@@ -248,7 +248,7 @@ describe('resumeRun (CONTRACT 5.4)', () => {
       qaState: 'not_required',
       diskState: 'processing',
       products: null,
-      sourceRunId: null,
+      ingests: false,
     }) as RunFacts;
 
   test('a failed or cancelled run is submitted again; what the run`s end stopped is opened again', () => {

@@ -313,7 +313,7 @@ export class ExecuteJob {
         signal: aborter.signal,
         log: (l) => lines.push(l),
         run: builtinRun(run, claimed.definition),
-        source: claimed.source ? builtinRun(claimed.source.run, claimed.source.definition) : null,
+        sources: claimed.sources.map((s) => builtinRun(s.run, s.definition)),
         archive: this.archive,
       });
       effects = result.effects ?? {};
