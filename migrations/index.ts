@@ -15,6 +15,7 @@ import { AddGroupProgress1764800000000 } from './1764800000000-AddGroupProgress'
 import { AddBulkIngestion1764810000000 } from './1764810000000-AddBulkIngestion';
 import { CreateAuditLog1764820000000 } from './1764820000000-CreateAuditLog';
 import { AddMetricCounters1764850000000 } from './1764850000000-AddMetricCounters';
+import { AddFinishedIndex1764900000000 } from './1764900000000-AddFinishedIndex';
 
 /** Every migration, registered explicitly, in order. */
 export const MIGRATIONS = [
@@ -35,4 +36,5 @@ export const MIGRATIONS = [
   AddBulkIngestion1764810000000,
   CreateAuditLog1764820000000,
   AddMetricCounters1764850000000,
+  AddFinishedIndex1764900000000,
 ];

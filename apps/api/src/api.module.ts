@@ -22,6 +22,8 @@ import { HealthController } from './http/health.controller';
 import { MetricsController } from './http/metrics.controller';
 import { OverviewController } from './http/overview.controller';
 import { DashboardController } from './http/dashboard.controller';
+import { DashboardDataController } from './http/dashboard-data.controller';
+import { DashboardReads } from './http/dashboard-reads';
 import { MeController } from './http/me.controller';
 import { OperationsController } from './http/operations.controller';
 import { IngestionsController } from './http/ingestions.controller';
@@ -76,9 +78,11 @@ export class ApiModule {
         MetricsController,
         OverviewController,
         DashboardController,
+        DashboardDataController,
       ],
       providers: [
         EventsHub,
+        DashboardReads,
         HttpDrain,
         RequestLog,
         { provide: 'MAX_UPLOAD_BYTES', useValue: config.maxUploadBytes },
