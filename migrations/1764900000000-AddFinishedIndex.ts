@@ -6,7 +6,7 @@ export class AddFinishedIndex1764900000000 implements MigrationInterface {
 
   async up(q: QueryRunner): Promise<void> {
     await q.query(
-      `CREATE INDEX runs_finished_at ON runs (finished_at) INCLUDE (state) WHERE finished_at IS NOT NULL`,
+      `CREATE INDEX runs_finished_at ON runs (finished_at) WHERE finished_at IS NOT NULL`,
     );
   }
 

@@ -23,6 +23,8 @@ import { WorkflowDefinitionEntity } from './workflow-definition.entity';
 @Check('runs_sources_listed', 'source_run_id IS NULL OR source_run_ids = ARRAY[source_run_id]')
 // Listing is newest first with optional filters: each filter has an index ending in id (id DESC).
 @Index('runs_workflow_id', ['workflow', 'id'])
+// The dashboard's runs finished per hour.
+@Index('runs_finished_at', ['finishedAt'], { where: 'finished_at IS NOT NULL' })
 @Index('runs_state_id', ['state', 'id'])
 @Index('runs_qa_state_id', ['qaState', 'id'])
 @Index('runs_archive_state_id', ['archiveState', 'id'])
