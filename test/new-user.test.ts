@@ -141,7 +141,7 @@ describe('subjects (CONTRACT 5.2)', () => {
     expect(
       fs
         .readdirSync(stack.dataRoot)
-        .filter((n) => !['processing', 'qa', 'archive', 'mail'].includes(n)),
+        .filter((n) => !['processing', 'qa', 'archive', 'mail', 'cache'].includes(n)),
     ).toEqual([]);
     expect(fs.existsSync(path.join(os.tmpdir(), `y${tag}`))).toBe(false);
     expect(fs.existsSync(path.join(stack.dataRoot, '..', `x${tag}`))).toBe(false);

@@ -19,7 +19,9 @@ export function typeOrmOptions(url: string, poolSize: number): DataSourceOptions
     extra: {
       max: poolSize,
       connectionTimeoutMillis: 10_000,
-      idleTimeoutMillis: 30_000,
+      // The entities serve a few light reads: an idle connection goes at once rather than
+      // holding one of Postgres's max_connections per process (tests run many processes).
+      idleTimeoutMillis: 1_000,
       // As the service's pool (database.ts): a transaction cut off does not hold its locks for hours.
       options: '-c idle_in_transaction_session_timeout=60s',
     },
