@@ -638,7 +638,17 @@ test('a row that cannot be written loses no change and is logged loudly, whole',
   expect(cancel.status).toBe(202);
   expect((await run(created.body.id)).state).toBe('cancelled');
   expect(refused.status).toBe(409);
-  const logged = lines.filter((l) => l.includes('AUDIT ROW NOT WRITTEN'));
+  // Log lines are JSON (CONTRACT 5.1): the row is in the message, whole.
+  const logged = lines
+    .flatMap((l) => l.split('\n'))
+    .filter((l) => l.includes('AUDIT ROW NOT WRITTEN'))
+    .map((l) => {
+      try {
+        return String((JSON.parse(l) as { msg: unknown }).msg);
+      } catch {
+        return l;
+      }
+    });
   expect(logged).toHaveLength(2);
   expect(logged[0]).toContain(`"action":"cancel","target":{"runId":${created.body.id}}`);
   expect(logged[0]).toContain('"outcome":{"status":202}');

@@ -36,7 +36,9 @@ const REDACT = [
 export function createLogger(o: LogOptions): Pino {
   const destination =
     o.destination ??
-    (o.format === 'pretty' ? prettyStream() : pino.destination({ dest: 1, sync: true }));
+    // process.stdout itself (not a second writer on fd 1): lines keep their order with anything
+    // else the process writes there, and whoever replaces process.stdout sees them.
+    (o.format === 'pretty' ? prettyStream() : process.stdout);
   return pino(
     {
       level: o.level,
