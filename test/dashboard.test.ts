@@ -270,3 +270,36 @@ test('the latest events of a run: tail=N, oldest first; not with after', async (
   expect(both.status).toBe(400);
   expect(both.body.error.details.fields).toHaveProperty('tail');
 });
+
+test("a VLASS run's stages show on its jobs and events, a summary group's progress as counts", async () => {
+  const r = await stack.call('POST', '/api/v1/workflows/vlass_seci_split_measurement_sets/runs', {
+    role: 'service',
+    body: {
+      subject: `VLASS2.1.seci.T10t12.J101700+433000.dash${Date.now()}`,
+      parameters: {
+        epoch: 'VLASS2.1',
+        tile: 'T10t12',
+        phaseCenter: 'J101700+433000',
+        calibrations: ['VLASS2.1.sb1.eb1.59000.1.cal'],
+        count: 3,
+      },
+      submit: true,
+    },
+  });
+  expect(r.status).toBe(201);
+  expect((await stack.waitForRun(r.body.id)).state).toBe('complete');
+  const { page, errors } = await open(TOKENS.viewer);
+  await page.locator(`#runs tr[data-run-id="${r.body.id}"]`).click();
+  await page.waitForFunction(() => !!document.querySelector('#d-jobs tr[data-job="report.0"]'));
+  const jobs = (await page.locator('#d-jobs').textContent()) ?? '';
+  for (const stage of [
+    'plan[0] · gathering data',
+    'split[2] · running casa',
+    'report[0] · post casa work',
+  ])
+    expect(jobs).toContain(stage);
+  const events = (await page.locator('#d-events').textContent()) ?? '';
+  expect(events).toMatch(/group-progress.*split 3\/3 · running casa/);
+  expect(errors).toEqual([]);
+  await page.close();
+}, 60_000);

@@ -178,7 +178,7 @@ function detail() {
       log.addEventListener("click", function () { showLog(r.id, j, "stdout"); });
       err.addEventListener("click", function () { showLog(r.id, j, "stderr"); });
       var both = document.createElement("span"); both.appendChild(log); both.appendChild(err);
-      var cells = [j.name + "[" + j.index + "]", stateCell(j.state), waitingCell(j), requestsText(j.requests), j.attempts, j.exitCode,
+      var cells = [j.name + "[" + j.index + "]" + (j.stage ? " · " + j.stage : ""), stateCell(j.state), waitingCell(j), requestsText(j.requests), j.attempts, j.exitCode,
         j.statusReason ? el("span", j.statusReason, j.state === "held" ? "hold-why" : "why") : "", j.host, when(j.startedAt), when(j.finishedAt), both];
       if (may("hold")) cells.push(jobControl(r, j));
       var tr = row(cells);
@@ -187,7 +187,10 @@ function detail() {
     });
     var ev = $("d-events").tBodies[0]; ev.textContent = "";
     events.slice().reverse().forEach(function (e) {
-      ev.appendChild(row([e.sequence, e.type, when(e.occurredAt), e.job ? e.job.name + "[" + e.job.index + "] " + e.job.state : "", e.state]));
+      var p = e.progress;
+      var what = p ? p.job + " " + p.completed + "/" + p.total + (p.running ? ", " + p.running + " running" : "") + (p.failed ? ", " + p.failed + " failed" : "") + (p.stage ? " · " + p.stage : "")
+        : e.job ? e.job.name + "[" + e.job.index + "] " + e.job.state + (e.job.stage ? " · " + e.job.stage : "") : "";
+      ev.appendChild(row([e.sequence, e.type, when(e.occurredAt), what, e.state]));
     });
     drawPicture(picture);
   });
