@@ -27,6 +27,24 @@ import { SchedulingController } from './http/scheduling.controller';
 import { TokensController } from './http/tokens.controller';
 import { WorkflowsController } from './http/workflows.controller';
 
+/** Every controller of the API (the OpenAPI document reads their routes' roles too). */
+export const API_CONTROLLERS = [
+  WorkflowsController,
+  RunsController,
+  SchedulingController,
+  GatesController,
+  OperationsController,
+  ArchiveController,
+  FilesController,
+  EventsController,
+  TokensController,
+  MeController,
+  HealthController,
+  MetricsController,
+  OverviewController,
+  DashboardController,
+];
+
 /** The API role: REST, SSE, health and metrics over the shared libraries. */
 @Module({})
 export class ApiModule {
@@ -54,22 +72,7 @@ export class ApiModule {
           },
         }),
       ],
-      controllers: [
-        WorkflowsController,
-        RunsController,
-        SchedulingController,
-        GatesController,
-        OperationsController,
-        ArchiveController,
-        FilesController,
-        EventsController,
-        TokensController,
-        MeController,
-        HealthController,
-        MetricsController,
-        OverviewController,
-        DashboardController,
-      ],
+      controllers: API_CONTROLLERS,
       providers: [
         EventsHub,
         HttpDrain,

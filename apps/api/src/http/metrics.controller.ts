@@ -5,6 +5,7 @@ import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { Public } from '@wfs/auth';
 import { SchedulingControls } from '@wfs/scheduling';
 import { Database } from '@wfs/persistence';
+import { ApiOp } from './api-op';
 
 /** Prometheus text: runs by state, jobs waiting on the queue, events not yet published. */
 @ApiTags('operations')
@@ -53,6 +54,7 @@ export class MetricsController {
     });
   }
 
+  @ApiOp({ summary: 'Prometheus metrics', responses: { 200: 'metrics' } })
   @Get()
   @Public()
   async metrics(@Res() res: Response) {

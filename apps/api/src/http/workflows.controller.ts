@@ -1,9 +1,10 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
-import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { ApiTags } from '@nestjs/swagger';
 import { AuthenticatedRequest, RequireRole } from '@wfs/auth';
 import { EventActor, WorkflowDefinition } from '@wfs/domain';
 import { PauseView, SchedulingControls } from '@wfs/scheduling';
 import { WorkflowCatalog } from '@wfs/workflows';
+import { ApiOp, WORKFLOW_NAME } from './api-op';
 import { PauseBody } from './dto';
 
 /** The contract's Workflow object: what a caller needs to start a run, not the recipe's internals. */
@@ -42,7 +43,6 @@ export const actorOf = (req: AuthenticatedRequest): EventActor => ({
 });
 
 @ApiTags('workflows')
-@ApiBearerAuth()
 @Controller('api/v1/workflows')
 export class WorkflowsController {
   constructor(
@@ -50,6 +50,7 @@ export class WorkflowsController {
     @Inject(SchedulingControls) private readonly scheduling: SchedulingControls,
   ) {}
 
+  @ApiOp({ summary: 'List the workflow definitions', responses: { 200: 'WorkflowList' } })
   @Get()
   @RequireRole('viewer')
   async list() {
@@ -57,6 +58,11 @@ export class WorkflowsController {
     return { items: this.catalog.list().map((d) => workflowView(d, paused.get(d.name) ?? null)) };
   }
 
+  @ApiOp({
+    summary: 'Get a workflow definition',
+    path: { name: WORKFLOW_NAME },
+    responses: { 200: 'Workflow' },
+  })
   @Get(':name')
   @RequireRole('viewer')
   async get(@Param('name') name: string) {
@@ -65,6 +71,11 @@ export class WorkflowsController {
   }
 
   /** No job of the workflow starts until unpaused; running ones go on (`workflow.<name>.paused`). */
+  @ApiOp({
+    summary: 'Pause a workflow: none of its jobs starts',
+    path: { name: WORKFLOW_NAME },
+    responses: { 200: 'Workflow' },
+  })
   @Post(':name/pause')
   @HttpCode(200)
   @RequireRole('ops')
@@ -77,6 +88,11 @@ export class WorkflowsController {
     return workflowView(def, await this.scheduling.pause(name, body.reason, actorOf(req)));
   }
 
+  @ApiOp({
+    summary: 'Unpause a workflow',
+    path: { name: WORKFLOW_NAME },
+    responses: { 200: 'Workflow' },
+  })
   @Post(':name/unpause')
   @HttpCode(200)
   @RequireRole('ops')
