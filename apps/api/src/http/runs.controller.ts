@@ -237,6 +237,8 @@ export class RunsController {
       },
     },
     responses: { 200: 'text' },
+    // A log file replaced by a link is refused (UNSAFE_PATH).
+    errors: [409],
   })
   @Get('runs/:id/jobs/:name/:index/log')
   @RequireRole('viewer')

@@ -75,9 +75,10 @@ export class SchedulingController {
 
   @ApiOp({
     summary: "Change a run's priority",
-    description: 'Applies to the jobs not yet started.',
+    description: 'Applies to the jobs not yet started; 409 once the run has finished.',
     path: { id: RUN_ID },
     responses: { 200: 'Run' },
+    errors: [409],
   })
   @Patch('runs/:id')
   @RequireRole('ops')
