@@ -11,6 +11,7 @@ import { AddResults1764400000000 } from './1764400000000-AddResults';
 import { AddRounds1764500000000 } from './1764500000000-AddRounds';
 import { AddDynamicScatter1764600000000 } from './1764600000000-AddDynamicScatter';
 import { AddWaitingIndex1764700000000 } from './1764700000000-AddWaitingIndex';
+import { AddGroupProgress1764800000000 } from './1764800000000-AddGroupProgress';
 
 /** Every migration, registered explicitly, in order. */
 export const MIGRATIONS = [
@@ -27,4 +28,5 @@ export const MIGRATIONS = [
   AddRounds1764500000000,
   AddDynamicScatter1764600000000,
   AddWaitingIndex1764700000000,
+  AddGroupProgress1764800000000,
 ];

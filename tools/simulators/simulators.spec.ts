@@ -9,6 +9,15 @@ import { fileSafeSubject } from '@wfs/domain';
 /** Runs the real simulators as a worker would: argument array, no shell, cwd = working/. */
 const FETCHER = path.join(__dirname, 'productfetcher');
 const CASA = path.join(__dirname, 'casa');
+const PIMSCACHE = path.join(__dirname, 'pimscache');
+const VLASS_TOOLS = [
+  'pimscache',
+  'annotateqa',
+  'annotateqase',
+  'annotateqasecube',
+  'create_component_list',
+  'create_cube_component_list',
+].map((t) => path.join(__dirname, t));
 const sha256 = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
 
 interface RunDir {
@@ -77,7 +86,7 @@ describe('tool simulators', () => {
   afterEach(() => fs.rmSync(run.root, { recursive: true, force: true }));
 
   it('are executables with a node shebang', () => {
-    for (const tool of [FETCHER, CASA]) {
+    for (const tool of [FETCHER, CASA, ...VLASS_TOOLS]) {
       expect(fs.readFileSync(tool, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
       expect(fs.statSync(tool).mode & 0o111).not.toBe(0);
     }
@@ -301,6 +310,380 @@ describe('tool simulators', () => {
       expect(result.status).toBe(2);
       expect(result.stderr).toMatch(/usage: casa/);
       expect(casaLogs(run)).toHaveLength(0);
+    });
+  });
+
+  describe('casa VLASS recipes', () => {
+    const ql = 'VLASS2.1.ql.T10t12.J101700+433000.10.2048.v1';
+    const vlass = (recipe: string, subject = 'VLASS2.1.job', extra: string[] = []) =>
+      spawnSync(CASA, [...casaArgs(run, subject, recipe), ...extra], {
+        cwd: run.working,
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+    const fitsIn = () =>
+      fs
+        .readdirSync(run.products)
+        .filter((f) => f.endsWith('.fits'))
+        .sort();
+
+    it.each([
+      [
+        'vlass_ql_imaging',
+        ['I.iter1.image.pbcor.tt0.rms.subim.fits', 'I.iter1.image.pbcor.tt0.subim.fits'],
+      ],
+      [
+        'vlass_se_cont_imaging',
+        [
+          'I.iter3.image.pbcor.alpha.error.subim.fits',
+          'I.iter3.image.pbcor.alpha.subim.fits',
+          'I.iter3.image.pbcor.tt0.rms.subim.fits',
+          'I.iter3.image.pbcor.tt0.subim.fits',
+          'I.iter3.image.pbcor.tt1.subim.fits',
+        ],
+      ],
+      [
+        'vlass_se_cube_imaging',
+        [12, 17, 2, 7].flatMap((spw) => [
+          `I.iter3.image.pbcor.spw${spw}.rms.subim.fits`,
+          `I.iter3.image.pbcor.spw${spw}.subim.fits`,
+        ]),
+      ],
+    ])('%s names its images after --image-name', (recipe, suffixes) => {
+      const result = vlass(recipe, 'VLASS2.1.job', ['--image-name', ql]);
+      expect(result.status).toBe(0);
+      expect(result.stdout).toContain(`Executing pipeline recipe ${recipe}`);
+      expect(fitsIn()).toEqual(suffixes.map((s) => `${ql}.${s}`));
+      for (const f of fitsIn()) {
+        const bytes = fs.readFileSync(path.join(run.products, f));
+        expect(bytes.length % 2880).toBe(0);
+        expect(bytes.toString('latin1', 0, 2880)).toContain('BMAJ    =');
+      }
+      // Imaging products only: no calibration tables.
+      expect(fs.readdirSync(run.products).some((f) => f.includes('caltables'))).toBe(false);
+      expect(fs.existsSync(path.join(run.products, 'weblog.tgz'))).toBe(true);
+    });
+
+    it('names the images after the subject without --image-name', () => {
+      expect(vlass('vlass_ql_imaging', 'VLASS2.1.job.x').status).toBe(0);
+      expect(fitsIn()[0]).toBe('VLASS2.1.job.x.I.iter1.image.pbcor.tt0.rms.subim.fits');
+    });
+
+    it('hifvcalvlass writes hifv calibration products, flag versions and the manifest', () => {
+      const eb = 'VLASS2.1.sb1.eb2.59000.1';
+      expect(vlass('hifvcalvlass', eb).status).toBe(0);
+      expect(fs.readdirSync(run.products)).toEqual(
+        expect.arrayContaining([
+          `${eb}.ms.calapply.txt`,
+          `${eb}.caltables.tgz`,
+          `${eb}.ms.flagversions.tgz`,
+          'pipeline_manifest.xml',
+          'weblog.tgz',
+        ]),
+      );
+      expect(fitsIn()).toEqual([]);
+      expect(casaLogText(run)).toContain('hifv_flagbaddef');
+    });
+
+    it('SIMFAIL-EXIT strikes in hif_makeimages of an imaging recipe, before any image', () => {
+      const result = vlass('vlass_se_cont_imaging', 'VLASS2.1.job.SIMFAIL-EXIT4');
+      expect(result.status).toBe(4);
+      expect(casaLogText(run)).toContain('Fatal error in hif_makeimages');
+      expect(fitsIn()).toEqual([]);
+    });
+
+    it('refuses an --image-name that is not a plain file name', () => {
+      const result = vlass('vlass_ql_imaging', 'S', ['--image-name', '../x']);
+      expect(result.status).toBe(2);
+      expect(result.stderr).toMatch(/--image-name must be a plain file name/);
+    });
+  });
+
+  describe('pimscache', () => {
+    const pims = (args: string[], subject = 'VLASS2.1.seci.T10t12', env: NodeJS.ProcessEnv = {}) =>
+      spawnSync(PIMSCACHE, [args[0] as string, '--subject', subject, ...args.slice(1)], {
+        encoding: 'utf8',
+        timeout: 10_000,
+        env: { ...process.env, ...env },
+      });
+    const resultFile = () => path.join(run.root, 'result.json');
+    const planArgs = (count: number) => [
+      'plan',
+      '--epoch',
+      'VLASS2.1',
+      '--tile',
+      'T10t12',
+      '--phase-center',
+      'J101700+433000',
+      '--count',
+      String(count),
+    ];
+    const split = (item: string, subject?: string) =>
+      pims(
+        ['split', '--item', item, '--rawdata', run.rawdata, '--products', run.products],
+        subject,
+        {
+          WFS_RESULT_FILE: resultFile(),
+        },
+      );
+
+    it('plan lists N deterministic items as its result', () => {
+      const result = pims(planArgs(3), undefined, { WFS_RESULT_FILE: resultFile() });
+      expect(result.status).toBe(0);
+      const items = [1, 2, 3].map((k) => `VLASS2.1_T10t12_J101700+433000_00${k}`);
+      expect(JSON.parse(fs.readFileSync(resultFile(), 'utf8'))).toEqual({
+        items,
+        epoch: 'VLASS2.1',
+        tile: 'T10t12',
+        phaseCenter: 'J101700+433000',
+      });
+      for (const item of items) expect(result.stdout).toContain(`found ${item}`);
+    });
+
+    it('split restores, splits and caches one item, recording the raw data it read', () => {
+      expect(fetch('VLASS2.1.cal1', run.rawdata).status).toBe(0);
+      const item = 'VLASS2.1_T10t12_J101700+433000_001';
+      const result = split(item);
+      expect(result.status).toBe(0);
+      expect(result.stdout).toMatch(/restoring the calibration[\s\S]*splitting[\s\S]*caching/);
+      expect(fs.existsSync(path.join(run.products, `${item}.split.ms`, 'table.info'))).toBe(true);
+      const info = JSON.parse(
+        fs.readFileSync(path.join(run.products, `${item}.split.json`), 'utf8'),
+      );
+      expect(info).toMatchObject({ item, index: 1, restoredFrom: run.rawdata });
+      const asdm = fs.readFileSync(path.join(run.rawdata, 'VLASS2.1.cal1', 'ASDM.xml'));
+      const used = JSON.parse(
+        fs.readFileSync(path.join(run.products, `${item}.pimscache_inputs_used.json`), 'utf8'),
+      );
+      expect(used['VLASS2.1.cal1/ASDM.xml']).toEqual({ sha256: sha256(asdm), size: asdm.length });
+      expect(JSON.parse(fs.readFileSync(resultFile(), 'utf8'))).toMatchObject({ item, index: 1 });
+    });
+
+    it('SIMFAIL-PIMSCACHE-ITEM<k> fails item k only; SIMFAIL-PIMSCACHE fails them all', () => {
+      const items = [1, 2, 3].map((k) => `VLASS2.1_T10t12_J101700+433000_00${k}`);
+      const statuses = items.map((item) => split(item, 'S.SIMFAIL-PIMSCACHE-ITEM2').status);
+      expect(statuses).toEqual([0, 1, 0]);
+      const failed = split(items[1] as string, 'S.SIMFAIL-PIMSCACHE-ITEM2');
+      expect(failed.stderr).toMatch(/_002: ERROR restoring calibration/);
+      expect(items.map((item) => split(item, 'S.SIMFAIL-PIMSCACHE').status)).toEqual([1, 1, 1]);
+    });
+
+    it('report says what was cached', () => {
+      for (const k of [1, 2]) expect(split(`VLASS2.1_T10t12_J101700+433000_00${k}`).status).toBe(0);
+      const result = pims(['report', '--products', run.products], undefined, {
+        WFS_RESULT_FILE: resultFile(),
+      });
+      expect(result.status).toBe(0);
+      expect(JSON.parse(fs.readFileSync(resultFile(), 'utf8'))).toMatchObject({ split: 2 });
+      expect(fs.existsSync(path.join(run.products, 'pimscache_report.json'))).toBe(true);
+      fs.rmSync(run.products, { recursive: true });
+      expect(pims(['report', '--products', run.products]).status).toBe(1);
+    });
+
+    it.each([
+      [[]],
+      [['bogus']],
+      [['plan', '--subject', 'S']],
+      [
+        [
+          'plan',
+          '--subject',
+          'S',
+          '--epoch',
+          'VLASS2.1',
+          '--tile',
+          'T1',
+          '--phase-center',
+          'J101700+433000',
+          '--count',
+          '3',
+        ],
+      ],
+      [['split', '--subject', 'S', '--item', '../x', '--rawdata', '/tmp', '--products', '/tmp']],
+    ])('refuses bad usage %j with exit 2', (args) => {
+      const result = spawnSync(PIMSCACHE, args, { encoding: 'utf8' });
+      expect(result.status).toBe(2);
+      expect(result.stderr).toMatch(/usage: pimscache/);
+    });
+  });
+
+  describe('annotateQa, annotateQaSE, annotateQaSECube', () => {
+    const name = 'VLASS2.1.ql.T10t12.J101700+433000.10.2048.v1';
+    const qa = (tool: string, subject = 'S', imageName = name) =>
+      spawnSync(
+        path.join(__dirname, tool),
+        [
+          '--subject',
+          subject,
+          '--images',
+          run.products,
+          '--image-name',
+          imageName,
+          '--out',
+          run.products,
+        ],
+        {
+          encoding: 'utf8',
+          timeout: 10_000,
+          env: { ...process.env, WFS_RESULT_FILE: path.join(run.root, 'r.json') },
+        },
+      );
+    beforeEach(() => {
+      expect(
+        spawnSync(CASA, [...casaArgs(run, 'S', 'vlass_ql_imaging'), '--image-name', name], {
+          cwd: run.working,
+        }).status,
+      ).toBe(0);
+    });
+
+    it.each(['annotateqa', 'annotateqase', 'annotateqasecube'])(
+      '%s measures each image, writes <name>.qa.json and the result',
+      (tool) => {
+        const result = qa(tool);
+        expect(result.status).toBe(0);
+        expect(JSON.parse(fs.readFileSync(path.join(run.root, 'r.json'), 'utf8'))).toEqual({
+          qa: 'pass',
+          images: 2,
+          rmsMicroJy: expect.any(Number),
+        });
+        const report = JSON.parse(
+          fs.readFileSync(path.join(run.products, `${name}.qa.json`), 'utf8'),
+        );
+        const image = report.images.find((i: any) => i.kind === 'image');
+        // The simulated QL image: ~120 uJy/beam of noise, a 12.5 mJy/beam source, a 2.9" x 2.4" beam.
+        expect(image.rmsMicroJy).toBeGreaterThan(60);
+        expect(image.rmsMicroJy).toBeLessThan(200);
+        expect(image.peakMilliJy).toBeGreaterThan(5); // the source falls between pixels
+        expect(image.beam).toEqual({ majorArcsec: 2.9, minorArcsec: 2.4, paDeg: 0 });
+        const used = JSON.parse(
+          fs.readFileSync(path.join(run.products, `${tool}_inputs_used.json`), 'utf8'),
+        );
+        const tt0 = `${name}.I.iter1.image.pbcor.tt0.subim.fits`;
+        expect(used[tt0].sha256).toBe(sha256(fs.readFileSync(path.join(run.products, tt0))));
+      },
+    );
+
+    it.each([
+      ['annotateqa', 'SIMFAIL-ANNOTATEQA', 'SIMFAIL-ANNOTATEQASE'],
+      ['annotateqase', 'SIMFAIL-ANNOTATEQASE', 'SIMFAIL-ANNOTATEQASECUBE'],
+      ['annotateqasecube', 'SIMFAIL-ANNOTATEQASECUBE', 'SIMFAIL-ANNOTATEQA'],
+    ])('%s fails on %s only (not on %s)', (tool, own, other) => {
+      const failed = qa(tool, `S.${own}`);
+      expect(failed.status).toBe(1);
+      expect(failed.stderr).toMatch(/^Traceback \(most recent call last\):/);
+      expect(failed.stderr).toContain(`RuntimeError: ${tool}:`);
+      expect(fs.existsSync(path.join(run.products, `${name}.qa.json`))).toBe(false);
+      expect(qa(tool, `S.${other}`).status).toBe(0);
+    });
+
+    it('fails with a clear message when there is no image of that name', () => {
+      const result = qa('annotateqa', 'S', 'VLASS2.1.ql.nothing');
+      expect(result.status).toBe(1);
+      expect(result.stderr).toContain('no FITS images VLASS2.1.ql.nothing.*.fits in');
+    });
+
+    it('SIMSLOW-1 runs a second first; SIGTERM ends it at once', async () => {
+      const started = Date.now();
+      expect(qa('annotateqa', 'S.SIMSLOW-1').status).toBe(0);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+      const child = spawn(path.join(__dirname, 'annotateqa'), [
+        '--subject',
+        'S.SIMSLOW-30',
+        '--images',
+        run.products,
+        '--image-name',
+        name,
+        '--out',
+        run.products,
+      ]);
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => {
+        out += c.toString();
+        if (out.includes('working... 1/30 s')) child.kill('SIGTERM');
+      });
+      const code = await new Promise<number | null>((resolve) =>
+        child.on('close', (c) => resolve(c)),
+      );
+      expect(code).toBe(143);
+    }, 20_000);
+
+    it('refuses bad usage with exit 2', () => {
+      const result = spawnSync(path.join(__dirname, 'annotateqase'), ['--images', '/tmp'], {
+        encoding: 'utf8',
+      });
+      expect(result.status).toBe(2);
+      expect(result.stderr).toMatch(/usage: annotateqase/);
+    });
+  });
+
+  describe('create_component_list, create_cube_component_list', () => {
+    const name = 'VLASS2.1.se.T10t12.J101700+433000.06.2048.v1';
+    const list = (tool: string, image: string, subject = 'S') =>
+      spawnSync(
+        path.join(__dirname, tool),
+        ['--subject', subject, '--image', image, '--out', run.products],
+        {
+          encoding: 'utf8',
+          timeout: 10_000,
+        },
+      );
+
+    it.each([
+      ['create_component_list', 'vlass_se_cont_imaging', 'I.iter3.image.pbcor.tt0.subim'],
+      ['create_cube_component_list', 'vlass_se_cube_imaging', 'I.iter3.image.pbcor.spw7.subim'],
+    ])('%s lists the sources of one image near its phase centre', (tool, recipe, image) => {
+      expect(
+        spawnSync(CASA, [...casaArgs(run, 'S', recipe), '--image-name', name], { cwd: run.working })
+          .status,
+      ).toBe(0);
+      const file = path.join(run.products, `${name}.${image}.fits`);
+      const result = list(tool, file);
+      expect(result.status).toBe(0);
+      const csv = fs.readFileSync(
+        path.join(run.products, `${name}.${image}.components.csv`),
+        'utf8',
+      );
+      const [header, ...rows] = csv.trim().split('\n');
+      expect(header?.split(',').slice(0, 8)).toEqual([
+        'Source_id',
+        'RA',
+        'E_RA',
+        'DEC',
+        'E_DEC',
+        'Total_flux',
+        'E_Total_flux',
+        'Peak_flux',
+      ]);
+      expect(rows.length).toBeGreaterThanOrEqual(3);
+      for (const row of rows) {
+        const [, ra, , dec] = row.split(',').map(Number);
+        expect(Math.abs((ra as number) - 154.25)).toBeLessThan(0.5);
+        expect(Math.abs((dec as number) - 43.5)).toBeLessThan(0.5);
+      }
+      if (tool === 'create_cube_component_list') expect(rows[0]?.endsWith(',7')).toBe(true);
+      const used = JSON.parse(
+        fs.readFileSync(
+          path.join(run.products, `${name}.${image}.${tool}_inputs_used.json`),
+          'utf8',
+        ),
+      );
+      expect(used[`${name}.${image}.fits`].sha256).toBe(sha256(fs.readFileSync(file)));
+    });
+
+    it.each([
+      ['create_component_list', 'SIMFAIL-CREATECOMPONENTLIST'],
+      ['create_cube_component_list', 'SIMFAIL-CREATECUBECOMPONENTLIST'],
+    ])('%s fails on %s; and on a missing image, saying so', (tool, token) => {
+      expect(
+        spawnSync(CASA, casaArgs(run, 'S', 'vlass_se_cont_imaging'), { cwd: run.working }).status,
+      ).toBe(0);
+      const image = path.join(run.products, 'S.I.iter3.image.pbcor.tt0.subim.fits');
+      const failed = list(tool, image, `S.${token}`);
+      expect(failed.status).toBe(1);
+      expect(failed.stderr).toContain(`RuntimeError: ${tool}: PyBDSF process_image failed`);
+      const missing = list(tool, path.join(run.products, 'none.fits'));
+      expect(missing.status).toBe(1);
+      expect(missing.stderr).toContain('no image');
     });
   });
 });

@@ -39,4 +39,15 @@ export interface EventDoc {
   runId: number;
   occurredAt: string;
   job: JobDoc | null;
+  /** A group-progress event's counts (CONTRACT 5.8). */
+  progress?: {
+    job: string;
+    stage: string;
+    total: number;
+    idle: number;
+    running: number;
+    completed: number;
+    failed: number;
+    held: number;
+  } | null;
 }

@@ -24,6 +24,16 @@ function bar(done: number, total: number, width = 30): string {
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`;
 }
 
+/** `split 12/40 (3 running, 1 failed)`: a summary group's counts as a person reads them. */
+export function progressText(p: NonNullable<EventDoc['progress']>): string {
+  const more = [
+    p.running ? `${p.running} running` : '',
+    p.failed ? `${p.failed} failed` : '',
+    p.held ? `${p.held} held` : '',
+  ].filter(Boolean);
+  return `${p.job} ${p.completed}/${p.total}${more.length ? ` (${more.join(', ')})` : ''}`;
+}
+
 /**
  * Follows a run's event stream to its end (reconnecting with Last-Event-ID if
  * the connection drops). A progress bar on a terminal, plain lines otherwise,
@@ -39,6 +49,9 @@ export async function watchRun(
   let done = run.jobs.filter((j) => j.state === 'completed').length;
   let last = 0;
   let finished = TERMINAL.has(run.state);
+  // Summary groups (`events: summary`) say their counts in group-progress, not per instance.
+  const summarised = new Map<string, number>();
+  const doneSoFar = () => done + [...summarised.values()].reduce((a, b) => a + b, 0);
   while (!finished) {
     let res: Response;
     try {
@@ -55,16 +68,26 @@ export async function watchRun(
       for await (const e of sse(res)) {
         last = e.sequence;
         if (e.type === 'job-completed') done++;
+        const p = e.type === 'group-progress' ? e.progress : null;
+        if (p) {
+          if (!summarised.has(p.job))
+            done -= run.jobs.filter((j) => j.name === p.job && j.state === 'completed').length;
+          summarised.set(p.job, p.completed);
+        }
         if (opts.json) opts.out(JSON.stringify(e));
         else if (opts.tty) {
-          const what = e.job
-            ? `${e.job.stage || e.job.name}: ${e.job.name}[${e.job.index}] ${e.type.replace('job-', '')}`
-            : e.type;
-          process.stderr.write(`\r\x1b[2K${bar(done, total)} ${what.slice(0, 60)}`);
+          const what = p
+            ? progressText(p)
+            : e.job
+              ? `${e.job.stage || e.job.name}: ${e.job.name}[${e.job.index}] ${e.type.replace('job-', '')}`
+              : e.type;
+          process.stderr.write(`\r\x1b[2K${bar(doneSoFar(), total)} ${what.slice(0, 60)}`);
         } else {
-          const job = e.job
-            ? ` ${e.job.name}[${e.job.index}]${e.job.stage ? ` (${e.job.stage})` : ''}${e.job.statusReason ? `: ${e.job.statusReason}` : ''}`
-            : '';
+          const job = p
+            ? ` ${progressText(p)}`
+            : e.job
+              ? ` ${e.job.name}[${e.job.index}]${e.job.stage ? ` (${e.job.stage})` : ''}${e.job.statusReason ? `: ${e.job.statusReason}` : ''}`
+              : '';
           opts.out(`${e.occurredAt} run ${e.runId} #${e.sequence} ${e.type}${job}`);
         }
         if (TERMINAL.has(e.type)) finished = true;

@@ -18,6 +18,8 @@ import {
   CANCEL_CHANNEL,
   DecideGate,
   GateTimeouts,
+  GroupProgressSender,
+  PROGRESS_INTERVAL_MS,
   HoldJobs,
   JobLifecycle,
   STOP_CHANNEL,
@@ -42,6 +44,7 @@ export class JobConsumerService implements OnApplicationBootstrap, BeforeApplica
   private scheduler: Scheduler | null = null;
   private redis: Redis | null = null;
   private gateTimer: NodeJS.Timeout | null = null;
+  private progressTimer: NodeJS.Timeout | null = null;
 
   constructor(
     @Inject(WFS_CONFIG) private readonly config: WfsConfig,
@@ -116,6 +119,17 @@ export class JobConsumerService implements OnApplicationBootstrap, BeforeApplica
         .catch((e: unknown) => this.log.warn(`gate timeouts: ${(e as Error).message}`))
         .finally(() => (ticking = false));
     }, 2000);
+    // Summary groups' group-progress events, at most once a second each (idempotent: any worker).
+    const progress = new GroupProgressSender(this.db, this.catalog, this.log);
+    let sending = false;
+    this.progressTimer = setInterval(() => {
+      if (sending) return;
+      sending = true;
+      void progress
+        .tick()
+        .catch((e: unknown) => this.log.warn(`group progress: ${(e as Error).message}`))
+        .finally(() => (sending = false));
+    }, PROGRESS_INTERVAL_MS / 4);
     this.scheduler = new Scheduler(this.db, this.catalog, this.dispatcher, this.holds, this.log);
     await this.scheduler.start();
     if (this.executor.kind !== 'local')
@@ -136,6 +150,7 @@ export class JobConsumerService implements OnApplicationBootstrap, BeforeApplica
    */
   async beforeApplicationShutdown(): Promise<void> {
     if (this.gateTimer) clearInterval(this.gateTimer);
+    if (this.progressTimer) clearInterval(this.progressTimer);
     await this.scheduler?.stop();
     if (this.executor.kind !== 'local') await this.executor.stopAll();
     await this.worker?.close();

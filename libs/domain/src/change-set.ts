@@ -1,6 +1,6 @@
 import { JobDefinition, ScatterSource } from './definition';
 import type { ScatterItem } from './dag';
-import { EventActor, EventProduct, EventType, RunError } from './events';
+import { EventActor, EventProduct, EventType, GroupProgress, RunError } from './events';
 import { JobAction } from './job-states';
 import { DiskState, JobState, QaState, RunState } from './states';
 
@@ -63,7 +63,14 @@ export interface GroupFacts {
 /** What a job's definition says about running it. */
 export type JobRules = Pick<
   JobDefinition,
-  'name' | 'stage' | 'scatter' | 'retries' | 'retryUnlessExit' | 'retryBackoff' | 'repeat'
+  | 'name'
+  | 'stage'
+  | 'scatter'
+  | 'retries'
+  | 'retryUnlessExit'
+  | 'retryBackoff'
+  | 'repeat'
+  | 'events'
 >;
 
 /** Changes a builtin step made to the run itself (e.g. its directory moved to the QA area). */
@@ -123,6 +130,8 @@ export interface EventSpec {
   products?: true;
   /** A gate event's prompt and the decider's comment (CONTRACT 5.8 `gate`). */
   gate?: { prompt: string; comment: string | null };
+  /** A `group-progress` event's counts (CONTRACT 5.8 `progress`). */
+  progress?: GroupProgress;
 }
 
 export interface ChangeSet {
@@ -142,6 +151,11 @@ export interface ChangeSet {
   reopen: Reopen | null;
   /** Running attempts whose processes the workers stop (an operator's hold). */
   stopAttempts: Array<{ name: string; index: number; attempt: number }>;
+  /**
+   * Summary groups (`events: summary`) whose counts changed: a `group-progress`
+   * event is due for each (sent at most once a second, see libs/runs group-progress.ts).
+   */
+  progress: string[];
   /** Who asked for the change, carried by its events (a person's action). */
   actor: EventActor | null;
   /** An ingestion run ended: its source run learns the outcome. */

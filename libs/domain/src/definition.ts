@@ -40,6 +40,12 @@ export interface JobDefinition {
   onTimeout?: 'approve' | 'reject' | null;
   /** Runs round after round until `until` holds or `max` rounds ran (self-calibration loops). */
   repeat?: { max: number; until: string } | null;
+  /**
+   * `summary`: a scattered job's instances publish one `group-progress` event
+   * at most once a second and a last one when the group is done, instead of
+   * `job-started` and `job-completed` each (CONTRACT 5.8).
+   */
+  events?: 'all' | 'summary';
 }
 
 export interface InputDefinition {

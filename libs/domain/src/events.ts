@@ -14,6 +14,7 @@ export const EVENT_TYPES = [
   'gate-approved',
   'gate-rejected',
   'resumed',
+  'group-progress',
   'complete',
   'failed',
   'cancelled',
@@ -102,6 +103,21 @@ export interface WfsEvent {
   actor: EventActor | null;
   /** On gate events: the gate job, its prompt, the decider's comment (CONTRACT 5.8). */
   gate: EventGate | null;
+  /** On group-progress events: the counts of the group's instances (CONTRACT 5.8). */
+  progress: GroupProgress | null;
+}
+
+/** The state counts of a scattered job's instances (a `group-progress` event, CONTRACT 5.8). */
+export interface GroupProgress {
+  job: string;
+  /** The job's stage (`running casa`): what a survey manager shows. */
+  stage: string;
+  total: number;
+  idle: number;
+  running: number;
+  completed: number;
+  failed: number;
+  held: number;
 }
 
 export interface EventGate {
@@ -119,6 +135,7 @@ export function buildEvent(
     products?: EventProduct[] | null;
     actor?: EventActor | null;
     gate?: EventGate | null;
+    progress?: GroupProgress | null;
   } = {},
 ): WfsEvent {
   return {
@@ -146,6 +163,7 @@ export function buildEvent(
     error: run.error,
     actor: extra.actor ?? null,
     gate: extra.gate ?? null,
+    progress: extra.progress ?? null,
   };
 }
 

@@ -40,6 +40,7 @@ const empty = (): ChangeSet => ({
   skip: [],
   plan: [],
   stopAttempts: [],
+  progress: [],
   actor: null,
   settleSource: null,
   sourceChange: null,
@@ -107,6 +108,44 @@ export function claimJob(
     change.events.push({ type: 'running' });
   }
   change.events.push({ type: 'job-started', job });
+  return summarized(change, rules, job.name);
+}
+
+/**
+ * A summary group's (`events: summary`, CONTRACT 5.8) instances publish no
+ * `job-started` or `job-completed` of their own: the change marks the group's
+ * `group-progress` as due (sent at most once a second, libs/runs
+ * group-progress.ts), and the instance that completes the group puts the last
+ * one where its `job-completed` would have been. Failures, holds and retries
+ * stay per instance.
+ */
+function summarized(change: ChangeSet, rules: JobRules | undefined, name: string): ChangeSet {
+  if (rules?.events !== 'summary') return change;
+  const group = change.groups.find((g) => g.name === name);
+  const done = !!group && groupDone(group);
+  const events: EventSpec[] = [];
+  for (const e of change.events) {
+    if (e.job?.name !== name || (e.type !== 'job-started' && e.type !== 'job-completed')) {
+      events.push(e);
+    } else if (e.type === 'job-completed' && done && group) {
+      const total = group.instances;
+      events.push({
+        type: 'group-progress',
+        progress: {
+          job: name,
+          stage: rules.stage ?? '',
+          total,
+          idle: 0,
+          running: 0,
+          completed: total,
+          failed: 0,
+          held: 0,
+        },
+      });
+    }
+  }
+  change.events = events;
+  if (!done) change.progress.push(name);
   return change;
 }
 
@@ -122,6 +161,22 @@ export function finishJob(
   effects: RunEffects = {},
 ): ChangeSet | null {
   if (!job || !isRunningAttempt(run, job, key)) return null;
+  return summarized(
+    finishAttempt(run, job, rules, groups, verdict, exitCode, effects),
+    rules,
+    job.name,
+  );
+}
+
+function finishAttempt(
+  run: RunFacts,
+  job: JobFacts,
+  rules: JobRules,
+  groups: readonly GroupFacts[],
+  verdict: JobVerdict,
+  exitCode: number | null,
+  effects: RunEffects,
+): ChangeSet {
   if (!verdict.ok) {
     if (shouldRetry(verdict, counted(job), rules.retries, rules.retryUnlessExit))
       return retryJob(
@@ -207,13 +262,17 @@ export function loseJob(
 ): ChangeSet | null {
   if (!job || !isRunningAttempt(run, job, key)) return null;
   if (counted(job) <= rules.retries + LOST_ATTEMPTS_ALLOWED)
-    return retryJob(run, job, `worker_lost: ${why}`, null, 0);
-  return failRun(run, job, rules, {
-    ok: false,
-    reason: 'worker_lost',
-    message: `was lost with its worker (${why})`,
-    exitCode: null,
-  });
+    return summarized(retryJob(run, job, `worker_lost: ${why}`, null, 0), rules, job.name);
+  return summarized(
+    failRun(run, job, rules, {
+      ok: false,
+      reason: 'worker_lost',
+      message: `was lost with its worker (${why})`,
+      exitCode: null,
+    }),
+    rules,
+    job.name,
+  );
 }
 
 /** The `statusReason` of the instances a run's end stopped (what a resume opens again). */

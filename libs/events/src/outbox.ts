@@ -6,6 +6,7 @@ import {
   EventJob,
   EventProduct,
   EventType,
+  GroupProgress,
   RunSnapshot,
 } from '@wfs/domain';
 
@@ -25,6 +26,8 @@ export interface PendingEvent {
   actor?: EventActor | null;
   /** A gate event's gate (CONTRACT 5.8). */
   gate?: EventGate | null;
+  /** A group-progress event's counts (CONTRACT 5.8). */
+  progress?: GroupProgress | null;
   /** The run as this event shows it, when not the run the events are written for (an earlier state). */
   run?: RunSnapshot;
 }

@@ -23,5 +23,6 @@ export {
 export { HoldJobs } from './hold-job';
 export { DecideGate } from './decide-gate';
 export { GateTimeouts } from './gate-timeouts';
+export { GroupProgressSender, PROGRESS_INTERVAL_MS } from './group-progress';
 export { SetPriority } from './set-priority';
 export * from './overview';

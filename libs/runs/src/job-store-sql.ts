@@ -314,6 +314,22 @@ export async function reopenStopped(tx: Tx, runId: number, reopen: Reopen): Prom
  * A dynamic scatter planned now: its instances are written, ready at once
  * (its group was released with it), at the run's priority.
  */
+/**
+ * Summary groups (`events: summary`) whose counts changed: `due` marks a
+ * group-progress as owed (libs/runs group-progress.ts sends it within a
+ * second); `false` clears it, the group's last one having been written now.
+ */
+export async function markProgress(tx: Tx, groups: Array<[string, boolean]>): Promise<void> {
+  const keys = groups.map(([k]) => k.split(','));
+  await tx.query(
+    `UPDATE job_groups g SET progress_due = x.due,
+            progress_at = CASE WHEN x.due THEN g.progress_at ELSE now() END
+     FROM unnest($1::bigint[], $2::text[], $3::boolean[]) AS x(run_id, name, due)
+     WHERE g.run_id = x.run_id AND g.name = x.name`,
+    [keys.map((k) => k[0]), keys.map((k) => k.slice(1).join(',')), groups.map(([, due]) => due)],
+  );
+}
+
 export async function planGroup(
   tx: Tx,
   runId: number,

@@ -23,6 +23,7 @@ import {
   LoadedRun,
   lockAndRead,
   StoreScope,
+  markProgress,
   planGroup,
   reopenStopped,
   skipGroup,
@@ -120,6 +121,8 @@ export class JobStore {
   }> = [];
   /** Running attempts to stop (`<run>,<job>,<index>,<attempt>` on STOP_CHANNEL). */
   private readonly stopAttempts: string[] = [];
+  /** `<run id>,<group>` of summary groups: true, a group-progress is due; false, the last was sent. */
+  private readonly progress = new Map<string, boolean>();
   /** Something the scheduler must look at again: a slot freed, an instance ready or released. */
   private reschedule = false;
   private readonly sealed = new Set<string>();
@@ -341,8 +344,13 @@ export class JobStore {
         ...(e.products ? { products: run.products } : {}),
         ...(change.actor ? { actor: change.actor } : {}),
         ...(e.gate && e.job ? { gate: { job: e.job.name, ...e.gate } } : {}),
+        ...(e.progress ? { progress: e.progress } : {}),
       })),
     );
+    // Summary groups: a group-progress is due, or was just sent as the group's last.
+    for (const name of change.progress) this.progress.set(`${runId},${name}`, true);
+    for (const e of change.events)
+      if (e.progress) this.progress.set(`${runId},${e.progress.job}`, false);
     if (change.sourceChange || change.settleSource) this.changeSource(run, change);
   }
 
@@ -415,6 +423,10 @@ export class JobStore {
     for (const { runId, skip } of this.skips.splice(0)) await skipGroup(tx, runId, skip);
     // Dynamic scatters planned from a result: their instances, ready at once.
     for (const { runId, plan } of this.plans.splice(0)) await planGroup(tx, runId, plan);
+    if (this.progress.size > 0) {
+      await markProgress(tx, [...this.progress.entries()]);
+      this.progress.clear();
+    }
     return ready;
   }
 

@@ -60,6 +60,8 @@ export const JOB_PROPERTIES = {
     default: null,
   },
   onTimeout: { enum: ['approve', 'reject', null], default: null },
+  /** `summary`: a scattered job's instances publish group-progress, not started/completed each (CONTRACT 5.8). */
+  events: { enum: ['all', 'summary'], default: 'all' },
   notify: {
     type: ['array', 'null'],
     items: { type: 'string', minLength: 1, maxLength: 64 },

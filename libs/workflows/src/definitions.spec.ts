@@ -198,6 +198,123 @@ describe('shipped workflow definitions', () => {
       ).toThrow(expect.objectContaining({ code: 'TOO_MANY_JOBS' }));
     });
   });
+
+  describe('VLASS', () => {
+    const VLASS = [
+      'vlass_quicklook',
+      'vlass_calibration',
+      'vlass_se_calibration',
+      'vlass_se_continuum_imaging',
+      'vlass_se_coarse_cube_imaging',
+      'vlass_seci_split_measurement_sets',
+    ];
+    const STAGES = ['gathering data', 'running casa', 'post casa work'];
+    const tile = { epoch: 'VLASS2.1', tile: 'T10t12', phaseCenter: 'J101700+433000' };
+    const jobsOf = (name: string) => Object.fromEntries(get(name).jobs.map((j) => [j.name, j]));
+
+    it.each(VLASS)('%s: no QA by wfs, no ingestion wired, the survey stages only', (name) => {
+      const def = get(name);
+      expect(def).toMatchObject({ requiresQa: false, telescope: 'VLA', ingestWith: null });
+      expect(def.description.length).toBeGreaterThan(40);
+      for (const job of def.jobs) expect(STAGES).toContain(job.stage);
+      expect(Object.keys(def.products).length).toBeGreaterThan(0);
+    });
+
+    it('quicklook: fetch per EB, vlass_ql_imaging, annotateqa as a job', () => {
+      const def = get('vlass_quicklook');
+      expect(def.subjectKind).toBe('vlass_job');
+      expect(def.inputs.map((i) => [i.name, i.required])).toEqual([['PPR.xml', true]]);
+      const jobs = jobsOf('vlass_quicklook');
+      expect(Object.keys(jobs)).toEqual(['fetch', 'casa', 'qa']);
+      expect(jobs.fetch).toMatchObject({ executable: 'productfetcher', stage: 'gathering data' });
+      expect(jobs.casa).toMatchObject({ executable: 'casa', success: 'casa', needs: ['fetch'] });
+      expect(jobs.casa?.arguments).toEqual(
+        expect.arrayContaining(['vlass_ql_imaging', '--image-name', '{{parameters.imageName}}']),
+      );
+      expect(jobs.qa).toMatchObject({ executable: 'annotateqa', stage: 'post casa work' });
+      expect(def.products.primary).toEqual(['*.I.iter1.image.pbcor.tt0.subim.fits']);
+      const params = {
+        ...tile,
+        imageName: 'VLASS2.1.ql.T10t12.J101700+433000.10.2048.v1',
+        executionBlocks: ['VLASS2.1.sb1.eb1.59000.1', 'VLASS2.1.sb1.eb2.59000.2'],
+      };
+      expect(countsOf(def, withDefaults(def, params))).toEqual({ fetch: 2, casa: 1, qa: 1 });
+      expect(() => withDefaults(def, { ...params, executionBlocks: [] })).toThrow();
+      expect(() => withDefaults(def, { ...params, tile: 'T10-12' })).toThrow();
+      expect(() => withDefaults(def, { ...params, phaseCenter: '10:17:00 +43:30:00' })).toThrow();
+      expect(() => withDefaults(def, { ...params, epoch: '2.1' })).toThrow();
+      expect(() => withDefaults(def, { ...params, imageName: '../x' })).toThrow();
+    });
+
+    it('calibration and se_calibration share their jobs (one library) and differ in their files', () => {
+      const cal = get('vlass_calibration');
+      const se = get('vlass_se_calibration');
+      expect(cal.jobs).toEqual(se.jobs);
+      expect(Object.keys(jobsOf('vlass_calibration'))).toEqual(['fetch', 'casa']);
+      expect(jobsOf('vlass_calibration').casa?.arguments).toContain('hifvcalvlass');
+      for (const name of ['vlass_calibration.yaml', 'vlass_se_calibration.yaml']) {
+        const text = fs.readFileSync(path.join(WORKFLOWS, name), 'utf8');
+        expect(text).toContain('include: [lib/vlass.yaml]');
+        expect(text).not.toContain('executable:');
+      }
+      expect(cal.inputs.map((i) => [i.name, i.required])).toEqual([
+        ['PPR.xml', true],
+        ['flagtemplate.txt', false],
+        ['flux.csv', false],
+      ]);
+      expect(se.inputs.map((i) => [i.name, i.required])).toEqual([
+        ['PPR.xml', true],
+        ['flagtemplate.txt', true],
+        ['flagtargetstemplate.txt', false],
+      ]);
+      expect(withDefaults(cal, { epoch: 'VLASS2.1' })).toEqual({ epoch: 'VLASS2.1' });
+      expect(() => withDefaults(se, {})).toThrow();
+    });
+
+    it('se continuum and coarse cube: fetch, CASA, QA and component lists', () => {
+      const cont = jobsOf('vlass_se_continuum_imaging');
+      expect(Object.keys(cont)).toEqual(['fetch', 'casa', 'qa', 'components']);
+      expect(cont.casa?.arguments).toContain('vlass_se_cont_imaging');
+      expect(cont.qa?.executable).toBe('annotateqase');
+      expect(cont.components?.executable).toBe('create_component_list');
+      const cube = jobsOf('vlass_se_coarse_cube_imaging');
+      expect(cube.fetch?.scatter).toEqual({ resource: 'reimagingResources' });
+      expect(cube.casa?.arguments).toContain('vlass_se_cube_imaging');
+      expect(cube.qa?.executable).toBe('annotateqasecube');
+      expect(cube.components).toMatchObject({
+        executable: 'create_cube_component_list',
+        scatter: { spw: [2, 7, 12, 17] },
+      });
+      const def = get('vlass_se_coarse_cube_imaging');
+      const params = {
+        ...tile,
+        imageName: 'VLASS2.1.cc.T10t12.J101700+433000.06.2048.v1',
+        reimagingResources: ['VLASS2.1.se.T10t12.J101700+433000.06.2048.v1.split'],
+      };
+      expect(countsOf(def, withDefaults(def, params))).toEqual({
+        fetch: 1,
+        casa: 1,
+        qa: 1,
+        components: 4,
+      });
+    });
+
+    it("seci: plan, then split scattered over the plan's result, then a report", () => {
+      const def = get('vlass_seci_split_measurement_sets');
+      const jobs = jobsOf('vlass_seci_split_measurement_sets');
+      expect(Object.keys(jobs)).toEqual(['plan', 'fetch', 'split', 'report']);
+      expect(jobs.plan).toMatchObject({ executable: 'pimscache', stage: 'gathering data' });
+      expect(jobs.plan?.arguments[0]).toBe('plan');
+      expect(jobs.split).toMatchObject({
+        executable: 'pimscache',
+        needs: ['plan', 'fetch'],
+        scatter: { item: '{{jobs.plan.result.items}}' },
+      });
+      expect(jobs.report?.needs).toEqual(['split']);
+      expect(def.inputs).toEqual([]);
+      expect(withDefaults(def, { ...tile, calibrations: ['c1'] })).toMatchObject({ count: 4 });
+    });
+  });
 });
 
 describe('a broken definition', () => {

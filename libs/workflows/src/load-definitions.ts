@@ -246,6 +246,12 @@ class DefinitionLoader {
             `reads job "${m[1]}", which this job does not (transitively) need`,
           );
       }
+      if (job.events === 'summary' && !job.scatter)
+        throw new DefinitionError(
+          file,
+          `jobs.${i}.events`,
+          'summary events are for a scattered job (one that has a scatter)',
+        );
       if (job.repeat) {
         if (job.scatter)
           throw new DefinitionError(file, `jobs.${i}.repeat`, 'a repeated job may not scatter');

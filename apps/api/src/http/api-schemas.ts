@@ -260,6 +260,22 @@ const SCHEMAS = {
       error: runError,
       actor,
       gate: obj({ job: str, prompt: str, comment: nullableStr }, { nullable: true }),
+      progress: obj(
+        {
+          job: str,
+          stage: str,
+          ...Object.fromEntries(
+            ['total', 'idle', 'running', 'completed', 'failed', 'held'].map((k) => [
+              k,
+              { ...int, minimum: 0 },
+            ]),
+          ),
+        },
+        {
+          nullable: true,
+          description: "On group-progress: the counts of the group's instances",
+        },
+      ),
     },
     { description: 'The AMQP message body (CONTRACT 3), in sequence order' },
   ),
