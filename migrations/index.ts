@@ -12,6 +12,10 @@ import { AddRounds1764500000000 } from './1764500000000-AddRounds';
 import { AddDynamicScatter1764600000000 } from './1764600000000-AddDynamicScatter';
 import { AddWaitingIndex1764700000000 } from './1764700000000-AddWaitingIndex';
 import { AddGroupProgress1764800000000 } from './1764800000000-AddGroupProgress';
+import { AddBulkIngestion1764810000000 } from './1764810000000-AddBulkIngestion';
+import { CreateAuditLog1764820000000 } from './1764820000000-CreateAuditLog';
+import { AddMetricCounters1764850000000 } from './1764850000000-AddMetricCounters';
+import { AddFinishedIndex1764900000000 } from './1764900000000-AddFinishedIndex';
 
 /** Every migration, registered explicitly, in order. */
 export const MIGRATIONS = [
@@ -29,4 +33,8 @@ export const MIGRATIONS = [
   AddDynamicScatter1764600000000,
   AddWaitingIndex1764700000000,
   AddGroupProgress1764800000000,
+  AddBulkIngestion1764810000000,
+  CreateAuditLog1764820000000,
+  AddMetricCounters1764850000000,
+  AddFinishedIndex1764900000000,
 ];

@@ -210,12 +210,14 @@ test('a waiting gate shows its prompt; a DA approves it with a comment; a failed
     gate: { job: 'review', comment: 'looks fine' },
     actor: { role: 'da' },
   });
-  // The sign-off is ops-only: the DA's reject is refused and says so.
-  await da.page
-    .locator('#d-gates .gate[data-gate="signoff"] button', { hasText: 'Reject' })
-    .click();
-  await da.page.locator('#banner').waitFor({ state: 'visible' });
-  expect(await da.page.locator('#banner').textContent()).toMatch(/decided by ops/);
+  // The sign-off is ops-only: the DA is offered no button for it, and the API refuses it all the same.
+  expect(await da.page.locator('#d-gates .gate[data-gate="signoff"] button').count()).toBe(0);
+  const refused = await stack.call('POST', `/api/v1/runs/${id}/gates/signoff/reject`, {
+    role: 'da',
+    body: { comment: 'no' },
+  });
+  expect(refused.status).toBe(403);
+  expect(refused.body.error.message).toMatch(/decided by ops/);
   // ops rejects it; the DA resumes the failed run from the page.
   await stack.call('POST', `/api/v1/runs/${id}/gates/signoff/reject`, {
     role: 'ops',

@@ -141,7 +141,7 @@ describe('ingestion builtins', () => {
       signal: new AbortController().signal,
       log: (l) => lines.push(l),
       run,
-      source,
+      sources: [source],
       archive,
     };
     const builtin = BUILTINS[name];
@@ -248,7 +248,7 @@ describe('ingestion builtins', () => {
     const target = path.join(roots.processing, 'std_calibration_11');
     expect(moved).toEqual({
       exitCode: 0,
-      effects: { source: { processingDir: target, diskState: 'processing' } },
+      effects: { sources: [{ runId: source.id, processingDir: target, diskState: 'processing' }] },
     });
     expect(fs.existsSync(source.dirs.root)).toBe(false);
     expect(fs.existsSync(path.join(target, 'products', 'weblog.tgz'))).toBe(true);

@@ -79,6 +79,39 @@ test('optional query parameters are optional, and the run filters are there', ()
   expect(document.paths['/api/v1/runs/{id}/files/{filename}'].put.responses['201']).toBeDefined();
 });
 
+test('the bulk ingestion, audit and dashboard reads are declared with their answers', () => {
+  const answer = (method: string, path: string, status: number) =>
+    document.paths[path][method].responses[String(status)].content['application/json'].schema;
+  const bulk = document.paths['/api/v1/ingestions'].post;
+  expect(answer('post', '/api/v1/ingestions', 202)).toEqual({
+    $ref: '#/components/schemas/BulkIngestion',
+  });
+  for (const status of [400, 404, 409]) expect(bulk.responses[String(status)]).toBeDefined();
+  expect(bulk.requestBody.content['application/json'].schema).toEqual({
+    $ref: '#/components/schemas/BulkIngestBody',
+  });
+  expect(answer('get', '/api/v1/audit', 200)).toEqual({ $ref: '#/components/schemas/AuditPage' });
+  expect(
+    (document.paths['/api/v1/audit'].get.parameters as Array<any>).map((p) => p.name).sort(),
+  ).toEqual(['action', 'actor', 'cursor', 'limit', 'runId', 'since']);
+  expect(answer('get', '/api/v1/runs/{id}/graph', 200)).toEqual({
+    $ref: '#/components/schemas/RunGraph',
+  });
+  expect(answer('get', '/api/v1/runs/{id}/timeline', 200)).toEqual({
+    $ref: '#/components/schemas/RunTimeline',
+  });
+  expect(answer('get', '/api/v1/overview/qa-queue', 200)).toEqual({
+    $ref: '#/components/schemas/QaQueue',
+  });
+  expect(answer('get', '/api/v1/overview/hourly', 200)).toEqual({
+    $ref: '#/components/schemas/RunsPerHour',
+  });
+  const schemas = document.components.schemas;
+  expect(schemas.Run.required).toContain('sourceRunIds');
+  expect(schemas.Event.properties.type.enum).toContain('group-progress');
+  expect(schemas.Event.properties.progress.required).toContain('stage');
+});
+
 test('an answer as declared passes', () => {
   expect(check.check('PUT', '/api/v1/runs/7/files/PPR.xml', json(201, file))).toBeNull();
   expect(check.check('GET', '/api/v1/runs/9', json(404, envelope))).toBeNull();

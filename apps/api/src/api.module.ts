@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { MulterModule } from '@nestjs/platform-express';
 import { ArchiveModule } from '@wfs/archive';
+import { AuditModule } from '@wfs/audit';
 import { AuthModule } from '@wfs/auth';
 import { ConfigModule, WfsConfig } from '@wfs/config';
 import { DispatchModule } from '@wfs/dispatch';
@@ -11,7 +12,9 @@ import { SchedulingModule } from '@wfs/scheduling';
 import { StorageModule } from '@wfs/storage';
 import { WorkflowsModule } from '@wfs/workflows';
 import { ArchiveController } from './http/archive.controller';
+import { AuditController } from './http/audit.controller';
 import { HttpDrain } from './http/drain';
+import { RequestLog } from './http/request-log';
 import { EventsController } from './http/events.controller';
 import { EventsHub } from './http/events-hub';
 import { FilesController } from './http/files.controller';
@@ -19,8 +22,11 @@ import { HealthController } from './http/health.controller';
 import { MetricsController } from './http/metrics.controller';
 import { OverviewController } from './http/overview.controller';
 import { DashboardController } from './http/dashboard.controller';
+import { DashboardDataController } from './http/dashboard-data.controller';
+import { DashboardReads } from './http/dashboard-reads';
 import { MeController } from './http/me.controller';
 import { OperationsController } from './http/operations.controller';
+import { IngestionsController } from './http/ingestions.controller';
 import { RunsController } from './http/runs.controller';
 import { GatesController } from './http/gates.controller';
 import { SchedulingController } from './http/scheduling.controller';
@@ -34,15 +40,18 @@ export const API_CONTROLLERS = [
   SchedulingController,
   GatesController,
   OperationsController,
+  IngestionsController,
   ArchiveController,
   FilesController,
   EventsController,
   TokensController,
+  AuditController,
   MeController,
   HealthController,
   MetricsController,
   OverviewController,
   DashboardController,
+  DashboardDataController,
 ];
 
 /** The API role: REST, SSE, health and metrics over the shared libraries. */
@@ -62,6 +71,7 @@ export class ApiModule {
         OperationsModule,
         SchedulingModule,
         AuthModule,
+        AuditModule,
         // Multipart DA operations: files held in memory, each under the upload limit.
         MulterModule.register({
           limits: {
@@ -75,7 +85,9 @@ export class ApiModule {
       controllers: API_CONTROLLERS,
       providers: [
         EventsHub,
+        DashboardReads,
         HttpDrain,
+        RequestLog,
         { provide: 'MAX_UPLOAD_BYTES', useValue: config.maxUploadBytes },
       ],
     };

@@ -1,16 +1,19 @@
 import 'reflect-metadata';
-import { INestApplication, Logger, LogLevel } from '@nestjs/common';
+import { INestApplication, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { SwaggerModule } from '@nestjs/swagger';
 import { json, NextFunction, Request, Response } from 'express';
+import { AuditRecorder } from '@wfs/audit';
 import { WfsConfig } from '@wfs/config';
 import { WfsError } from '@wfs/domain';
+import { createLogger, NestPinoLogger } from '@wfs/logging';
 import { ApiModule } from './api.module';
 import { HttpDrain } from './http/drain';
 import { dropRest } from './http/drop-rest';
 import { ErrorFilter, toErrorResponse } from './http/error.filter';
 import { validationPipe } from './http/validation';
+import { RequestLog } from './http/request-log';
 import { buildOpenApiDocument } from './openapi';
 
 export const JSON_BODY_LIMIT = '1mb';
@@ -73,17 +76,12 @@ function answerTooLargeAtOnce(req: Request, res: Response): void {
   req.once('end', () => req.off('data', count));
 }
 
-export const logLevels = (config: WfsConfig): LogLevel[] =>
-  config.logLevel === 'debug'
-    ? ['debug', 'log', 'warn', 'error']
-    : config.logLevel === 'info'
-      ? ['log', 'warn', 'error']
-      : ['warn', 'error'];
-
 export async function createApi(config: WfsConfig): Promise<INestApplication> {
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), {
     bodyParser: false,
-    logger: logLevels(config),
+    logger: new NestPinoLogger(
+      createLogger({ process: 'api', level: config.logLevel, format: config.logFormat }),
+    ),
     // A start-up error (bad definition, schema behind) is thrown to main, which names it and exits.
     abortOnError: false,
   });
@@ -93,6 +91,8 @@ export async function createApi(config: WfsConfig): Promise<INestApplication> {
     res.setHeader('X-Content-Type-Options', 'nosniff');
     next();
   });
+  // First: every request gets its reqId, its log line and its duration, whatever answers it.
+  app.use(app.get(RequestLog).middleware);
   app.use(app.get(HttpDrain).middleware);
   app.use(requireJson);
   const parseJson = json({ limit: JSON_BODY_LIMIT, strict: true });
@@ -111,7 +111,7 @@ export async function createApi(config: WfsConfig): Promise<INestApplication> {
     dropRest(req);
     res.status(status).json(body);
   });
-  app.useGlobalFilters(new ErrorFilter());
+  app.useGlobalFilters(new ErrorFilter(app.get(AuditRecorder)));
   app.useGlobalPipes(validationPipe);
   const { document, problems } = buildOpenApiDocument(app);
   // A route not fully declared still serves; `npm run check` is where it fails.

@@ -1,3 +1,4 @@
+import { bootLogger } from '@wfs/logging';
 import { Logger } from '@nestjs/common';
 import { loadConfig } from '@wfs/config';
 import { createApi } from './bootstrap';
@@ -10,6 +11,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: Error) => {
-  console.error(`api failed to start: ${e.message}`);
+  bootLogger('api').fatal(`api failed to start: ${e.message}`);
   process.exit(1);
 });

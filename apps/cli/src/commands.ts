@@ -148,6 +148,8 @@ export const USAGES: Record<string, string> = {
   qa: 'wfs qa <runId> pass|fail|null --analyst NAME [--comments TEXT]',
   ingest:
     'wfs ingest <runId> --qa pass|fail|null --analyst NAME [--report qa_report.txt] [--flagtemplate f] [--flagtargetstemplate f] [--watch]',
+  'ingest-many':
+    'wfs ingest-many <runId...> --analyst NAME [--qa pass|fail|null] [--comments TEXT] [--correlation-id C] [--watch]',
   reject: 'wfs reject <runId> --analyst NAME [--comments TEXT]',
   cleanup: 'wfs cleanup <runId> [--dry-run]',
   cancel: 'wfs cancel <runId>',
@@ -308,6 +310,34 @@ export const COMMANDS: Record<
     attach(form, flags, ['report', 'flagtemplate', 'flagtargetstemplate']);
     const { ingestionRun } = await client.request('POST', `/api/v1/runs/${runId(id)}/ingest`, form);
     return maybeWatch(client, io, flags, ingestionRun);
+  },
+
+  /** One ingestion run for many complete runs of one workflow (POST /api/v1/ingestions). */
+  async 'ingest-many'(client, io, ids, flags) {
+    const qa = str(flags, 'qa');
+    const analyst = str(flags, 'analyst');
+    const problems = [
+      ...(ids.length > 0 ? [] : ['the run ids are missing']),
+      ...(qa === undefined || QA_VALUES.includes(qa)
+        ? []
+        : [`--qa must be pass, fail or null, not ${qa}`]),
+      ...(analyst ? [] : ['--analyst NAME is required']),
+    ];
+    if (problems.length > 0) throw missing('ingest-many', problems);
+    const res = await client.request<{ runs: RunDoc[]; ingestionRun: RunDoc }>(
+      'POST',
+      '/api/v1/ingestions',
+      {
+        runIds: ids.map(runId),
+        analyst,
+        ...(qa ? { qa } : {}),
+        ...(str(flags, 'comments') ? { comments: str(flags, 'comments') } : {}),
+        ...(str(flags, 'correlation-id') ? { correlationId: str(flags, 'correlation-id') } : {}),
+      },
+    );
+    if (!io.json && !flags.watch)
+      io.out(`ingesting ${res.runs.length} runs: ${res.runs.map((r) => r.id).join(' ')}`);
+    return maybeWatch(client, io, flags, res.ingestionRun);
   },
 
   async reject(client, io, [id], flags) {

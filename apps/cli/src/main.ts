@@ -1,10 +1,15 @@
 import { parseArgs } from 'node:util';
 import { didYouMean } from '@wfs/domain';
+import { auditCommand } from './audit-command';
 import { ApiError, Client, UsageError } from './client';
 import { COMMANDS as RUN_COMMANDS, Flags } from './commands';
 import { SCHEDULING_COMMANDS } from './scheduling-commands';
 
-const COMMANDS = { ...RUN_COMMANDS, ...SCHEDULING_COMMANDS };
+const COMMANDS: typeof RUN_COMMANDS = {
+  ...RUN_COMMANDS,
+  ...SCHEDULING_COMMANDS,
+  audit: auditCommand,
+};
 
 const USAGE = `usage: wfs <command> [options]   (WFS_URL, WFS_TOKEN; every command takes --json)
   workflows
@@ -16,6 +21,7 @@ const USAGE = `usage: wfs <command> [options]   (WFS_URL, WFS_TOKEN; every comma
   rerun <runId | subject> [--ppr f] [--flagtemplate f] [--flux f] [--flagtargetstemplate f] [--param k=v] [--from JOB] [--watch]
   qa <runId> pass|fail|null --analyst NAME [--comments TEXT]
   ingest <runId> --qa pass|fail|null --analyst NAME [--report qa_report.txt] [--flagtemplate f] [--flagtargetstemplate f] [--watch]
+  ingest-many <runId...> --analyst NAME [--qa pass|fail|null] [--comments TEXT] [--correlation-id C] [--watch]
   reject <runId> --analyst NAME [--comments TEXT]
   cleanup <runId> [--dry-run]
   cancel <runId>
@@ -27,6 +33,7 @@ const USAGE = `usage: wfs <command> [options]   (WFS_URL, WFS_TOKEN; every comma
   pause <workflow> --reason R
   unpause <workflow>
   limits [set NAME MAX | delete NAME]
+  audit [--run N] [--actor TOKEN] [--action X] [--since TIME] [--limit N]
 exit status: 0 done, 1 refused or failed, 2 usage error`;
 
 const OPTIONS = {
@@ -54,6 +61,10 @@ const OPTIONS = {
   comments: { type: 'string' },
   comment: { type: 'string' },
   reason: { type: 'string' },
+  run: { type: 'string' },
+  actor: { type: 'string' },
+  action: { type: 'string' },
+  since: { type: 'string' },
 } as const;
 
 /** The line that says what to do next, if the service or the CLI knows one. */

@@ -13,6 +13,7 @@ import { consumeJobs, Dispatcher, redisConnection, workerQueueName } from '@wfs/
 import { formatMemory, JobKey } from '@wfs/domain';
 import { ExecuteJob, EXECUTOR, Recovery } from '@wfs/execution';
 import type { Executor } from '@wfs/execution';
+import { DurableMetrics } from '@wfs/metrics';
 import { Database, PgListener } from '@wfs/persistence';
 import {
   CANCEL_CHANNEL,
@@ -56,6 +57,7 @@ export class JobConsumerService implements OnApplicationBootstrap, BeforeApplica
     @Inject(WorkflowCatalog) private readonly catalog: WorkflowCatalog,
     @Inject(HoldJobs) private readonly holds: HoldJobs,
     @Inject(DecideGate) private readonly gates: DecideGate,
+    @Inject(DurableMetrics) private readonly metrics: DurableMetrics,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -64,7 +66,11 @@ export class JobConsumerService implements OnApplicationBootstrap, BeforeApplica
     this.listener = new PgListener(this.config.databaseUrl);
     await this.listener.listen(CANCEL_CHANNEL, (payload) => {
       const killed = this.executor.cancelRun(Number(payload));
-      if (killed > 0) this.log.log(`run ${payload}: stopped ${killed} attempt(s)`);
+      if (killed > 0)
+        this.log.log({
+          msg: `run ${payload}: stopped ${killed} attempt(s)`,
+          runId: Number(payload),
+        });
     });
     // `<run>,<job>,<index>,<attempt>`: an attempt an operator held.
     await this.listener.listen(STOP_CHANNEL, (payload) => {
@@ -75,8 +81,18 @@ export class JobConsumerService implements OnApplicationBootstrap, BeforeApplica
         index: Number(index),
         attempt: Number(attempt),
       };
-      if (this.executor.stopAttempts([key]) > 0) this.log.log(`attempt ${payload}: stopped (held)`);
+      if (this.executor.stopAttempts([key]) > 0)
+        this.log.log({
+          msg: `attempt ${payload}: stopped (held)`,
+          runId: key.runId,
+          job: key.name,
+          index: key.index,
+          attempt: key.attempt,
+        });
     });
+    this.metrics.start();
+    this.executeJob.onFinished = (workflow, job, seconds) =>
+      this.metrics.observeJob(workflow, job, seconds);
     this.redis = redisConnection(this.config.redisUrl);
     this.worker = consumeJobs(
       this.redis,
@@ -86,7 +102,18 @@ export class JobConsumerService implements OnApplicationBootstrap, BeforeApplica
       (key) => this.executeJob.handle(key),
     );
     this.worker.on('failed', (job, err) =>
-      this.log.warn(`job ${job?.id ?? '?'}: ${err.message} (the reconciler re-sends it if needed)`),
+      this.log.warn({
+        msg: `job ${job?.id ?? '?'}: ${err.message} (the reconciler re-sends it if needed)`,
+        ...(job
+          ? {
+              runId: job.data.runId,
+              job: job.data.name,
+              index: job.data.index,
+              attempt: job.data.attempt,
+            }
+          : {}),
+        workerId: this.lifecycle.workerId,
+      }),
     );
     this.worker.on('error', (err) => this.log.warn(`queue: ${err.message}`));
     // Registered (and the scheduler told) only once its queue is consumed.

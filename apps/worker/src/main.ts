@@ -1,7 +1,8 @@
+import { bootLogger } from '@wfs/logging';
 import { loadConfig } from '@wfs/config';
 import { createWorker } from './bootstrap';
 
 createWorker(loadConfig()).catch((e: Error) => {
-  console.error(`worker failed to start: ${e.message}`);
+  bootLogger('worker').fatal(`worker failed to start: ${e.message}`);
   process.exit(1);
 });

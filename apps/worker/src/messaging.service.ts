@@ -8,6 +8,7 @@ import {
 import { WFS_CONFIG } from '@wfs/config';
 import type { WfsConfig } from '@wfs/config';
 import { AmqpConnection, declareTopology, OutboxRelay } from '@wfs/events';
+import { DurableMetrics } from '@wfs/metrics';
 import { Database } from '@wfs/persistence';
 import { CreateRun } from '@wfs/runs';
 import { IngestionConsumer } from '@wfs/triggers';
@@ -24,6 +25,7 @@ export class MessagingService implements OnApplicationBootstrap, OnApplicationSh
     @Inject(WFS_CONFIG) private readonly config: WfsConfig,
     @Inject(Database) private readonly db: Database,
     @Inject(CreateRun) private readonly createRun: CreateRun,
+    @Inject(DurableMetrics) private readonly metrics: DurableMetrics,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -36,6 +38,8 @@ export class MessagingService implements OnApplicationBootstrap, OnApplicationSh
     });
     this.relay = new OutboxRelay(this.db, this.amqp, c.eventsExchange, this.log);
     await this.relay.start();
+    const relay = this.relay;
+    this.metrics.countFrom('events_published', () => relay.published);
     this.ingestion = new IngestionConsumer(
       this.amqp,
       this.createRun,
@@ -55,5 +59,7 @@ export class MessagingService implements OnApplicationBootstrap, OnApplicationSh
   async onApplicationShutdown(): Promise<void> {
     await this.relay?.stop();
     await this.amqp?.close();
+    // Last: the jobs in hand were recorded (beforeApplicationShutdown) and the relay has stopped.
+    await this.metrics.stop();
   }
 }

@@ -35,7 +35,11 @@ export class SweeperService implements OnApplicationBootstrap, BeforeApplication
     const c = this.config;
     this.sweeper = new Sweeper(
       this.db,
-      { processingRoot: c.processingRoot, retentionDays: c.processingRetentionDays },
+      {
+        processingRoot: c.processingRoot,
+        retentionDays: c.processingRetentionDays,
+        cache: { root: c.cacheRoot, retentionDays: c.cacheRetentionDays },
+      },
       this.log,
     );
     // First sweep soon after start (spread over workers), then every interval.

@@ -4,7 +4,8 @@ import { ConfigModule, WfsConfig } from '@wfs/config';
 import { DispatchModule } from '@wfs/dispatch';
 import { ExecutionModule } from '@wfs/execution';
 import { NotificationsModule } from '@wfs/notifications';
-import { PersistenceModule } from '@wfs/persistence';
+import { DurableMetrics } from '@wfs/metrics';
+import { Database, PersistenceModule } from '@wfs/persistence';
 import { RunsModule } from '@wfs/runs';
 import { SchedulingModule } from '@wfs/scheduling';
 import { StorageModule } from '@wfs/storage';
@@ -31,7 +32,16 @@ export class WorkerModule {
         ExecutionModule,
         NotificationsModule,
       ],
-      providers: [JobConsumerService, MessagingService, SweeperService],
+      providers: [
+        JobConsumerService,
+        MessagingService,
+        SweeperService,
+        {
+          provide: DurableMetrics,
+          inject: [Database],
+          useFactory: (db: Database) => new DurableMetrics(db),
+        },
+      ],
     };
   }
 }

@@ -1,7 +1,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ROLES, Role, WfsConfig } from '@wfs/config';
 import { conflict, invalid, notFound, WfsError } from '@wfs/domain';
-import { Database } from '@wfs/persistence';
+import type { Repository } from 'typeorm';
+import { ApiTokenEntity, Database } from '@wfs/persistence';
 
 export interface Principal {
   name: string;
@@ -27,6 +28,8 @@ export class TokenService {
   constructor(
     private readonly db: Database,
     config: Pick<WfsConfig, 'apiTokens'>,
+    /** The listing reads through the entity; authentication and writes keep their SQL. */
+    private readonly tokens: Repository<ApiTokenEntity>,
   ) {
     this.configured = config.apiTokens.map((t) => ({ hash: hash(t.token), role: t.role }));
   }
@@ -95,19 +98,16 @@ export class TokenService {
   async list(): Promise<
     Array<{ id: number; name: string; role: Role; createdAt: string; revokedAt: string | null }>
   > {
-    const rows = await this.db.query<{
-      id: string;
-      name: string;
-      role: Role;
-      created_at: Date;
-      revoked_at: Date | null;
-    }>('SELECT id, name, role, created_at, revoked_at FROM api_tokens ORDER BY id');
+    const rows = await this.tokens.find({
+      select: { id: true, name: true, role: true, createdAt: true, revokedAt: true },
+      order: { id: 'ASC' },
+    });
     return rows.map((r) => ({
-      id: Number(r.id),
+      id: r.id,
       name: r.name,
-      role: r.role,
-      createdAt: r.created_at.toISOString(),
-      revokedAt: r.revoked_at?.toISOString() ?? null,
+      role: r.role as Role,
+      createdAt: r.createdAt.toISOString(),
+      revokedAt: r.revokedAt?.toISOString() ?? null,
     }));
   }
 

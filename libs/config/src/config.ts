@@ -27,6 +27,10 @@ export interface WfsConfig {
   mailRoles: Record<string, string[]>;
   /** Finished runs in the processing area are deleted this many days after they finished. */
   processingRetentionDays: number;
+  /** The image cache (vlass_image_caching): WFS_CACHE_ROOT, default <data root>/cache. */
+  cacheRoot: string;
+  /** Cached images are deleted this many days after they were cached (WFS_CACHE_RETENTION_DAYS). */
+  cacheRetentionDays: number;
   /** How often a worker looks for expired run directories. */
   sweepIntervalSeconds: number;
   maxUploadBytes: number;
@@ -45,6 +49,8 @@ export interface WfsConfig {
   toolsFile: string | null;
   hostname: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** One JSON object a line, or lines for a person (WFS_LOG_FORMAT; default: pretty on a terminal only). */
+  logFormat: 'json' | 'pretty';
   /** Durable consumer queues declared at start-up with their binding keys (WFS_SUBSCRIBER_QUEUES). */
   subscriberQueues: Array<{ queue: string; bindings: string[] }>;
   /** Telescope -> workflow started by an ingestion-complete message (WFS_AUTO_WORKFLOWS). */
@@ -357,6 +363,11 @@ export function loadConfig(env: Env = process.env): WfsConfig {
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) {
     throw new ConfigError('WFS_LOG_LEVEL', 'must be debug, info, warn or error');
   }
+  const logFormat = (env.WFS_LOG_FORMAT ||
+    (process.stdout.isTTY ? 'pretty' : 'json')) as WfsConfig['logFormat'];
+  if (!['json', 'pretty'].includes(logFormat)) {
+    throw new ConfigError('WFS_LOG_FORMAT', 'must be json or pretty');
+  }
   return {
     databaseUrl: url(env, 'DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/wfs', [
       'postgres:',
@@ -378,6 +389,8 @@ export function loadConfig(env: Env = process.env): WfsConfig {
     mailFrom: mailAddress(env, 'WFS_MAIL_FROM', 'wfs@localhost'),
     mailRoles: mailRoles(env),
     processingRetentionDays: int(env, 'WFS_PROCESSING_RETENTION_DAYS', 21, 0, 36500),
+    cacheRoot: dir('WFS_CACHE_ROOT', 'cache'),
+    cacheRetentionDays: int(env, 'WFS_CACHE_RETENTION_DAYS', 21, 0, 36500),
     sweepIntervalSeconds: int(env, 'WFS_SWEEP_INTERVAL_SECONDS', 3600, 1, 7 * 24 * 3600),
     maxUploadBytes: int(env, 'WFS_MAX_UPLOAD_BYTES', 64 * 1024 * 1024, 1),
     maxJobsPerRun: int(env, 'WFS_MAX_JOBS_PER_RUN', 100_000, 1),
@@ -403,6 +416,7 @@ export function loadConfig(env: Env = process.env): WfsConfig {
     toolsFile: env.WFS_TOOLS_FILE ? path.resolve(env.WFS_TOOLS_FILE) : null,
     hostname: env.WFS_HOSTNAME || os.hostname(),
     logLevel,
+    logFormat,
     subscriberQueues: subscriberQueues(env),
     autoWorkflows: autoWorkflows(env),
   };

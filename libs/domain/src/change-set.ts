@@ -16,8 +16,8 @@ export interface RunFacts {
   qaState: QaState;
   diskState: DiskState;
   products: EventProduct[] | null;
-  /** An ingestion run settles its source run when it ends. */
-  sourceRunId: number | null;
+  /** An ingestion run settles its source runs when it ends (one, or many in a bulk ingestion). */
+  ingests: boolean;
   /** What a job's `when` may read. */
   parameters?: Record<string, unknown>;
   /** The instances a run may have (WFS_MAX_JOBS_PER_RUN): a dynamic scatter is bounded by it too. */
@@ -79,10 +79,17 @@ export interface RunEffects {
   diskState?: DiskState;
   /** Products this step put in the archive: kept on the run, carried by its complete event. */
   products?: EventProduct[];
-  /** Changes to the run an ingestion run ingests (e.g. its directory moved back to the processing area). */
-  source?: { processingDir?: string; diskState?: DiskState };
+  /** Changes to the runs an ingestion run ingests (e.g. their directories moved back to the processing area). */
+  sources?: SourceChange[];
   /** The JSON object the job wrote as its result (`{{dirs.result}}`). */
   result?: Record<string, unknown>;
+}
+
+/** A change to one run an ingestion run ingests. */
+export interface SourceChange {
+  runId: number;
+  processingDir?: string;
+  diskState?: DiskState;
 }
 
 /** The new state of one instance. `started`: a new attempt begins (host, times reset). */
@@ -160,7 +167,7 @@ export interface ChangeSet {
   actor: EventActor | null;
   /** An ingestion run ended: its source run learns the outcome. */
   settleSource: 'ingested' | 'failed' | null;
-  sourceChange: RunEffects['source'] | null;
+  sourceChanges: SourceChange[];
 }
 
 /**

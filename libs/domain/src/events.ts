@@ -73,6 +73,8 @@ export interface EventActor {
 export interface EventProduct {
   name: string;
   kind: string;
+  /** The run it was made from: a bulk ingestion's `ingested` events each carry their own run's. */
+  sourceRunId?: number;
   files: Array<{ path: string; role: string }>;
 }
 

@@ -19,7 +19,7 @@ const run = (state: RunState, sourceRunId: number | null = null): RunFacts => ({
   qaState: 'pending',
   diskState: 'processing',
   products: null,
-  sourceRunId,
+  ingests: sourceRunId !== null,
 });
 const W = 'worker-1';
 const job = (
@@ -171,18 +171,20 @@ describe('job transitions as change sets', () => {
   });
 
   test('a cancel announces each running instance, removes the rest, and refuses a finished run', () => {
-    const change = cancelRun(
-      run('running'),
-      [job('running', 1), job('running', 1, true, 'b')],
-      'ana',
-    );
+    const change = cancelRun(run('running'), [job('running', 1), job('running', 1, true, 'b')], {
+      name: 'ana',
+      role: 'da',
+    });
     expect(change.jobs.map((j) => [j.name, j.state, j.statusReason])).toEqual([
       ['a', 'removed', 'cancelled'],
       ['b', 'removed', 'cancelled'],
     ]);
     expect(change.events.map((e) => e.type)).toEqual(['job-failed', 'job-failed', 'cancelled']);
     expect(change.stopLive).toMatchObject({ idle: 'removed', states: ['idle', 'held', 'waiting'] });
-    expect(() => cancelRun(run('complete'), [], 'ana')).toThrow(/cannot cancel/);
+    expect(change.actor).toEqual({ name: 'ana', role: 'da' });
+    expect(() => cancelRun(run('complete'), [], { name: 'ana', role: 'da' })).toThrow(
+      /cannot cancel/,
+    );
   });
 
   test('a hold keeps an idle instance from starting; a running one is stopped and its attempt not counted', () => {
@@ -248,7 +250,7 @@ describe('resumeRun (CONTRACT 5.4)', () => {
       qaState: 'not_required',
       diskState: 'processing',
       products: null,
-      sourceRunId: null,
+      ingests: false,
     }) as RunFacts;
 
   test('a failed or cancelled run is submitted again; what the run`s end stopped is opened again', () => {

@@ -43,7 +43,7 @@ const empty = (): ChangeSet => ({
   progress: [],
   actor: null,
   settleSource: null,
-  sourceChange: null,
+  sourceChanges: [],
 });
 
 const live = (run: RunFacts) => run.state === 'submitted' || run.state === 'running';
@@ -307,7 +307,11 @@ export function resumeRun(
 }
 
 /** The run is cancelled: its running instances are stopped (each announced), the rest removed. */
-export function cancelRun(run: RunFacts, running: readonly JobFacts[], actor: string): ChangeSet {
+export function cancelRun(
+  run: RunFacts,
+  running: readonly JobFacts[],
+  actor: EventActor,
+): ChangeSet {
   const change = empty();
   const state = transitionRun(run.id, run.state, 'cancel');
   for (const job of running) {
@@ -332,10 +336,11 @@ export function cancelRun(run: RunFacts, running: readonly JobFacts[], actor: st
   change.run = {
     state,
     finished: true,
-    error: { code: 'cancelled', message: `cancelled by ${actor}` },
+    error: { code: 'cancelled', message: `cancelled by ${actor.name}` },
   };
   change.events.push({ type: 'cancelled' });
-  if (run.sourceRunId !== null) change.settleSource = 'failed';
+  change.actor = actor;
+  if (run.ingests) change.settleSource = 'failed';
   return change;
 }
 
@@ -660,7 +665,7 @@ function stopTheRun(
     error,
   };
   change.events.push({ type: 'failed' });
-  if (run.sourceRunId !== null) change.settleSource = 'failed';
+  if (run.ingests) change.settleSource = 'failed';
 }
 
 /** Whether a group's `when` holds over the run's parameters, subject and its jobs' states and results. */
@@ -699,7 +704,7 @@ function completeJob(
   if (effects.diskState)
     runChange.diskState = transitionDiskTo(run.id, run.diskState, effects.diskState);
   if (effects.products) runChange.products = effects.products;
-  if (effects.source) change.sourceChange = effects.source;
+  if (effects.sources) change.sourceChanges = effects.sources;
   if (effects.result) change.jobs[0] = { ...(change.jobs[0] as JobChange), result: effects.result };
   change.events.push(how.event);
   // An unscattered job's result is its group's too: what later jobs' `when` reads.
@@ -723,7 +728,7 @@ function completeJob(
         const qa = transitionQa(run.id, run.qaState, 'complete');
         if (qa !== run.qaState) runChange.qaState = qa;
         change.events.push({ type: 'complete', products: true });
-        if (run.sourceRunId !== null) change.settleSource = 'ingested';
+        if (run.ingests) change.settleSource = 'ingested';
       }
     }
   }

@@ -23,8 +23,12 @@ export interface BuiltinContext {
   signal: AbortSignal;
   log: (line: string) => void;
   run: BuiltinRun;
-  /** The source run of an ingestion run (its directory, its definition's product patterns), else null. */
-  source: BuiltinRun | null;
+  /**
+   * The runs an ingestion run ingests (their directories, their definitions'
+   * product patterns): one, or up to 1,000 for a bulk ingestion; empty for
+   * any other run.
+   */
+  sources: BuiltinRun[];
   archive: Archive;
 }
 

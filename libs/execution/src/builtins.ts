@@ -1,6 +1,7 @@
 import { entryKind, moveDir } from '@wfs/storage';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Builtin } from './builtin-context';
+import { cacheImages } from './image-cache';
 import { INGESTION_BUILTINS } from './ingestion';
 
 export type { Builtin, BuiltinContext, BuiltinResult, BuiltinRun } from './builtin-context';
@@ -9,6 +10,7 @@ export type { Builtin, BuiltinContext, BuiltinResult, BuiltinRun } from './built
 export const BUILTINS: Record<string, Builtin> = {
   ...INGESTION_BUILTINS,
   'builtin:noop': async () => ({ exitCode: 0 }),
+  'builtin:cache_images': cacheImages,
 
   /** A gate is decided by a person (POST .../gates/{job}/approve|reject), never placed on a worker. */
   'builtin:gate': async ({ log }) => {

@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import { Logger } from '@nestjs/common';
 import {
   fileSafeSubject,
   JobDefinition,
@@ -144,6 +145,10 @@ interface Attempt {
  * claim lets only one attempt through.
  */
 export class ExecuteJob {
+  private readonly log = new Logger('job');
+  /** Told of every attempt that ended with an outcome (the worker's metrics). */
+  onFinished: ((workflow: string, job: string, seconds: number) => void) | null = null;
+
   constructor(
     private readonly lifecycle: JobLifecycle,
     private readonly executor: Executor,
@@ -156,7 +161,20 @@ export class ExecuteJob {
   async handle(key: JobKey): Promise<void> {
     const claimed = await this.lifecycle.claim(key);
     if (!claimed) return;
-    await this.settle(key, await this.run(key, claimed));
+    this.log.log({ msg: 'job started', ...this.fields(key, claimed) });
+    await this.settle(key, await this.run(key, claimed), claimed);
+  }
+
+  /** The fields of every line about an attempt (CONTRACT 5.1). */
+  private fields(key: JobKey, claimed: ClaimedJob) {
+    return {
+      runId: key.runId,
+      workflow: claimed.run.workflow,
+      job: key.name,
+      index: key.index,
+      attempt: key.attempt,
+      workerId: this.lifecycle.workerId,
+    };
   }
 
   /**
@@ -169,19 +187,24 @@ export class ExecuteJob {
     if (!this.executor.attach) return;
     const claimed = await this.lifecycle.attempt(key);
     if (!claimed) return;
+    this.log.log({ msg: 'job re-attached', ...this.fields(key, claimed), clusterJobId });
     const attempt = this.prepare(claimed, await this.resultsFor(claimed));
     const spec = this.processSpec(key, attempt, claimed);
     if ('refused' in spec) {
       const verdict = spawnFailure(attempt.def.success, spec.refused);
-      return this.settle(key, { kind: 'finish', verdict, exitCode: null, effects: {} });
+      return this.settle(key, { kind: 'finish', verdict, exitCode: null, effects: {} }, claimed);
     }
     const outcome = await this.executor.attach(spec, clusterJobId);
-    await this.settle(key, await this.judge(attempt, outcome, {}));
+    await this.settle(key, await this.judge(attempt, outcome, {}), claimed);
   }
 
   /** The outcome of a job that ran is precious: keep trying through a database outage. */
-  private async settle(key: JobKey, s: Settlement): Promise<void> {
-    if (s.kind === 'detached') return;
+  private async settle(key: JobKey, s: Settlement, claimed: ClaimedJob): Promise<void> {
+    const fields = this.fields(key, claimed);
+    if (s.kind === 'detached') {
+      this.log.log({ msg: 'job left running in the cluster', ...fields });
+      return;
+    }
     await persist(
       () =>
         s.kind === 'finish'
@@ -191,6 +214,26 @@ export class ExecuteJob {
             : this.lifecycle.holdRunning(key, s.reason),
       FINISH_PATIENCE_MS,
     );
+    const started = claimed.job.started_at ? new Date(claimed.job.started_at).getTime() : NaN;
+    const seconds = Number.isFinite(started) ? Math.max(0, (Date.now() - started) / 1000) : null;
+    const took = seconds === null ? {} : { durationS: Math.round(seconds * 1000) / 1000 };
+    if (s.kind === 'lose') this.log.warn({ msg: `job lost: ${s.why}`, ...fields, ...took });
+    else if (s.kind === 'hold') this.log.warn({ msg: `job held: ${s.reason}`, ...fields, ...took });
+    else {
+      if (seconds !== null) this.onFinished?.(claimed.run.workflow, key.name, seconds);
+      if (s.verdict.ok)
+        this.log.log({ msg: 'job completed', ...fields, ...took, exitCode: s.exitCode });
+      else
+        // The lifecycle decides whether it is tried again (retries, backoff) or fails the run.
+        this.log.warn({
+          msg: `job attempt failed: ${s.verdict.reason}: ${s.verdict.message}`,
+          ...fields,
+          ...took,
+          reason: s.verdict.reason,
+          exitCode: s.exitCode,
+          retries: claimed.jobDefinition.retries,
+        });
+    }
   }
 
   private async run(key: JobKey, claimed: ClaimedJob): Promise<Settlement> {
@@ -313,7 +356,7 @@ export class ExecuteJob {
         signal: aborter.signal,
         log: (l) => lines.push(l),
         run: builtinRun(run, claimed.definition),
-        source: claimed.source ? builtinRun(claimed.source.run, claimed.source.definition) : null,
+        sources: claimed.sources.map((s) => builtinRun(s.run, s.definition)),
         archive: this.archive,
       });
       effects = result.effects ?? {};

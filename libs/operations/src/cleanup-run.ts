@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import type { Archive } from '@wfs/archive';
-import { classifyProducts, conflict, transitionDisk } from '@wfs/domain';
+import { classifyProducts, conflict, EventActor, transitionDisk } from '@wfs/domain';
 import { Database } from '@wfs/persistence';
 import { changeRun, lockRun, RunQueries, RunRow } from '@wfs/runs';
 import {
@@ -36,7 +36,11 @@ export class CleanupRun {
     private readonly queries: RunQueries,
   ) {}
 
-  async execute(runId: number, dryRun: boolean): Promise<{ deleted: string[]; dryRun: boolean }> {
+  async execute(
+    runId: number,
+    dryRun: boolean,
+    actor: EventActor | null = null,
+  ): Promise<{ deleted: string[]; dryRun: boolean }> {
     const run = await this.queries.row(runId);
     const dir = run.processing_dir;
     if (
@@ -47,7 +51,7 @@ export class CleanupRun {
     )
       throw directoryGone(run);
     if (run.archive_state !== 'ingested') {
-      if (await this.supersededVersion(run)) return this.remove(run, dir, dryRun);
+      if (await this.supersededVersion(run)) return this.remove(run, dir, dryRun, actor);
       throw notArchived(run);
     }
     const def = await this.catalog.getByDigest(run.workflow_digest);
@@ -72,7 +76,7 @@ export class CleanupRun {
     if (files.length === 0 || matches.some((m) => !m)) throw notArchived(run);
     const held = matches.map((m) => ({ sha256: m!.sha256, size: m!.size }));
     if (!(await this.archive.holds(runId, held))) throw notArchived(run);
-    return this.remove(run, dir, dryRun);
+    return this.remove(run, dir, dryRun, actor);
   }
 
   /**
@@ -93,6 +97,7 @@ export class CleanupRun {
     run: RunRow,
     dir: string,
     dryRun: boolean,
+    actor: EventActor | null,
   ): Promise<{ deleted: string[]; dryRun: boolean }> {
     const runId = Number(run.id);
     const managed = [this.roots.processing, this.roots.qa];
@@ -112,7 +117,7 @@ export class CleanupRun {
         tx,
         locked,
         { disk_state: transitionDisk(runId, locked.disk_state, 'cleanup') },
-        [{ type: 'cleaned' }],
+        [{ type: 'cleaned', actor }],
       );
     });
     return { deleted: [real], dryRun };

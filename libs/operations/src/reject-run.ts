@@ -1,5 +1,5 @@
 import type { Archive } from '@wfs/archive';
-import { transitionDisk } from '@wfs/domain';
+import { EventActor, transitionDisk } from '@wfs/domain';
 import { Database } from '@wfs/persistence';
 import { changeRun, lockRun, RunQueries } from '@wfs/runs';
 import { entryKind, isInside, realDestination, removeInside, Roots } from '@wfs/storage';
@@ -20,7 +20,12 @@ export class RejectRun {
     private readonly queries: RunQueries,
   ) {}
 
-  async execute(runId: number, analyst: string, comments: string | null): Promise<void> {
+  async execute(
+    runId: number,
+    analyst: string,
+    comments: string | null,
+    actor: EventActor | null = null,
+  ): Promise<void> {
     const run = await this.queries.row(runId);
     if (run.state !== 'complete') throw runNotComplete(run, 'rejected');
     if (run.archive_state === 'ingesting' || run.archive_state === 'ingested')
@@ -44,12 +49,13 @@ export class RejectRun {
         status: 'fail',
         analyst,
         comments: comments ?? 'rejected',
+        actor,
       });
       await changeRun(
         tx,
         failed,
         inQa ? { disk_state: transitionDisk(runId, locked.disk_state, 'reject') } : {},
-        [{ type: 'rejected' }],
+        [{ type: 'rejected', actor }],
       );
     });
   }

@@ -119,7 +119,7 @@ export class RerunRun {
           correlationId: old.correlation_id,
           resultsDir: null,
           actor: cmd.actor,
-          sourceRunId: null,
+          sourceRunIds: [],
           files: [
             ...carried
               .filter((f) => !replaced.has(f.name))

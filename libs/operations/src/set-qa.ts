@@ -1,4 +1,4 @@
-import { transitionQa } from '@wfs/domain';
+import { EventActor, transitionQa } from '@wfs/domain';
 import { Database, Tx } from '@wfs/persistence';
 import { changeRun, lockRun, RunRow } from '@wfs/runs';
 import { requestSealed, runNotComplete, runRejected } from './operation-errors';
@@ -11,6 +11,8 @@ export interface QaDecision {
   comments?: string | null;
   score?: number | null;
   standard?: string | null;
+  /** The person (token) who decided, for the `qa-set` events. */
+  actor?: EventActor | null;
 }
 
 export const DEFAULT_QA_STANDARD = 'SRDP Pilot';
@@ -45,7 +47,7 @@ export async function setQaLocked(tx: Tx, run: RunRow, d: QaDecision): Promise<R
     tx,
     run,
     { qa_state: transitionQa(Number(run.id), run.qa_state, d.status) },
-    [{ type: 'qa-set' }],
+    [{ type: 'qa-set', actor: d.actor ?? null }],
   );
   if (d.status === 'pass') {
     const others = await tx.query<{ id: string }>(
@@ -63,7 +65,7 @@ export async function setQaLocked(tx: Tx, run: RunRow, d: QaDecision): Promise<R
         tx,
         other,
         { qa_state: transitionQa(Number(o.id), other.qa_state, 'supersede') },
-        [{ type: 'qa-set' }],
+        [{ type: 'qa-set', actor: d.actor ?? null }],
       );
     }
   }

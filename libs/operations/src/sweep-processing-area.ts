@@ -1,8 +1,9 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { transitionDisk } from '@wfs/domain';
 import { Database } from '@wfs/persistence';
 import { changeRun, lockRun } from '@wfs/runs';
-import { isInside, realDestination, removeInside } from '@wfs/storage';
+import { CACHE_MARKER, isInside, realDestination, removeInside } from '@wfs/storage';
 
 interface Log {
   log(m: string): void;
@@ -12,6 +13,8 @@ interface Log {
 export interface SweepResult {
   expired: number[];
   skipped: Array<{ runId: number; reason: string }>;
+  /** Image cache entries deleted (directories). */
+  cacheExpired: string[];
 }
 
 const FINISHED = ['complete', 'failed', 'cancelled'];
@@ -41,7 +44,12 @@ const SWEEP_LOCK = 'wfs-processing-sweeper';
 export class Sweeper {
   constructor(
     private readonly db: Database,
-    private readonly opts: { processingRoot: string; retentionDays: number },
+    private readonly opts: {
+      processingRoot: string;
+      retentionDays: number;
+      /** The image cache and its retention; absent: not swept. */
+      cache?: { root: string; retentionDays: number };
+    },
     private readonly log: Log,
   ) {}
 
@@ -71,7 +79,13 @@ export class Sweeper {
   private async sweep(): Promise<SweepResult> {
     // Run directories are recorded by their real paths (the roots are resolved at start-up).
     const root = realDestination(this.opts.processingRoot);
-    const result: SweepResult = { expired: [], skipped: [] };
+    const result: SweepResult = { expired: [], skipped: [], cacheExpired: [] };
+    if (this.opts.cache)
+      result.cacheExpired = await sweepImageCache(
+        this.opts.cache.root,
+        this.opts.cache.retentionDays,
+        this.log,
+      );
     let after = 0;
     for (;;) {
       const rows = await this.db.query<{ id: string }>(
@@ -128,4 +142,62 @@ export class Sweeper {
       return true;
     });
   }
+}
+
+/** Cache entries deeper than this many directories are not looked for. */
+const CACHE_DEPTH = 8;
+
+/**
+ * The image cache's sweep (WFS_CACHE_ROOT): deletes each entry (a directory
+ * holding a `.wfs-cache.json` marker, libs/execution image-cache.ts) whose
+ * `cachedAt` is older than the retention; re-caching an entry renews it. Only
+ * what lies inside the cache root is ever deleted (removeInside), and links
+ * are never followed while looking.
+ */
+export async function sweepImageCache(
+  cacheRoot: string,
+  retentionDays: number,
+  log: Log,
+  now = Date.now(),
+): Promise<string[]> {
+  const root = realDestination(cacheRoot);
+  const expired: string[] = [];
+  const cutoff = now - retentionDays * 24 * 3600 * 1000;
+  const visit = async (dir: string, depth: number): Promise<void> => {
+    let entries: fs.Dirent[];
+    try {
+      entries = await fs.promises.readdir(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    if (dir !== root && entries.some((e) => e.isFile() && e.name === CACHE_MARKER)) {
+      let cachedAt = NaN;
+      try {
+        const marker = JSON.parse(
+          await fs.promises.readFile(path.join(dir, CACHE_MARKER), 'utf8'),
+        ) as { cachedAt?: string };
+        cachedAt = Date.parse(String(marker.cachedAt));
+      } catch {
+        /* unreadable marker: judged by its file time below */
+      }
+      if (!Number.isFinite(cachedAt))
+        cachedAt = (await fs.promises.lstat(path.join(dir, CACHE_MARKER))).mtimeMs;
+      if (cachedAt < cutoff) {
+        try {
+          await removeInside([root], dir);
+          expired.push(dir);
+          log.log(
+            `sweeper: image cache entry ${dir} expired (cached ${new Date(cachedAt).toISOString()})`,
+          );
+        } catch (e) {
+          log.warn(`sweeper: image cache entry ${dir}: ${(e as Error).message}`);
+        }
+      }
+      return;
+    }
+    if (depth >= CACHE_DEPTH) return;
+    for (const e of entries) if (e.isDirectory()) await visit(path.join(dir, e.name), depth + 1);
+  };
+  await visit(root, 0);
+  return expired;
 }

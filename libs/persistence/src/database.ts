@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { Client, Pool, QueryConfig, QueryResult } from 'pg';
 import { MIGRATIONS } from '@wfs/migrations';
+import { typeOrmOptions } from './typeorm-options';
 
 /** A transaction's handle: raw, reviewed SQL with numbered parameters. */
 export interface Tx {
@@ -41,7 +42,9 @@ export function prepared(sql: string, params: unknown[]): QueryConfig | string {
  * The service's Postgres access: one pg pool for queries and transactions
  * (plain, reviewed SQL: the hot paths need control over round trips and
  * locks that an ORM's unit of work would hide), and TypeORM for the schema's
- * migrations (never synchronize).
+ * migrations (never synchronize). The entities (./entities) serve simple
+ * reads through @nestjs/typeorm (persistence.module.ts); see
+ * docs/architecture.md, "Entities and reviewed SQL".
  */
 export class Database implements Tx {
   readonly pool: Pool;
@@ -142,15 +145,7 @@ export class Database implements Tx {
 
   /** Applies pending migrations through TypeORM, on a connection of its own. */
   async migrate(): Promise<string[]> {
-    const dataSource = new DataSource({
-      type: 'postgres',
-      url: this.url,
-      synchronize: false,
-      migrationsRun: false,
-      migrations: MIGRATIONS,
-      entities: [],
-      extra: { max: 1 },
-    });
+    const dataSource = new DataSource(typeOrmOptions(this.url, 1));
     await dataSource.initialize();
     try {
       const done = await dataSource.runMigrations({ transaction: 'each' });

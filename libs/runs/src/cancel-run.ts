@@ -1,4 +1,4 @@
-import { cancelRun, notFound } from '@wfs/domain';
+import { cancelRun, EventActor, notFound } from '@wfs/domain';
 import { Database } from '@wfs/persistence';
 import { WorkflowCatalog } from '@wfs/workflows';
 import { JobStore } from './job-store';
@@ -18,7 +18,7 @@ export class CancelRun {
    * domain's cancel over the run and its running instances, applied by the
    * job store like every other job transition.
    */
-  async execute(runId: number, actor: string): Promise<void> {
+  async execute(runId: number, actor: EventActor): Promise<void> {
     await this.db.transaction(async (tx) => {
       const store = await JobStore.load(tx, this.catalog, { keys: [], runningOf: [runId] });
       if (!store.exists(runId)) throw notFound('run', runId);

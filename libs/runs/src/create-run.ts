@@ -86,7 +86,7 @@ export class CreateRun {
         correlationId: cmd.correlationId ?? null,
         resultsDir,
         actor: cmd.actor,
-        sourceRunId: null,
+        sourceRunIds: [],
         priority: cmd.priority ?? null,
         files: [],
       };

@@ -2,7 +2,7 @@ import { JOB_NAME } from '@wfs/domain';
 import type { JobKey, Reopen, StopLive } from '@wfs/domain';
 import { notifyPayload, outboxInsert, outboxNotify, outboxParams, OutboxRow } from '@wfs/events';
 import type { Tx } from '@wfs/persistence';
-import { JobRow, RunRow } from './run-model';
+import { JobRow, RunRow, sourcesOf } from './run-model';
 
 /**
  * The job store's statements: the lock and the reads of a batch (one round
@@ -127,9 +127,7 @@ export async function lockAndRead(tx: Tx, scope: StoreScope): Promise<LoadedRows
   }
   const locked = new Set(runs.map((r) => Number(r.id)));
   // The runs ingestion runs ingest: locked after them (always in that order), as they settle.
-  const sources = [
-    ...new Set(runs.filter((r) => r.source_run_id !== null).map((r) => Number(r.source_run_id))),
-  ]
+  const sources = [...new Set(runs.flatMap((r) => sourcesOf(r)))]
     .filter((id) => !locked.has(id))
     .sort((a, b) => a - b);
   if (sources.length > 0) {

@@ -30,7 +30,7 @@ import {
   stopLive,
   writeRows,
 } from './job-store-sql';
-import { JobRow, RunRow, snapshotOf } from './run-model';
+import { JobRow, RunRow, snapshotOf, sourcesOf } from './run-model';
 
 export { CANCEL_CHANNEL, SCHEDULE_CHANNEL, STOP_CHANNEL } from './job-store-sql';
 export type { StoreScope } from './job-store-sql';
@@ -41,8 +41,8 @@ export interface ClaimedJob {
   job: JobRow;
   definition: WorkflowDefinition;
   jobDefinition: JobDefinition;
-  /** For an ingestion run: the run it ingests, with the definition that run was made from. */
-  source: { run: RunRow; definition: WorkflowDefinition } | null;
+  /** For an ingestion run: the runs it ingests, each with the definition it was made from. */
+  sources: Array<{ run: RunRow; definition: WorkflowDefinition }>;
 }
 
 /** The executable of a gate: a job a person decides (CONTRACT 5.4). */
@@ -67,7 +67,7 @@ export const runFacts = (r: RunRow): RunFacts => ({
   qaState: r.qa_state,
   diskState: r.disk_state,
   products: r.products,
-  sourceRunId: r.source_run_id === null ? null : Number(r.source_run_id),
+  ingests: sourcesOf(r).length > 0,
   parameters: r.parameters,
   subject: r.subject,
 });
@@ -227,16 +227,13 @@ export class JobStore {
   claimed(key: JobKey): ClaimedJob {
     const run = this.runs.get(key.runId) as LoadedRun;
     const definition = this.definition(key.runId);
-    const source =
-      run.source_run_id === null ? undefined : this.runs.get(Number(run.source_run_id));
+    const sources = sourcesOf(run).map((id) => this.runs.get(id) as LoadedRun);
     return {
       run: { ...run },
       job: { ...(this.jobs.get(jobId(key.runId, key.name, key.index)) as LoadedJob) },
       definition,
       jobDefinition: definition.jobs.find((j) => j.name === key.name) as JobDefinition,
-      source: source
-        ? { run: { ...source }, definition: this.definition(Number(source.id)) }
-        : null,
+      sources: sources.map((s) => ({ run: { ...s }, definition: this.definition(Number(s.id)) })),
     };
   }
 
@@ -351,30 +348,49 @@ export class JobStore {
     for (const name of change.progress) this.progress.set(`${runId},${name}`, true);
     for (const e of change.events)
       if (e.progress) this.progress.set(`${runId},${e.progress.job}`, false);
-    if (change.sourceChange || change.settleSource) this.changeSource(run, change);
+    if (change.sourceChanges.length > 0 || change.settleSource) this.changeSources(run, change);
   }
 
-  /** The run an ingestion run ingests: its directory moved, and the ingestion's outcome. */
-  private changeSource(ingestion: LoadedRun, change: ChangeSet): void {
-    const source = this.runs.get(Number(ingestion.source_run_id));
-    if (!source) return;
+  /**
+   * The runs an ingestion run ingests (one, or up to 1,000 in a bulk
+   * ingestion): their directories moved, and the ingestion's outcome, each
+   * source's `ingested` carrying its own products.
+   */
+  private changeSources(ingestion: LoadedRun, change: ChangeSet): void {
+    const ids = sourcesOf(ingestion);
+    for (const c of change.sourceChanges) {
+      const source = ids.includes(c.runId) ? this.runs.get(c.runId) : undefined;
+      if (!source)
+        throw new Error(`run ${c.runId} is not a source of ingestion run ${ingestion.id}`);
+      if (c.processingDir) source.processing_dir = c.processingDir;
+      if (c.diskState)
+        source.disk_state = transitionDiskTo(c.runId, source.disk_state, c.diskState);
+      this.touch(c.runId, { touched: true });
+    }
+    if (!change.settleSource) return;
+    for (const id of ids) {
+      const source = this.runs.get(id);
+      if (source) this.settleSource(ingestion, source, change.settleSource);
+    }
+  }
+
+  private settleSource(
+    ingestion: LoadedRun,
+    source: LoadedRun,
+    outcome: 'ingested' | 'failed',
+  ): void {
     const sourceId = Number(source.id);
-    if (change.sourceChange?.processingDir)
-      source.processing_dir = change.sourceChange.processingDir;
-    if (change.sourceChange?.diskState)
-      source.disk_state = transitionDiskTo(
-        sourceId,
-        source.disk_state,
-        change.sourceChange.diskState,
-      );
-    if (change.sourceChange) this.touch(sourceId, { touched: true });
     // A later ingestion owns the source now: this one's outcome is not the source's.
-    if (!change.settleSource || source.ingestion_run_id !== ingestion.id) return;
-    if (change.settleSource === 'ingested') {
+    if (source.ingestion_run_id !== ingestion.id) return;
+    if (outcome === 'ingested') {
       source.archive_state = transitionArchive(sourceId, source.archive_state, 'succeed');
       this.sealed.add(source.request_id);
       this.touch(sourceId, { touched: true });
-      this.append(source, [{ type: 'ingested', products: ingestion.products ?? [] }]);
+      // Products name their source; older ones (before bulk ingestion) belong to the only one.
+      const products = (ingestion.products ?? []).filter(
+        (p) => p.sourceRunId === undefined || p.sourceRunId === sourceId,
+      );
+      this.append(source, [{ type: 'ingested', products }]);
     } else {
       source.archive_state = transitionArchive(sourceId, source.archive_state, 'fail');
       this.touch(sourceId, { touched: true });

@@ -397,7 +397,7 @@ const SCENARIOS: Array<[string, Scenario, (r: Result) => void]> = [
         processingDir: path.join(w.roots.processing, `eq_source_${s1}`),
         diskState: 'processing' as const,
       };
-      await step([done({ source: back }, i1, 'back')]);
+      await step([done({ sources: [{ runId: s1, ...back }] }, i1, 'back')]);
     },
     (r) => {
       expect(r.runs.map((x: any) => x.archive_state).join()).toMatch(/^ingested,ingest_failed,/);

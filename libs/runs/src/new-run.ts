@@ -15,7 +15,8 @@ export interface NewRun {
   correlationId: string | null;
   resultsDir: string | null;
   actor: string;
-  sourceRunId: number | null;
+  /** The runs an ingestion run ingests (empty for any other run). */
+  sourceRunIds: number[];
   /** 0-100; absent: the definition's `priority` (default 50). */
   priority?: number | null;
   /** Input files: a path to copy from (another run's input, never through a link), or the bytes. */
@@ -61,11 +62,11 @@ export class NewRuns {
        )
        INSERT INTO runs (id, request_id, version, workflow, workflow_version, workflow_digest, subject,
                          correlation_id, parameters, state, qa_state, disk_state, results_dir, created_by,
-                         source_run_id, processing_dir, priority)
+                         source_run_id, processing_dir, priority, source_run_ids)
        SELECT n.id, n.request_id,
               (SELECT coalesce(max(version), 0) + 1 FROM runs WHERE request_id = n.request_id),
               $2, $3, $4, $5, $6, $7, 'created', $8, 'processing', $9, $10, $11,
-              coalesce($9, $12 || n.id), $13
+              coalesce($9, $12 || n.id), $13, $14::bigint[]
        FROM n
        RETURNING *`,
       [
@@ -79,9 +80,10 @@ export class NewRuns {
         def.requiresQa ? 'pending' : 'not_required',
         spec.resultsDir,
         spec.actor,
-        spec.sourceRunId,
+        spec.sourceRunIds.length === 1 ? spec.sourceRunIds[0] : null,
         namedPrefix,
         spec.priority ?? def.priority ?? 50,
+        spec.sourceRunIds.length > 0 ? spec.sourceRunIds : null,
       ],
     );
     let run = inserted as RunRow;

@@ -41,6 +41,8 @@ export interface RunRow {
   processing_dir: string | null;
   results_dir: string | null;
   source_run_id: string | null;
+  /** The runs an ingestion run ingests, in the order given (bulk ingestion, CONTRACT 5.7). */
+  source_run_ids: string[] | null;
   ingestion_run_id: string | null;
   created_by: string;
   created_at: Date;
@@ -144,6 +146,8 @@ export interface RunView {
   processingDir: string | null;
   resultsDir: string | null;
   sourceRunId: number | null;
+  /** An ingestion run's sources: one (its sourceRunId), or up to 1,000 (POST /ingestions). */
+  sourceRunIds: number[];
   ingestionRunId: number | null;
   createdBy: string;
   createdAt: string;
@@ -167,6 +171,14 @@ export const JOBS_INLINE_LIMIT = 200;
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 const num = (s: string | null): number | null => (s === null ? null : Number(s));
+
+/** The runs an ingestion run ingests (none for another run). */
+export const sourcesOf = (r: Pick<RunRow, 'source_run_id' | 'source_run_ids'>): number[] =>
+  r.source_run_ids
+    ? r.source_run_ids.map(Number)
+    : r.source_run_id !== null
+      ? [Number(r.source_run_id)]
+      : [];
 
 export function snapshotOf(r: RunRow): RunSnapshot {
   return {
@@ -261,6 +273,7 @@ export function runView(
     processingDir: r.processing_dir,
     resultsDir: r.results_dir,
     sourceRunId: s.sourceRunId,
+    sourceRunIds: sourcesOf(r),
     ingestionRunId: s.ingestionRunId,
     createdBy: r.created_by,
     createdAt: r.created_at.toISOString(),

@@ -7,7 +7,8 @@ import {
   WORKER_DEAD_AFTER_S,
 } from '@wfs/domain';
 import { insertWorkflowEvent } from '@wfs/events';
-import { Database, Tx } from '@wfs/persistence';
+import type { Repository } from 'typeorm';
+import { Database, Tx, WorkflowPauseEntity } from '@wfs/persistence';
 import { SCHEDULE_CHANNEL } from '@wfs/runs';
 import { WorkflowCatalog } from '@wfs/workflows';
 import { PlacedRow } from './scheduler-sql';
@@ -64,6 +65,8 @@ export class SchedulingControls {
   constructor(
     private readonly db: Database,
     private readonly catalog: WorkflowCatalog,
+    /** Listing the pauses reads through the entity; pausing keeps its SQL (pass lock, outbox). */
+    private readonly pauses: Repository<WorkflowPauseEntity>,
   ) {}
 
   async limits(): Promise<LimitView[]> {
@@ -115,16 +118,11 @@ export class SchedulingControls {
 
   /** Paused workflows by name. */
   async paused(): Promise<Map<string, PauseView>> {
-    const rows = await this.db.query<{
-      workflow: string;
-      paused_by: string;
-      reason: string;
-      paused_at: Date;
-    }>('SELECT * FROM workflow_pauses');
+    const rows = await this.pauses.find();
     return new Map(
       rows.map((r) => [
         r.workflow,
-        { by: r.paused_by, reason: r.reason, at: r.paused_at.toISOString() },
+        { by: r.pausedBy, reason: r.reason, at: r.pausedAt.toISOString() },
       ]),
     );
   }

@@ -53,6 +53,9 @@ const badResultsDir = (code: string, message: string, problem: string) =>
  * service derives from them can be checked for links by comparing it with
  * its own realpath.
  */
+/** The marker file of an image cache entry (builtin:cache_images writes it, the sweep reads it). */
+export const CACHE_MARKER = '.wfs-cache.json';
+
 export class Roots {
   readonly processing: string;
   readonly qa: string;
@@ -60,7 +63,15 @@ export class Roots {
   /** The results roots as configured (a caller may name them so, links and all). */
   private readonly configuredResults: readonly string[];
 
-  constructor(processing: string, qa: string, results: readonly string[]) {
+  /** The image cache (vlass_image_caching): its own root, swept like the processing area. */
+  readonly cache: string;
+
+  constructor(
+    processing: string,
+    qa: string,
+    results: readonly string[],
+    cache: string = path.join(path.dirname(path.resolve(processing)), 'cache'),
+  ) {
     this.configuredResults = results.map((r) => path.resolve(r));
     const real = (dir: string) => {
       fs.mkdirSync(dir, { recursive: true });
@@ -69,6 +80,7 @@ export class Roots {
     this.processing = real(processing);
     this.qa = real(qa);
     this.results = results.map(real);
+    this.cache = real(cache);
   }
 
   /** Kept for callers that made the roots themselves: they exist from construction on. */

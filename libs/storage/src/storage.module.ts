@@ -9,7 +9,8 @@ import { Roots } from './run-directories';
     {
       provide: Roots,
       inject: [WFS_CONFIG],
-      useFactory: (c: WfsConfig) => new Roots(c.processingRoot, c.qaRoot, c.resultsRoots),
+      useFactory: (c: WfsConfig) =>
+        new Roots(c.processingRoot, c.qaRoot, c.resultsRoots, c.cacheRoot),
     },
   ],
   exports: [Roots],

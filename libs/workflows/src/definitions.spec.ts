@@ -212,9 +212,19 @@ describe('shipped workflow definitions', () => {
     const tile = { epoch: 'VLASS2.1', tile: 'T10t12', phaseCenter: 'J101700+433000' };
     const jobsOf = (name: string) => Object.fromEntries(get(name).jobs.map((j) => [j.name, j]));
 
-    it.each(VLASS)('%s: no QA by wfs, no ingestion wired, the survey stages only', (name) => {
+    const INGESTED_WITH: Record<string, string | null> = {
+      vlass_quicklook: 'vlass_quicklook_ingestion',
+      vlass_calibration: 'vlass_calibration_ingestion',
+      vlass_se_calibration: 'vlass_calibration_ingestion',
+    };
+    it.each(VLASS)('%s: no QA by wfs, its ingestion wired, the survey stages only', (name) => {
       const def = get(name);
-      expect(def).toMatchObject({ requiresQa: false, telescope: 'VLA', ingestWith: null });
+      expect(def).toMatchObject({
+        requiresQa: false,
+        telescope: 'VLA',
+        ingestWith: INGESTED_WITH[name] ?? null,
+      });
+      if (def.ingestWith) expect(get(def.ingestWith).role).toBe('ingestion');
       expect(def.description.length).toBeGreaterThan(40);
       for (const job of def.jobs) expect(STAGES).toContain(job.stage);
       expect(Object.keys(def.products).length).toBeGreaterThan(0);

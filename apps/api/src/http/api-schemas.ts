@@ -1,4 +1,5 @@
 import type { SchemaObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
+import { AUDIT_ACTIONS } from '@wfs/audit';
 import { ROLES } from '@wfs/config';
 import {
   ARCHIVE_STATES,
@@ -9,6 +10,7 @@ import {
   QA_STATES,
   RUN_STATES,
 } from '@wfs/domain';
+import { DASHBOARD_SCHEMAS } from './dashboard-schemas';
 
 /**
  * The shapes the API answers with, as OpenAPI 3.0 component schemas
@@ -169,6 +171,12 @@ const SCHEMAS = {
     processingDir: nullableStr,
     resultsDir: nullableStr,
     sourceRunId: nullableId,
+    sourceRunIds: {
+      type: 'array',
+      items: id,
+      description:
+        "An ingestion run's sources, in the order given: one (its sourceRunId), or up to 1,000 (POST /api/v1/ingestions); empty for another run",
+    },
     ingestionRunId: nullableId,
     createdBy: str,
     createdAt: time,
@@ -199,6 +207,17 @@ const SCHEMAS = {
     runs: { type: 'array', items: schemaRef('Run') },
   }),
   Ingestion: obj({ run: schemaRef('Run'), ingestionRun: schemaRef('Run') }),
+  BulkIngestion: obj(
+    {
+      runs: {
+        type: 'array',
+        items: schemaRef('Run'),
+        description: 'The runs ingested, in the order given',
+      },
+      ingestionRun: schemaRef('Run'),
+    },
+    { description: 'One ingestion run for all the runs; each gets its own `ingested` event' },
+  ),
   Cleanup: obj({ deleted: strings, dryRun: { type: 'boolean' } }),
   QaDecisionList: obj({
     items: {
@@ -251,11 +270,19 @@ const SCHEMAS = {
       products: {
         type: 'array',
         nullable: true,
-        items: obj({
-          name: str,
-          kind: str,
-          files: { type: 'array', items: obj({ path: str, role: str }) },
-        }),
+        items: obj(
+          {
+            name: str,
+            kind: str,
+            sourceRunId: {
+              ...id,
+              description:
+                "The run it was made from: a bulk ingestion's `ingested` events each carry their own run's",
+            },
+            files: { type: 'array', items: obj({ path: str, role: str }) },
+          },
+          { optional: ['sourceRunId'] },
+        ),
       },
       error: runError,
       actor,
@@ -359,6 +386,44 @@ const SCHEMAS = {
     },
     queue: { type: 'object', additionalProperties: int, description: 'Job instances by status' },
   }),
+  AuditEntry: obj(
+    {
+      id,
+      at: time,
+      actor: obj(
+        {
+          token: { ...str, description: "The token's name, never its secret" },
+          role: str,
+        },
+        { nullable: true, description: 'null for a call without a valid token (401)' },
+      ),
+      action: enumOf(AUDIT_ACTIONS),
+      target: obj(
+        { runId: id, workflow: str, job: str, index: { ...int, minimum: 0 } },
+        {
+          optional: ['runId', 'workflow', 'job', 'index'],
+          description: 'What the call acted on (only what applies)',
+        },
+      ),
+      outcome: obj(
+        {
+          status: { ...int, minimum: 100, maximum: 599 },
+          code: { ...str, description: "The error's code, when it failed" },
+        },
+        { optional: ['code'] },
+      ),
+      details: {
+        ...anyObject,
+        description:
+          "What was asked: the body's fields (secrets redacted), route values not in the target, query, file parts",
+      },
+      remote: obj({ ip: nullableStr, userAgent: nullableStr }),
+      request: obj({ method: str, path: str }),
+    },
+    { description: 'One row of the audit log (CONTRACT 5.6)' },
+  ),
+  AuditPage: itemsOf('AuditEntry', true),
+  ...(DASHBOARD_SCHEMAS as Record<keyof typeof DASHBOARD_SCHEMAS, SchemaObject>),
   Health: obj({
     status: enumOf(['ok', 'degraded']),
     checks: obj(

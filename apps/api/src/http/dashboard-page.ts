@@ -6,7 +6,9 @@
  * needs no 'unsafe-inline'. It reads and acts through the REST API with the
  * user's token; every value from the API is put on the page as text
  * (textContent), never as markup. Workers, paused workflows, limits and an
- * operator's hold / pause are dashboard-scheduling-script.ts.
+ * operator's hold / pause are dashboard-scheduling-script.ts; a run's graph
+ * and timeline dashboard-dag-script.ts; the QA queue, runs per hour and the
+ * audit log dashboard-panels-script.ts.
  */
 export const DASHBOARD_PAGE = `<!doctype html>
 <html lang="en">
@@ -29,6 +31,22 @@ export const DASHBOARD_PAGE = `<!doctype html>
 <main>
   <div id="banner" role="alert"></div>
   <div class="cards" id="cards"></div>
+  <div class="split2">
+    <section class="panel" id="qa-panel">
+      <h2>QA queue <small class="muted" id="qa-count"></small></h2>
+      <div class="scroll">
+        <table id="qa-queue">
+          <thead><tr><th>run</th><th>workflow</th><th>subject</th><th>v</th><th>finished</th><th>waiting</th></tr></thead>
+          <tbody></tbody>
+        </table>
+      </div>
+    </section>
+    <section class="panel" id="hourly-panel">
+      <h2>Runs finished per hour <small class="muted" id="h-count"></small></h2>
+      <div id="hourly"></div>
+      <p class="legend"><span class="key bar-finished"></span> finished <span class="key bar-failed"></span> failed</p>
+    </section>
+  </div>
   <section class="panel" id="workers-panel">
     <h2>Workers <small class="muted" id="w-count"></small></h2>
     <table id="workers">
@@ -72,6 +90,10 @@ export const DASHBOARD_PAGE = `<!doctype html>
       <button id="d-close">Close</button>
     </div>
     <div id="d-gates"></div>
+    <h3>Graph <small class="muted">(a scattered job is one node: completed/all, then the other states)</small></h3>
+    <div class="scroll-x" id="d-dag"></div>
+    <h3>Timeline <small class="muted">(each instance's latest attempt)</small></h3>
+    <div class="scroll-x scroll" id="d-timeline"></div>
     <dl id="d-fields"></dl>
     <h3>Jobs <small class="muted" id="d-jobcount"></small></h3>
     <table id="d-jobs">
@@ -84,6 +106,16 @@ export const DASHBOARD_PAGE = `<!doctype html>
       <thead><tr><th>#</th><th>type</th><th>at</th><th>job</th><th>state</th></tr></thead>
       <tbody></tbody>
     </table>
+  </section>
+  <section class="panel" id="audit-panel" hidden>
+    <h2>Audit log <small class="muted" id="a-count"></small></h2>
+    <div class="scroll">
+      <table id="audit">
+        <thead><tr><th>at</th><th>actor</th><th>action</th><th>target</th><th>outcome</th><th>details</th><th>from</th></tr></thead>
+        <tbody></tbody>
+      </table>
+    </div>
+    <p><button id="a-more" hidden>More</button></p>
   </section>
 </main>
 <dialog id="ask">

@@ -1,14 +1,18 @@
+import { DASHBOARD_DAG_SCRIPT } from './dashboard-dag-script';
+import { DASHBOARD_PANELS_SCRIPT } from './dashboard-panels-script';
 import { DASHBOARD_SCHEDULING_SCRIPT } from './dashboard-scheduling-script';
 
 /**
  * The dashboard's script, served as `/dashboard.js` (see dashboard-page.ts):
- * one script, this file's part and the scheduling part
- * (dashboard-scheduling-script.ts), started by `setup()` at its end.
+ * one script, this file's part, the scheduling part
+ * (dashboard-scheduling-script.ts), the run's graph and timeline
+ * (dashboard-dag-script.ts) and the overview panels
+ * (dashboard-panels-script.ts), started by `setup()` at its end.
  */
 export const DASHBOARD_SCRIPT = `"use strict";
 var RUN_STATES = ["created", "submitted", "running", "complete", "failed", "cancelled"];
 var QA_STATES = ["not_required", "pending", "awaiting", "pass", "fail"];
-var state = { token: sessionStorage.getItem("wfs-token") || "", cursor: null, selected: routeRun(), rows: 0, actions: [] };
+var state = { token: sessionStorage.getItem("wfs-token") || "", cursor: null, selected: routeRun(), rows: 0, actions: [], role: null };
 var $ = function (id) { return document.getElementById(id); };
 
 /* A run's own address: /#/runs/12 (the token stays in the tab's sessionStorage). */
@@ -124,8 +128,8 @@ function listRuns(more) {
 function detail() {
   var id = state.selected;
   if (!id) { $("detail").style.display = "none"; return Promise.resolve(); }
-  return Promise.all([api("GET", "/api/v1/runs/" + id), api("GET", "/api/v1/runs/" + id + "/events?tail=50")]).then(function (res) {
-    var r = res[0], events = res[1].items;
+  return Promise.all([api("GET", "/api/v1/runs/" + id), api("GET", "/api/v1/runs/" + id + "/events?tail=50"), pictureOf(id)]).then(function (res) {
+    var r = res[0], events = res[1].items, picture = res[2];
     $("detail").style.display = "block";
     $("d-title").textContent = "Run " + r.id + " \\u2014 " + r.workflow + " v" + r.version + (r.subject ? " \\u2014 " + r.subject : "");
     var dl = $("d-fields"); dl.textContent = "";
@@ -145,7 +149,7 @@ function detail() {
     $("d-cancel").hidden = state.actions.indexOf("cancel") < 0 || ["created", "submitted", "running"].indexOf(r.state) < 0;
     $("d-rerun").hidden = state.actions.indexOf("rerun") < 0;
     $("d-resume").hidden = !may("resume") || ["failed", "cancelled"].indexOf(r.state) < 0;
-    // Open gates, with approve and reject for a role that may decide (the gate's approvers are checked by the API).
+    // Open gates, with approve and reject for a role that may decide (as the API decides: the gate's approvers, else da and above).
     var gates = $("d-gates"); gates.textContent = "";
     (r.waiting || []).forEach(function (g) {
       var box = el("div", null, "gate");
@@ -153,7 +157,8 @@ function detail() {
       box.appendChild(el("strong", "Gate " + g.job + ": "));
       box.appendChild(el("span", g.prompt));
       box.appendChild(el("span", " (waiting since " + when(g.since) + ") ", "muted"));
-      if (may("gate")) {
+      var node = nodeOf(picture, g.job);
+      if (node ? mayDecide(node) : may("gate")) {
         var comment = document.createElement("input"); comment.placeholder = "comment"; comment.size = 28;
         var path = "/api/v1/runs/" + r.id + "/gates/" + encodeURIComponent(g.job) + "/";
         var decide = function (what) {
@@ -184,6 +189,7 @@ function detail() {
     events.slice().reverse().forEach(function (e) {
       ev.appendChild(row([e.sequence, e.type, when(e.occurredAt), e.job ? e.job.name + "[" + e.job.index + "] " + e.job.state : "", e.state]));
     });
+    drawPicture(picture);
   });
 }
 
@@ -195,14 +201,14 @@ function showLog(runId, job, stream) {
 
 function whoami() {
   return api("GET", "/api/v1/me").then(function (me) {
-    state.actions = me.actions || [];
+    state.actions = me.actions || []; state.role = me.role;
     $("whoami").textContent = me.name + " (" + me.role + ")";
   });
 }
 
 function refresh() {
   if (!state.token) { banner("Give an API token (a viewer token shows; a DA token may also cancel and re-run; an ops token may also hold, release and pause)."); return Promise.resolve(); }
-  return Promise.all([overview(), workers(), scheduling(), listRuns(false), detail()]).then(function () { banner(""); }).catch(function (e) { banner(e.message); });
+  return Promise.all([overview(), qaQueue(), hourly(), workers(), scheduling(), listRuns(false), detail(), audit.rows > 50 ? null : auditLog(false)]).then(function () { banner(""); }).catch(function (e) { banner(e.message); });
 }
 
 function act(method, path, body, confirmText) {
@@ -228,7 +234,7 @@ function setup() {
   $("d-cancel").addEventListener("click", function () { act("POST", "/api/v1/runs/" + state.selected + "/cancel", undefined, "Cancel run " + state.selected + "?"); });
   $("d-rerun").addEventListener("click", function () { act("POST", "/api/v1/runs/" + state.selected + "/rerun", { submit: true }, "Re-run " + state.selected + " as a new version?"); });
   $("d-resume").addEventListener("click", function () { act("POST", "/api/v1/runs/" + state.selected + "/resume", undefined, "Resume run " + state.selected + " where it stopped?"); });
-  setupScheduling(); health();
+  setupScheduling(); setupPanels(); health();
   if (state.token) whoami().then(refresh).catch(function (e) { banner(e.message); }); else refresh();
   setInterval(function () { if ($("auto").checked) { health(); refresh(); } }, 3000);
 }
@@ -243,5 +249,7 @@ function fillWorkflowFilter(items) {
   sel.value = keep;
 }
 ${DASHBOARD_SCHEDULING_SCRIPT}
+${DASHBOARD_DAG_SCRIPT}
+${DASHBOARD_PANELS_SCRIPT}
 setup();
 `;

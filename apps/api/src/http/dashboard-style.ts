@@ -47,4 +47,42 @@ export const DASHBOARD_STYLE = `  :root { --ok: #1a7f37; --bad: #cf222e; --warn:
   dialog input { width: 100%; margin-top: 4px; }
   @media (max-width: 900px) { .split { grid-template-columns: 1fr; } }
 .gate { border: 1px solid #c90; background: #fff8e6; padding: 0.4em; margin: 0.3em 0; }
+  .split2 { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 12px; align-items: start; }
+  @media (max-width: 1100px) { .split2 { grid-template-columns: 1fr; } }
+  .scroll-x { overflow-x: auto; }
+  #d-timeline { max-height: 420px; }
+  svg text { font: 11px system-ui, sans-serif; fill: #1f2328; }
+  svg .axis { fill: var(--mute); }
+  svg .tick { stroke: var(--line); }
+  .dag .box { fill: #fff; stroke: var(--line); stroke-width: 1.5; }
+  .dag .label { font-weight: 600; }
+  .dag .sub { fill: var(--mute); }
+  .dag .edge { fill: none; stroke: #8c959f; stroke-width: 1.5; }
+  .dag .node.n-completed .box { fill: #dafbe1; stroke: var(--ok); }
+  .dag .node.n-running .box { fill: #ddf4ff; stroke: var(--run); }
+  .dag .node.n-failed .box { fill: #ffebe9; stroke: var(--bad); }
+  .dag .node.n-held .box { fill: #fff8c5; stroke: var(--warn); }
+  .dag .node.n-waiting .box { fill: #fff1e5; stroke: #bc4c00; }
+  .dag .node.n-idle .box, .dag .node.n-unplanned .box { fill: #f6f8fa; stroke: #8c959f; }
+  .dag .node.n-removed .box, .dag .node.n-skipped .box { fill: #eaeef2; stroke: #8c959f; stroke-dasharray: 4 3; }
+  .dag .gate-node .box { stroke-width: 3; }
+  .dag .gate-node.n-waiting .box { stroke: #bc4c00; }
+  .n-completed.share, .n-completed.tl-bar, .n-completed.tl-inst { fill: var(--ok); }
+  .n-running.share, .n-running.tl-bar, .n-running.tl-inst { fill: var(--run); }
+  .n-failed.share, .n-failed.tl-bar, .n-failed.tl-inst { fill: var(--bad); }
+  .n-held.share, .n-held.tl-bar, .n-held.tl-inst { fill: var(--warn); }
+  .n-waiting.share, .n-waiting.tl-bar, .n-waiting.tl-inst { fill: #bc4c00; }
+  .n-idle.share, .n-removed.share, .n-skipped.share, .n-removed.tl-bar, .n-removed.tl-inst, .n-idle.tl-bar, .n-skipped.tl-bar { fill: #8c959f; }
+  .tl-bar.n-envelope { fill: #afb8c1; }
+  .svg-btn { cursor: pointer; }
+  .svg-btn rect { fill: #f6f8fa; stroke: #8c959f; }
+  .svg-btn.approve rect { fill: var(--ok); stroke: var(--ok); }
+  .svg-btn.reject rect { fill: var(--bad); stroke: var(--bad); }
+  .svg-btn text { fill: #fff; font-weight: 600; }
+  .svg-btn:focus { outline: 2px solid var(--run); }
+  .hourly .bar-finished, .legend .bar-finished { fill: #8c959f; background: #8c959f; }
+  .hourly .bar-failed, .legend .bar-failed { fill: var(--bad); background: var(--bad); }
+  .hourly { width: 100%; max-height: 200px; }
+  .legend { margin: 2px 0 0; color: var(--mute); font-size: 12px; }
+  .legend .key { display: inline-block; width: 10px; height: 10px; margin: 0 4px 0 10px; vertical-align: middle; }
 `;

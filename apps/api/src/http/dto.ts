@@ -1,5 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
   IsBoolean,
   IsIn,
   IsInt,
@@ -146,4 +149,50 @@ export class GateRejectBody {
   @IsString()
   @MaxLength(10_000)
   comment?: string;
+}
+
+/** POST /api/v1/ingestions (CONTRACT 5.7): one ingestion run for many complete runs of one workflow. */
+export class BulkIngestBody {
+  @ApiProperty({
+    description: 'The runs to ingest: 1-1,000 complete runs of one workflow',
+    type: [Number],
+    minItems: 1,
+    maxItems: 1000,
+  })
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(1000)
+  @IsInt({ each: true })
+  @Min(1, { each: true })
+  runIds!: number[];
+
+  @ApiPropertyOptional({
+    description: "The SRDP QA flag (required unless the workflow's ingestions record pass)",
+    enum: ['pass', 'fail', 'null'],
+  })
+  @IsOptional()
+  @IsIn(['pass', 'fail', 'null'])
+  qa?: 'pass' | 'fail' | 'null';
+
+  @ApiProperty({ description: 'Who ingests them', minLength: 1, maxLength: 200 })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(200)
+  analyst!: string;
+
+  @ApiPropertyOptional({ maxLength: 10000 })
+  @IsOptional()
+  @IsString()
+  @MaxLength(10000)
+  comments?: string;
+
+  @ApiPropertyOptional({
+    description:
+      "The caller's id for the ingestion run (e.g. the manager's token), echoed in its events",
+    maxLength: 200,
+  })
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  correlationId?: string;
 }

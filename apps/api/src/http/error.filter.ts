@@ -1,7 +1,9 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
+import type { AuditRecorder } from '@wfs/audit';
 import { ErrorKind, WfsError } from '@wfs/domain';
 import { isConnectionLoss } from '@wfs/persistence';
+import { reqIdOf } from './request-log';
 
 const STATUS: Record<ErrorKind, number> = {
   invalid: 400,
@@ -101,21 +103,40 @@ export function toErrorResponse(e: unknown): { status: number; body: ErrorBody }
 export class ErrorFilter implements ExceptionFilter {
   private readonly log = new Logger('http');
 
+  /** `audit` writes the row of a refused change and of every 401/403 (CONTRACT 5.6). */
+  constructor(private readonly audit: AuditRecorder | null = null) {}
+
   catch(exception: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<Response>();
+    const reqId = reqIdOf(host.switchToHttp().getRequest());
     const { status, body } = toErrorResponse(exception);
     if (status === 503)
-      this.log.warn(
-        `${body.error.code}: ${exception instanceof Error ? exception.message : String(exception)}`,
-      );
+      this.log.warn({
+        msg: `${body.error.code}: ${exception instanceof Error ? exception.message : String(exception)}`,
+        reqId,
+      });
     else if (status >= 500)
-      this.log.error(
-        exception instanceof Error ? (exception.stack ?? exception.message) : String(exception),
-      );
-    if (res.headersSent) {
-      res.end();
-      return;
-    }
-    res.status(status).json(body);
+      this.log.error({
+        msg: exception instanceof Error ? exception.message : String(exception),
+        stack: exception instanceof Error ? exception.stack : undefined,
+        reqId,
+      });
+    const req = host.switchToHttp().getRequest<Request>();
+    const written = this.audit?.refused(req, status, body.error.code);
+    const answer = () => {
+      if (res.headersSent) res.end();
+      else res.status(status).json(body);
+    };
+    // The row goes in before the answer (a caller reading the log next finds it), unless the
+    // database is what failed or is slow: the answer does not wait on it for long.
+    if (!written || status === 503) return answer();
+    void Promise.race([written, new Promise((r) => setTimeout(r, AUDIT_WAIT_MS).unref())])
+      .then(answer)
+      .catch((e: unknown) => {
+        this.log.error(`could not answer a refused call: ${String(e)}`);
+        res.end();
+      });
   }
 }
+
+const AUDIT_WAIT_MS = 2000;

@@ -2,6 +2,7 @@ import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Controller, Get, Inject, Param, Put, Req, Res } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
+import { Audited } from '@wfs/audit';
 import type { Request, Response } from 'express';
 import { RequireRole } from '@wfs/auth';
 import { WfsError } from '@wfs/domain';
@@ -39,6 +40,7 @@ export class FilesController {
   })
   @Put(':filename')
   @RequireRole('da')
+  @Audited('upload', { runId: 'id' })
   async upload(
     @Param('id', new PositiveInt('id')) id: number,
     @Param('filename') filename: string,

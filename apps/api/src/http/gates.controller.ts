@@ -1,5 +1,6 @@
 import { Body, Controller, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
+import { Audited } from '@wfs/audit';
 import { AuthenticatedRequest, RequireRole } from '@wfs/auth';
 import { DecideGate, RunQueries } from '@wfs/runs';
 import { ApiOp, JOB_NAME, RUN_ID } from './api-op';
@@ -33,6 +34,7 @@ export class GatesController {
   @Post('approve')
   @HttpCode(200)
   @RequireRole('viewer')
+  @Audited('gate-approve', { runId: 'id', job: 'job' })
   async approve(
     @Param('id', new PositiveInt('id')) id: number,
     @Param('job') job: string,
@@ -55,6 +57,7 @@ export class GatesController {
   @Post('reject')
   @HttpCode(200)
   @RequireRole('viewer')
+  @Audited('gate-reject', { runId: 'id', job: 'job' })
   async reject(
     @Param('id', new PositiveInt('id')) id: number,
     @Param('job') job: string,

@@ -13,6 +13,7 @@ import {
 } from '@nestjs/common';
 import { AnyFilesInterceptor } from '@nestjs/platform-express';
 import { ApiTags } from '@nestjs/swagger';
+import { Audited } from '@wfs/audit';
 import { AuthenticatedRequest, RequireRole } from '@wfs/auth';
 import { invalid } from '@wfs/domain';
 import {
@@ -119,6 +120,7 @@ export class OperationsController {
   })
   @Post('rerun')
   @RequireRole('da')
+  @Audited('rerun', { runId: 'id' }, (run) => ({ details: { newRunId: run?.id } }))
   @UseInterceptors(AnyFilesInterceptor())
   async rerun(
     @Param('id', new PositiveInt('id')) id: number,
@@ -188,7 +190,12 @@ export class OperationsController {
   @Post('qa')
   @HttpCode(200)
   @RequireRole('da')
-  async qa(@Param('id', new PositiveInt('id')) id: number, @Body() body: Fields) {
+  @Audited('qa', { runId: 'id' })
+  async qa(
+    @Param('id', new PositiveInt('id')) id: number,
+    @Body() body: Fields,
+    @Req() req: AuthenticatedRequest,
+  ) {
     only(body, ['status', 'analyst', 'comments', 'score', 'standard']);
     const score = body.score;
     if (
@@ -206,6 +213,7 @@ export class OperationsController {
       comments: text(body, 'comments', { max: 10_000 }),
       score: (score as number | undefined) ?? null,
       standard: text(body, 'standard'),
+      actor: actorOf(req),
     });
     return this.queries.get(id);
   }
@@ -234,6 +242,9 @@ export class OperationsController {
   @Post('ingest')
   @HttpCode(202)
   @RequireRole('da')
+  @Audited('ingest', { runId: 'id' }, (r) => ({
+    details: { ingestionRunId: r?.ingestionRun?.id },
+  }))
   @UseInterceptors(AnyFilesInterceptor())
   async ingest(
     @Param('id', new PositiveInt('id')) id: number,
@@ -249,6 +260,7 @@ export class OperationsController {
       comments: text(body ?? {}, 'comments', { max: 10_000 }),
       files: files(parts),
       actor: actor(req),
+      decidedBy: actorOf(req),
     });
     const [run, ingestionRun] = await Promise.all([
       this.queries.get(runId),
@@ -268,12 +280,18 @@ export class OperationsController {
   @Post('reject')
   @HttpCode(200)
   @RequireRole('da')
-  async reject(@Param('id', new PositiveInt('id')) id: number, @Body() body: Fields) {
+  @Audited('reject', { runId: 'id' })
+  async reject(
+    @Param('id', new PositiveInt('id')) id: number,
+    @Body() body: Fields,
+    @Req() req: AuthenticatedRequest,
+  ) {
     only(body, ['analyst', 'comments']);
     await this.rejectRun.execute(
       id,
       text(body, 'analyst', { required: true }) as string,
       text(body, 'comments', { max: 10_000 }),
+      actorOf(req),
     );
     return this.queries.get(id);
   }
@@ -295,16 +313,18 @@ export class OperationsController {
   @Post('cleanup')
   @HttpCode(200)
   @RequireRole('da')
+  @Audited('cleanup', { runId: 'id' })
   cleanup(
     @Param('id', new PositiveInt('id')) id: number,
     @Query('dryRun') dryRun: string | undefined,
+    @Req() req: AuthenticatedRequest,
   ) {
     if (dryRun !== undefined && dryRun !== 'true' && dryRun !== 'false') {
       throw invalid('INVALID_REQUEST', 'dryRun must be true or false.', {
         fields: { dryRun: 'must be true or false' },
       });
     }
-    return this.cleanupRun.execute(id, dryRun === 'true');
+    return this.cleanupRun.execute(id, dryRun === 'true', actorOf(req));
   }
 
   /**
@@ -321,6 +341,7 @@ export class OperationsController {
   @Post('resume')
   @HttpCode(202)
   @RequireRole('da')
+  @Audited('resume', { runId: 'id' })
   async resume(@Param('id', new PositiveInt('id')) id: number, @Req() req: AuthenticatedRequest) {
     await this.resumeRun.execute(id, actorOf(req));
     return this.queries.get(id);

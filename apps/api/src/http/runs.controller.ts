@@ -12,6 +12,7 @@ import {
   Res,
 } from '@nestjs/common';
 import { ApiHeader, ApiTags } from '@nestjs/swagger';
+import { Audited } from '@wfs/audit';
 import type { Response } from 'express';
 import { AuthenticatedRequest, RequireRole } from '@wfs/auth';
 import { invalid, RUN_STATES, QA_STATES, ARCHIVE_STATES } from '@wfs/domain';
@@ -19,6 +20,7 @@ import { CancelRun, CreateRun, RunFilter, RunQueries, SubmitRun } from '@wfs/run
 import { ApiOp, CURSOR, JOB_INDEX, JOB_NAME, LIMIT, RUN_ID, WORKFLOW_NAME } from './api-op';
 import { CreateRunBody } from './dto';
 import { boundedInt, PositiveInt } from './validation';
+import { actorOf } from './workflows.controller';
 
 const actor = (req: AuthenticatedRequest): string => req.principal?.name ?? 'unknown';
 
@@ -64,6 +66,7 @@ export class RunsController {
   })
   @Post('workflows/:name/runs')
   @RequireRole('da')
+  @Audited('create', { workflow: 'name' }, (run) => ({ target: { runId: run?.id } }))
   async create(
     @Param('name') workflow: string,
     @Body() body: CreateRunBody,
@@ -168,6 +171,7 @@ export class RunsController {
   @Post('runs/:id/submit')
   @HttpCode(202)
   @RequireRole('da')
+  @Audited('submit', { runId: 'id' })
   async submit(@Param('id', new PositiveInt('id')) id: number) {
     await this.submitRun.execute(id);
     return this.queries.get(id);
@@ -183,8 +187,9 @@ export class RunsController {
   @Post('runs/:id/cancel')
   @HttpCode(202)
   @RequireRole('da')
+  @Audited('cancel', { runId: 'id' })
   async cancel(@Param('id', new PositiveInt('id')) id: number, @Req() req: AuthenticatedRequest) {
-    await this.cancelRun.execute(id, actor(req));
+    await this.cancelRun.execute(id, actorOf(req));
     return this.queries.get(id);
   }
 

@@ -12,6 +12,7 @@ import {
   Req,
 } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
+import { Audited } from '@wfs/audit';
 import { AuthenticatedRequest, RequireRole } from '@wfs/auth';
 import { HoldJobs, RunQueries, SetPriority } from '@wfs/runs';
 import { SchedulingControls } from '@wfs/scheduling';
@@ -57,6 +58,7 @@ export class SchedulingController {
   })
   @Put('limits/:name')
   @RequireRole('ops')
+  @Audited('limit-set')
   setLimit(@Param('name') name: string, @Body() body: LimitBody) {
     return this.scheduling.setLimit(name, body.max);
   }
@@ -69,6 +71,7 @@ export class SchedulingController {
   @Delete('limits/:name')
   @HttpCode(204)
   @RequireRole('ops')
+  @Audited('limit-delete')
   async deleteLimit(@Param('name') name: string) {
     await this.scheduling.deleteLimit(name);
   }
@@ -82,6 +85,7 @@ export class SchedulingController {
   })
   @Patch('runs/:id')
   @RequireRole('ops')
+  @Audited('priority', { runId: 'id' })
   async patchRun(@Param('id', new PositiveInt('id')) id: number, @Body() body: PatchRunBody) {
     await this.priority.execute(id, body.priority);
     return this.queries.get(id);
@@ -97,6 +101,7 @@ export class SchedulingController {
   @Post('runs/:id/jobs/:name/:index/hold')
   @HttpCode(200)
   @RequireRole('ops')
+  @Audited('hold', { runId: 'id', job: 'name', index: 'index' })
   async hold(
     @Param('id', new PositiveInt('id')) id: number,
     @Param('name') name: string,
@@ -117,6 +122,7 @@ export class SchedulingController {
   @Post('runs/:id/jobs/:name/:index/release')
   @HttpCode(200)
   @RequireRole('ops')
+  @Audited('release', { runId: 'id', job: 'name', index: 'index' })
   async release(
     @Param('id', new PositiveInt('id')) id: number,
     @Param('name') name: string,

@@ -1,5 +1,6 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
+import { Audited } from '@wfs/audit';
 import { AuthenticatedRequest, Principal, RequireRole, TokenService } from '@wfs/auth';
 import { ApiOp, RUN_ID } from './api-op';
 import { CreateTokenBody } from './dto';
@@ -19,6 +20,8 @@ export class TokensController {
   })
   @Post()
   @RequireRole('ops')
+  // Only the new token's id: its clear text is in the response, never in the log.
+  @Audited('token-create', {}, (t) => ({ details: { tokenId: t?.id } }))
   create(@Body() body: CreateTokenBody, @Req() req: AuthenticatedRequest) {
     return this.tokens.create(body.name, body.role, req.principal as Principal);
   }
@@ -38,6 +41,7 @@ export class TokensController {
   @Delete(':id')
   @HttpCode(204)
   @RequireRole('ops')
+  @Audited('token-revoke')
   async revoke(@Param('id', new PositiveInt('id')) id: number) {
     await this.tokens.revoke(id);
   }

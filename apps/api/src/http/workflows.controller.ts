@@ -1,5 +1,6 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
+import { Audited } from '@wfs/audit';
 import { AuthenticatedRequest, RequireRole } from '@wfs/auth';
 import { EventActor, WorkflowDefinition } from '@wfs/domain';
 import { PauseView, SchedulingControls } from '@wfs/scheduling';
@@ -79,6 +80,7 @@ export class WorkflowsController {
   @Post(':name/pause')
   @HttpCode(200)
   @RequireRole('ops')
+  @Audited('pause', { workflow: 'name' })
   async pause(
     @Param('name') name: string,
     @Body() body: PauseBody,
@@ -96,6 +98,7 @@ export class WorkflowsController {
   @Post(':name/unpause')
   @HttpCode(200)
   @RequireRole('ops')
+  @Audited('unpause', { workflow: 'name' })
   async unpause(@Param('name') name: string, @Req() req: AuthenticatedRequest) {
     const def = this.catalog.get(name);
     await this.scheduling.unpause(name, actorOf(req));

@@ -4,7 +4,7 @@ import type { EventProduct } from '@wfs/domain';
 import type { QaFlag } from '@wfs/archive';
 import type { BuiltinContext } from '../builtin-context';
 import { ProductKind, readManifest, stagingDir } from './manifest';
-import { sourceOf } from './source';
+import { IngestedRun } from './source';
 
 export const QA_FLAGS: ReadonlySet<string> = new Set(['pass', 'fail', 'null']);
 
@@ -17,10 +17,10 @@ export async function archiveProduct(
   ctx: BuiltinContext,
   kind: ProductKind,
   qaFlag: QaFlag,
+  source: IngestedRun,
 ): Promise<EventProduct> {
-  const source = sourceOf(ctx);
-  const manifest = await readManifest(ctx, kind);
-  const staging = stagingDir(ctx, kind);
+  const manifest = await readManifest(ctx, kind, source);
+  const staging = stagingDir(ctx, kind, source);
   const name = productName(kind, source.subject, source.id);
   const product = await ctx.archive.ingest({
     name,
@@ -50,5 +50,10 @@ export async function archiveProduct(
   }
   await ctx.archive.setQaFlag(source.id, qaFlag);
   ctx.log(`archived ${name}: ${product.files.length} file roles, QA flag ${qaFlag}`);
-  return { name, kind, files: product.files.map((f) => ({ path: f.path, role: f.role })) };
+  return {
+    name,
+    kind,
+    sourceRunId: source.id,
+    files: product.files.map((f) => ({ path: f.path, role: f.role })),
+  };
 }

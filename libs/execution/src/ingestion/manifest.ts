@@ -10,7 +10,7 @@ import { classifyProducts, ProductRole } from '@wfs/domain';
 import { copyFileIn, readIn } from '@wfs/storage';
 import type { BuiltinContext } from '../builtin-context';
 import { filesUnder, sha256Of } from './product-files';
-import { sourceOf } from './source';
+import { IngestedRun, workFor } from './source';
 import { qaNotesSection, weblogWithQaNotes } from './weblog';
 
 export type ProductKind = 'calibration' | 'image';
@@ -45,10 +45,10 @@ export interface ProductManifest {
   files: ManifestEntry[];
 }
 
-export const stagingDir = (ctx: BuiltinContext, kind: ProductKind) =>
-  path.join(ctx.dirs.working, `${kind}_product`);
-export const manifestPath = (ctx: BuiltinContext, kind: ProductKind) =>
-  path.join(ctx.dirs.working, `${kind}_product.json`);
+export const stagingDir = (ctx: BuiltinContext, kind: ProductKind, source: IngestedRun) =>
+  path.join(workFor(ctx, source), `${kind}_product`);
+export const manifestPath = (ctx: BuiltinContext, kind: ProductKind, source: IngestedRun) =>
+  path.join(workFor(ctx, source), `${kind}_product.json`);
 
 /**
  * Builds the product of the source run in working/<kind>_product/: its
@@ -60,17 +60,17 @@ export const manifestPath = (ctx: BuiltinContext, kind: ProductKind) =>
 export async function prepareProduct(
   ctx: BuiltinContext,
   kind: ProductKind,
+  source: IngestedRun,
 ): Promise<ProductManifest> {
-  const source = sourceOf(ctx);
   const patterns = source.definition.products ?? {};
   if (Object.keys(patterns).length === 0)
     throw new Error(`workflow ${source.workflow} declares no products to ingest`);
   if (!fs.existsSync(source.dirs.products))
     throw new Error(`run ${source.id} has no products directory at ${source.dirs.products}`);
 
-  const staging = stagingDir(ctx, kind);
+  const staging = stagingDir(ctx, kind, source);
   await fs.promises.rm(staging, { recursive: true, force: true });
-  await fs.promises.rm(manifestPath(ctx, kind), { force: true });
+  await fs.promises.rm(manifestPath(ctx, kind, source), { force: true });
   await fs.promises.mkdir(staging, { recursive: true });
 
   const entries = new Map<string, Omit<ManifestEntry, 'size' | 'sha256'>>();
@@ -105,7 +105,7 @@ export async function prepareProduct(
 
   const report = path.join(ctx.dirs.inputs, 'qa_report.txt');
   const reportText = await readIn(path.dirname(report), path.basename(report));
-  const section = reportText ? qaNotesSection(reportText.toString('utf8'), ctx) : null;
+  const section = reportText ? qaNotesSection(reportText.toString('utf8'), ctx, source) : null;
   const weblogs = [...entries.values()].filter(
     (e) => e.roles.includes('weblog') && /\.(tgz|tar\.gz)$/.test(e.path),
   );
@@ -136,22 +136,23 @@ export async function prepareProduct(
     subject: source.subject,
     files,
   };
-  const tmp = `${manifestPath(ctx, kind)}.tmp`;
+  const tmp = `${manifestPath(ctx, kind, source)}.tmp`;
   await fs.promises.writeFile(tmp, `${JSON.stringify(manifest, null, 2)}\n`);
-  await fs.promises.rename(tmp, manifestPath(ctx, kind));
+  await fs.promises.rename(tmp, manifestPath(ctx, kind, source));
   ctx.log(`${kind} product of run ${source.id}: ${files.length} files in ${staging}`);
   return manifest;
 }
 
-/** The manifest the prepare step wrote, for this ingestion's source run. */
+/** The manifest the prepare step wrote for one of this ingestion's source runs. */
 export async function readManifest(
   ctx: BuiltinContext,
   kind: ProductKind,
+  source: IngestedRun,
 ): Promise<ProductManifest> {
-  const file = manifestPath(ctx, kind);
+  const file = manifestPath(ctx, kind, source);
   if (!fs.existsSync(file)) throw new Error(`${file} is missing: the prepare step has not run`);
   const manifest = JSON.parse(await fs.promises.readFile(file, 'utf8')) as ProductManifest;
-  if (manifest.sourceRunId !== ctx.source?.id)
-    throw new Error(`${file} describes run ${manifest.sourceRunId}, not ${ctx.source?.id}`);
+  if (manifest.sourceRunId !== source.id)
+    throw new Error(`${file} describes run ${manifest.sourceRunId}, not ${source.id}`);
   return manifest;
 }

@@ -1,16 +1,25 @@
 import * as path from 'node:path';
+import type { SourceChange } from '@wfs/domain';
 import { entryKind, isInside, moveDir } from '@wfs/storage';
-import type { Builtin } from '../builtin-context';
-import { sourceOf } from './source';
+import type { Builtin, BuiltinContext } from '../builtin-context';
+import { IngestedRun, sourcesOf } from './source';
 
 /**
- * Stage "post ingestion": moves the source run's directory from the QA area
+ * Stage "post ingestion": moves each source run's directory from the QA area
  * back to the processing area, where the sweep expires it. Idempotent: a
  * repeat finds it moved. A directory elsewhere (a caller's results dir, or
  * already in processing) stays where it is.
  */
 export const returnToProcessing: Builtin = async (ctx) => {
-  const source = sourceOf(ctx);
+  const sources: SourceChange[] = [];
+  for (const source of sourcesOf(ctx)) {
+    const change = await returnOne(ctx, source);
+    if (change) sources.push(change);
+  }
+  return { exitCode: 0, ...(sources.length > 0 ? { effects: { sources } } : {}) };
+};
+
+async function returnOne(ctx: BuiltinContext, source: IngestedRun): Promise<SourceChange | null> {
   const root = path.resolve(source.dirs.root);
   const qa = ctx.roots.qa;
   const target = path.join(ctx.roots.processing, path.basename(root));
@@ -18,13 +27,10 @@ export const returnToProcessing: Builtin = async (ctx) => {
   if (!inQa) {
     if (isInside(ctx.roots.processing, root)) {
       ctx.log(`${root} is already in the processing area`);
-      return {
-        exitCode: 0,
-        effects: { source: { processingDir: root, diskState: 'processing' } },
-      };
+      return { runId: source.id, processingDir: root, diskState: 'processing' };
     }
     ctx.log(`${root} is not in the QA area: left where it is`);
-    return { exitCode: 0 };
+    return null;
   }
   if (entryKind(root) !== null) {
     if (path.dirname(root) !== qa)
@@ -36,5 +42,5 @@ export const returnToProcessing: Builtin = async (ctx) => {
   } else {
     throw new Error(`run directory ${root} is gone`);
   }
-  return { exitCode: 0, effects: { source: { processingDir: target, diskState: 'processing' } } };
-};
+  return { runId: source.id, processingDir: target, diskState: 'processing' };
+}

@@ -37,12 +37,16 @@ const escapeHtml = (s: string) =>
  * escaped and kept verbatim in a <pre>, so nothing a report holds can run in
  * the archive's weblog viewer.
  */
-export function qaNotesSection(report: string, ctx: BuiltinContext): string {
+export function qaNotesSection(
+  report: string,
+  ctx: BuiltinContext,
+  source: { id: number },
+): string {
   const p = ctx.run.parameters;
   const meta = [
     `SRDP QA flag: ${String(p.qaFlag ?? 'null')}`,
     p.analyst ? `analyst: ${String(p.analyst)}` : null,
-    `ingestion run ${ctx.run.id} of run ${ctx.source?.id ?? '?'}`,
+    `ingestion run ${ctx.run.id} of run ${source.id}`,
   ].filter((x): x is string => x !== null);
   return `<div class="wfs-qa-report">\n<h2>QA report</h2>\n<p>${escapeHtml(meta.join('; '))}</p>\n<pre>${escapeHtml(report)}</pre>\n</div>\n`;
 }

@@ -1,0 +1,2 @@
+export * from './durable-metrics';
+export * from './service-metrics';
