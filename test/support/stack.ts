@@ -10,6 +10,7 @@ import { Database, dropDatabase, ensureDatabase } from '@wfs/persistence';
 import { createApi } from '../../apps/api/src/bootstrap';
 import { createWorker } from '../../apps/worker/src/bootstrap';
 import { MessagingService } from '../../apps/worker/src/messaging.service';
+import { OpenApiCheck } from './openapi';
 
 export const TOKENS = {
   admin: 'test-admin-token',
@@ -26,7 +27,12 @@ export interface Stack {
   dataRoot: string;
   api: INestApplication;
   workers: INestApplicationContext[];
-  /** fetch against the API with a role's token. */
+  /**
+   * fetch against the API with a role's token. Every answer is checked
+   * against the OpenAPI document the API serves: one that does not match the
+   * schema declared for its status fails the call, naming the operation, the
+   * status and what differs.
+   */
   call(
     method: string,
     path: string,
@@ -126,6 +132,7 @@ export async function startStack(
   await api.listen(0, '127.0.0.1');
   const address = api.getHttpServer().address() as { port: number };
   const url = `http://127.0.0.1:${address.port}`;
+  const openapi = await OpenApiCheck.load(url);
   const workers: INestApplicationContext[] = [];
   const startWorker = async (extra?: Record<string, string>) => {
     const w = await createWorker(extra ? loadConfig({ ...env, ...extra }) : config);
@@ -153,6 +160,13 @@ export async function startStack(
     } catch {
       parsed = null;
     }
+    const problem = openapi.check(method, p, {
+      status: res.status,
+      contentType: res.headers.get('content-type'),
+      text,
+      body: parsed,
+    });
+    if (problem) throw new Error(`The answer is not as the OpenAPI document declares: ${problem}`);
     return { status: res.status, body: parsed, text, headers: res.headers };
   };
 

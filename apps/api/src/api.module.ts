@@ -33,6 +33,27 @@ import { SchedulingController } from './http/scheduling.controller';
 import { TokensController } from './http/tokens.controller';
 import { WorkflowsController } from './http/workflows.controller';
 
+/** Every controller of the API (the OpenAPI document reads their routes' roles too). */
+export const API_CONTROLLERS = [
+  WorkflowsController,
+  RunsController,
+  SchedulingController,
+  GatesController,
+  OperationsController,
+  IngestionsController,
+  ArchiveController,
+  FilesController,
+  EventsController,
+  TokensController,
+  AuditController,
+  MeController,
+  HealthController,
+  MetricsController,
+  OverviewController,
+  DashboardController,
+  DashboardDataController,
+];
+
 /** The API role: REST, SSE, health and metrics over the shared libraries. */
 @Module({})
 export class ApiModule {
@@ -61,25 +82,7 @@ export class ApiModule {
           },
         }),
       ],
-      controllers: [
-        WorkflowsController,
-        RunsController,
-        SchedulingController,
-        GatesController,
-        OperationsController,
-        IngestionsController,
-        ArchiveController,
-        FilesController,
-        EventsController,
-        TokensController,
-        AuditController,
-        MeController,
-        HealthController,
-        MetricsController,
-        OverviewController,
-        DashboardController,
-        DashboardDataController,
-      ],
+      controllers: API_CONTROLLERS,
       providers: [
         EventsHub,
         DashboardReads,

@@ -11,6 +11,19 @@ const PUBLIC_KEY = 'wfs:public';
 export const RequireRole = (role: Role) => SetMetadata(ROLE_KEY, role);
 export const Public = () => SetMetadata(PUBLIC_KEY, true);
 
+/**
+ * Who may call a route, read as the guard reads it: 'public', the least role,
+ * or null (a route without a role, which the guard refuses to everyone but
+ * admin). The OpenAPI document states security from this.
+ */
+export function routeAccess(handler: object, controller: object): Role | 'public' | null {
+  const pick = <T>(key: string): T | undefined =>
+    (Reflect.getMetadata(key, handler) as T | undefined) ??
+    (Reflect.getMetadata(key, controller) as T | undefined);
+  if (pick<boolean>(PUBLIC_KEY)) return 'public';
+  return pick<Role>(ROLE_KEY) ?? null;
+}
+
 export interface AuthenticatedRequest {
   headers: Record<string, string | string[] | undefined>;
   principal?: Principal;

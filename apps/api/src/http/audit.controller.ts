@@ -1,8 +1,9 @@
 import { Controller, Get, Inject, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { ApiTags } from '@nestjs/swagger';
 import { AUDIT_ACTIONS, AuditAction, AuditFilter, AuditLog } from '@wfs/audit';
 import { RequireRole } from '@wfs/auth';
 import { invalid } from '@wfs/domain';
+import { ApiOp, CURSOR, LIMIT } from './api-op';
 import { boundedInt, PositiveInt } from './validation';
 
 const KNOWN = new Set(['runId', 'actor', 'action', 'since', 'limit', 'cursor']);
@@ -13,11 +14,33 @@ const ISO_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{
  * Nothing here or anywhere changes it.
  */
 @ApiTags('audit')
-@ApiBearerAuth()
 @Controller('api/v1/audit')
 export class AuditController {
   constructor(@Inject(AuditLog) private readonly audit: AuditLog) {}
 
+  @ApiOp({
+    summary: 'Read the audit log, newest first',
+    description:
+      'Every changing call and every 401/403, as recorded; nothing changes it. Every bad parameter is named in one 400.',
+    query: {
+      runId: {
+        description: 'Rows whose target is this run',
+        schema: { type: 'integer', format: 'int64', minimum: 1 },
+      },
+      actor: {
+        description: "The token's name, exactly",
+        schema: { type: 'string', minLength: 1, maxLength: 200 },
+      },
+      action: { description: 'The action', schema: { type: 'string', enum: [...AUDIT_ACTIONS] } },
+      since: {
+        description: 'Rows at or after this time (ISO 8601)',
+        schema: { type: 'string', format: 'date-time' },
+      },
+      limit: LIMIT(500, 50),
+      cursor: CURSOR,
+    },
+    responses: { 200: 'AuditPage' },
+  })
   @Get()
   @RequireRole('ops')
   list(@Query() query: Record<string, unknown>) {

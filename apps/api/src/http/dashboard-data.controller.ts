@@ -1,6 +1,7 @@
 import { Controller, Get, Inject, Param, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { ApiTags } from '@nestjs/swagger';
 import { RequireRole } from '@wfs/auth';
+import { ApiOp, LIMIT, RUN_ID } from './api-op';
 import { DashboardReads } from './dashboard-reads';
 import { boundedInt, PositiveInt } from './validation';
 
@@ -50,7 +51,6 @@ const freshFor = (instances: number) =>
  * hour. Read-only, for every role.
  */
 @ApiTags('operations')
-@ApiBearerAuth()
 @Controller('api/v1')
 export class DashboardDataController {
   constructor(@Inject(DashboardReads) private readonly reads: DashboardReads) {}
@@ -61,6 +61,13 @@ export class DashboardDataController {
   private readonly timelines = new RecentReads<Awaited<ReturnType<DashboardReads['timeline']>>>();
 
   /** `{runId, state, nodes: [{name, needs, scatter, gate, approvers, prompt, instances, counts, ...}]}`. */
+  @ApiOp({
+    summary: "A run's DAG as the dashboard draws it",
+    description:
+      'A scattered job is one node with its instances counted by state. A run of 10,000 instances or more may answer from a read up to a millisecond per 50 instances old.',
+    path: { id: RUN_ID },
+    responses: { 200: 'RunGraph' },
+  })
   @Get('runs/:id/graph')
   @RequireRole('viewer')
   graph(@Param('id', new PositiveInt('id')) id: number) {
@@ -72,6 +79,13 @@ export class DashboardDataController {
   }
 
   /** `{runId, groups: [{name, instances, sampled, startedAt, finishedAt, bars: [...]}]}`. */
+  @ApiOp({
+    summary: "A timeline of a run's job instances",
+    description:
+      'By job, in DAG order; a large group is sampled (`sampled: true`). Cached like the graph.',
+    path: { id: RUN_ID },
+    responses: { 200: 'RunTimeline' },
+  })
   @Get('runs/:id/timeline')
   @RequireRole('viewer')
   timeline(@Param('id', new PositiveInt('id')) id: number) {
@@ -83,6 +97,11 @@ export class DashboardDataController {
   }
 
   /** `{total, items: [{id, workflow, subject, version, finishedAt, ageSeconds}]}`, longest waiting first. */
+  @ApiOp({
+    summary: 'The runs waiting for QA, longest waiting first',
+    query: { limit: LIMIT(500, 50) },
+    responses: { 200: 'QaQueue' },
+  })
   @Get('overview/qa-queue')
   @RequireRole('viewer')
   qaQueue(@Query('limit', boundedInt('limit', 1, 500, 50)) limit: number) {
@@ -90,6 +109,11 @@ export class DashboardDataController {
   }
 
   /** `{hours: [{hour, finished, complete, failed, cancelled}]}`: 24 hours, this one last. */
+  @ApiOp({
+    summary: 'Runs finished per hour: the last 24 hours, this one last',
+    description: 'Counted at most once every 30 s.',
+    responses: { 200: 'RunsPerHour' },
+  })
   @Get('overview/hourly')
   @RequireRole('viewer')
   hourly() {

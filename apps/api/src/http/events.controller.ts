@@ -1,9 +1,10 @@
 import { Controller, Get, Headers, Inject, Param, Query, Req, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { RequireRole } from '@wfs/auth';
 import { invalid, isTerminal, TERMINAL_EVENT_TYPES } from '@wfs/domain';
 import { RunQueries } from '@wfs/runs';
+import { ApiOp, RUN_ID } from './api-op';
 import { EventsHub } from './events-hub';
 import { boundedInt, PositiveInt } from './validation';
 
@@ -12,7 +13,6 @@ const HEARTBEAT_MS = 15_000;
 const RECHECK_MS = 2_000;
 
 @ApiTags('events')
-@ApiBearerAuth()
 @Controller('api/v1/runs/:id/events')
 export class EventsController {
   constructor(
@@ -20,6 +20,25 @@ export class EventsController {
     @Inject(EventsHub) private readonly hub: EventsHub,
   ) {}
 
+  @ApiOp({
+    summary: "List a run's events in sequence order",
+    path: { id: RUN_ID },
+    query: {
+      after: {
+        description: 'Only events after this sequence',
+        schema: { type: 'integer', minimum: 0, default: 0 },
+      },
+      limit: {
+        description: 'At most this many (default 1000)',
+        schema: { type: 'integer', minimum: 1, maximum: 5000, default: 1000 },
+      },
+      tail: {
+        description: 'Only the last this many (not with after)',
+        schema: { type: 'integer', minimum: 0, maximum: 5000 },
+      },
+    },
+    responses: { 200: 'EventList' },
+  })
   @Get()
   @RequireRole('viewer')
   async list(
@@ -41,9 +60,21 @@ export class EventsController {
   }
 
   /** Server-Sent Events: id = sequence; resumes after Last-Event-ID; ends after the terminal event. */
+  @ApiOp({
+    summary: "Stream a run's events (Server-Sent Events)",
+    description:
+      'One Event per message, `id:` its sequence; honours Last-Event-ID; ends after the terminal event; heartbeats every 15 s.',
+    path: { id: RUN_ID },
+    query: {
+      after: {
+        description: 'Start after this sequence (Last-Event-ID wins)',
+        schema: { type: 'integer', minimum: 0, default: 0 },
+      },
+    },
+    responses: { 200: 'events' },
+  })
   @Get('stream')
   @RequireRole('viewer')
-  @ApiProduces('text/event-stream')
   async stream(
     @Param('id', new PositiveInt('id')) id: number,
     @Headers('last-event-id') lastEventId: string | undefined,

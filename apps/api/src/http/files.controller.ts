@@ -1,17 +1,22 @@
 import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Controller, Get, Inject, Param, Put, Req, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiConsumes, ApiTags } from '@nestjs/swagger';
+import { ApiTags } from '@nestjs/swagger';
 import { Audited } from '@wfs/audit';
 import type { Request, Response } from 'express';
 import { RequireRole } from '@wfs/auth';
 import { WfsError } from '@wfs/domain';
 import { RunQueries, UploadFile } from '@wfs/runs';
+import { ApiOp, RUN_ID } from './api-op';
 import { dropRest } from './drop-rest';
 import { PositiveInt } from './validation';
 
+const FILENAME = {
+  description: 'The file name: ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$',
+  schema: { type: 'string' as const },
+};
+
 @ApiTags('files')
-@ApiBearerAuth()
 @Controller('api/v1/runs/:id/files')
 export class FilesController {
   constructor(
@@ -21,10 +26,21 @@ export class FilesController {
   ) {}
 
   /** Raw bytes, streamed to disk: the size limit stops the upload as it passes, not after. */
+  @ApiOp({
+    summary: 'Upload an input file of a created run',
+    description:
+      'Raw bytes; re-uploading a name replaces it. 409 once the run is submitted; 413 above WFS_MAX_UPLOAD_BYTES (checked while streaming).',
+    path: { id: RUN_ID, filename: FILENAME },
+    body: {
+      required: true,
+      content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
+    },
+    responses: { 201: 'File' },
+    errors: [409],
+  })
   @Put(':filename')
   @RequireRole('da')
   @Audited('upload', { runId: 'id' })
-  @ApiConsumes('application/octet-stream')
   async upload(
     @Param('id', new PositiveInt('id')) id: number,
     @Param('filename') filename: string,
@@ -65,12 +81,23 @@ export class FilesController {
     }
   }
 
+  @ApiOp({
+    summary: "List a run's input files",
+    path: { id: RUN_ID },
+    responses: { 200: 'FileList' },
+  })
   @Get()
   @RequireRole('viewer')
   async list(@Param('id', new PositiveInt('id')) id: number) {
     return { items: await this.queries.files(id) };
   }
 
+  @ApiOp({
+    summary: 'Download an input file',
+    path: { id: RUN_ID, filename: FILENAME },
+    responses: { 200: 'bytes' },
+    errors: [409],
+  })
   @Get(':filename')
   @RequireRole('viewer')
   async download(

@@ -1,11 +1,14 @@
 import { Body, Controller, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
-import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { ApiTags } from '@nestjs/swagger';
 import { Audited } from '@wfs/audit';
 import { AuthenticatedRequest, RequireRole } from '@wfs/auth';
 import { DecideGate, RunQueries } from '@wfs/runs';
+import { ApiOp, JOB_NAME, RUN_ID } from './api-op';
 import { GateApproveBody, GateRejectBody } from './dto';
 import { PositiveInt } from './validation';
 import { actorOf } from './workflows.controller';
+
+const GATE = { ...JOB_NAME, description: "The gate job's name" };
 
 /**
  * Checkpoints with people (CONTRACT 5.4): approve or reject a waiting gate.
@@ -13,7 +16,6 @@ import { actorOf } from './workflows.controller';
  * else da and above; admin always), said by the use case (403).
  */
 @ApiTags('gates')
-@ApiBearerAuth()
 @Controller('api/v1/runs/:id/gates/:job')
 export class GatesController {
   constructor(
@@ -21,6 +23,14 @@ export class GatesController {
     @Inject(RunQueries) private readonly queries: RunQueries,
   ) {}
 
+  @ApiOp({
+    summary: 'Approve a waiting gate',
+    description:
+      "`parameters` are merged over the run's for every job not yet started. Who may decide is the gate's own (`approvers`, else da and above).",
+    path: { id: RUN_ID, job: GATE },
+    responses: { 200: 'Run' },
+    errors: [409],
+  })
   @Post('approve')
   @HttpCode(200)
   @RequireRole('viewer')
@@ -38,6 +48,12 @@ export class GatesController {
     return this.queries.get(id);
   }
 
+  @ApiOp({
+    summary: 'Reject a waiting gate: the run fails (GATE_REJECTED)',
+    path: { id: RUN_ID, job: GATE },
+    responses: { 200: 'Run' },
+    errors: [409],
+  })
   @Post('reject')
   @HttpCode(200)
   @RequireRole('viewer')

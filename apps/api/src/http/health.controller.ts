@@ -9,6 +9,7 @@ import type { WfsConfig } from '@wfs/config';
 import { REDIS } from '@wfs/dispatch';
 import { BrokerProbe } from '@wfs/events';
 import { Database } from '@wfs/persistence';
+import { ApiOp } from './api-op';
 
 const within = <T>(p: Promise<T>, ms: number): Promise<T> =>
   Promise.race([
@@ -30,6 +31,13 @@ export class HealthController implements OnApplicationShutdown {
   }
 
   /** 200 when Postgres, Redis, the broker and the roots all answer; 503 naming what does not. */
+  @ApiOp({
+    summary: 'Health of Postgres, Redis, the broker and the roots',
+    responses: {
+      200: 'Health',
+      503: { answer: 'Health', description: 'One of them is down (named in checks)' },
+    },
+  })
   @Get('health')
   @Public()
   async health(@Res() res: Response) {

@@ -1,9 +1,10 @@
 import { Body, Controller, HttpCode, Inject, Post, Req } from '@nestjs/common';
-import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { ApiTags } from '@nestjs/swagger';
 import { Audited } from '@wfs/audit';
 import { AuthenticatedRequest, RequireRole } from '@wfs/auth';
 import { IngestRun } from '@wfs/operations';
 import { RunQueries } from '@wfs/runs';
+import { ApiOp } from './api-op';
 import { BulkIngestBody } from './dto';
 import { assertSafeJson } from './validation';
 import { actorOf } from './workflows.controller';
@@ -14,7 +15,6 @@ import { actorOf } from './workflows.controller';
  * them all; each source run gets its own `ingested` event with its products.
  */
 @ApiTags('operations')
-@ApiBearerAuth()
 @Controller('api/v1/ingestions')
 export class IngestionsController {
   constructor(
@@ -22,6 +22,13 @@ export class IngestionsController {
     @Inject(IngestRun) private readonly ingestRun: IngestRun,
   ) {}
 
+  @ApiOp({
+    summary: 'Ingest many complete runs at once',
+    description:
+      "One ingestion run ingests 1-1,000 complete runs of one workflow; each run gets its own `ingested` event with its products. 400 when a run is named twice, the runs are of more than one workflow, or the workflow's ingestions take another QA flag; 404 when a run does not exist; 409 unless every run is `complete`, or when one's request is sealed or already ingesting.",
+    responses: { 202: 'BulkIngestion' },
+    errors: [404, 409],
+  })
   @Post()
   @HttpCode(202)
   @RequireRole('da')

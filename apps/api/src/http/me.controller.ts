@@ -1,6 +1,7 @@
 import { Controller, Get, Req } from '@nestjs/common';
-import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { ApiTags } from '@nestjs/swagger';
 import { AuthenticatedRequest, Principal, RequireRole, roleAllows } from '@wfs/auth';
+import { ApiOp } from './api-op';
 
 /** What a da (or service) token may do besides reading; ops and admin may do it too. */
 const DA_ACTIONS = [
@@ -24,9 +25,9 @@ const OPS_ACTIONS = ['tokens', 'hold', 'release', 'pause', 'unpause', 'limits', 
  * checks every call.
  */
 @ApiTags('auth')
-@ApiBearerAuth()
 @Controller('api/v1/me')
 export class MeController {
+  @ApiOp({ summary: 'Who the token is and what it may do', responses: { 200: 'Me' } })
   @Get()
   @RequireRole('viewer')
   me(@Req() req: AuthenticatedRequest) {

@@ -6,6 +6,7 @@ import { Public } from '@wfs/auth';
 import { registerServiceMetrics } from '@wfs/metrics';
 import { SchedulingControls } from '@wfs/scheduling';
 import { Database } from '@wfs/persistence';
+import { ApiOp } from './api-op';
 import { RequestLog } from './request-log';
 
 /** Prometheus text (docs/operations.md, "Metrics and alerts"): the process, the service from Postgres, this API's HTTP calls. */
@@ -24,6 +25,7 @@ export class MetricsController {
     this.registry.registerMetric(requests.duration);
   }
 
+  @ApiOp({ summary: 'Prometheus metrics', responses: { 200: 'metrics' } })
   @Get()
   @Public()
   async metrics(@Res() res: Response) {

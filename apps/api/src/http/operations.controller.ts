@@ -12,7 +12,7 @@ import {
   UseInterceptors,
 } from '@nestjs/common';
 import { AnyFilesInterceptor } from '@nestjs/platform-express';
-import { ApiBearerAuth, ApiConsumes, ApiTags } from '@nestjs/swagger';
+import { ApiTags } from '@nestjs/swagger';
 import { Audited } from '@wfs/audit';
 import { AuthenticatedRequest, RequireRole } from '@wfs/auth';
 import { invalid } from '@wfs/domain';
@@ -26,6 +26,8 @@ import {
   SetQa,
 } from '@wfs/operations';
 import { RunQueries } from '@wfs/runs';
+import { ApiOp, RUN_ID } from './api-op';
+import { INGEST_BODY, QA_BODY, REJECT_BODY, RERUN_BODY } from './operation-bodies';
 import { assertSafeJson, PositiveInt } from './validation';
 import { actorOf } from './workflows.controller';
 
@@ -91,7 +93,6 @@ function files(parts: Part[] | undefined): Array<{ name: string; data: Buffer }>
 }
 
 @ApiTags('operations')
-@ApiBearerAuth()
 @Controller('api/v1/runs/:id')
 export class OperationsController {
   constructor(
@@ -108,10 +109,18 @@ export class OperationsController {
    * Multipart (file parts named by their file names, fields `parameters`,
    * `submit` and `fromJob`) or JSON `{parameters?, submit?, fromJob?}`.
    */
+  @ApiOp({
+    summary: 'Re-run: a new version of the run',
+    description:
+      'Files not given are carried over; the old run stays as it was. With `fromJob`, the completed ancestors of that job are reused. 409 when the request is sealed, or `INPUTS_GONE`.',
+    path: { id: RUN_ID },
+    body: RERUN_BODY,
+    responses: { 201: 'Run' },
+    errors: [409],
+  })
   @Post('rerun')
   @RequireRole('da')
   @Audited('rerun', { runId: 'id' }, (run) => ({ details: { newRunId: run?.id } }))
-  @ApiConsumes('multipart/form-data', 'application/json')
   @UseInterceptors(AnyFilesInterceptor())
   async rerun(
     @Param('id', new PositiveInt('id')) id: number,
@@ -170,6 +179,14 @@ export class OperationsController {
     return this.queries.get(runId);
   }
 
+  @ApiOp({
+    summary: 'Set the QA flag of a complete run',
+    description: '`pass` sets every other awaiting or passed version of the request to `fail`.',
+    path: { id: RUN_ID },
+    body: QA_BODY,
+    responses: { 200: 'Run' },
+    errors: [409],
+  })
   @Post('qa')
   @HttpCode(200)
   @RequireRole('da')
@@ -201,6 +218,11 @@ export class OperationsController {
     return this.queries.get(id);
   }
 
+  @ApiOp({
+    summary: 'List the QA decisions of a run',
+    path: { id: RUN_ID },
+    responses: { 200: 'QaDecisionList' },
+  })
   @Get('qa')
   @RequireRole('viewer')
   async qaHistory(@Param('id', new PositiveInt('id')) id: number) {
@@ -209,13 +231,20 @@ export class OperationsController {
   }
 
   /** Multipart or JSON: `qa`, `analyst`, `comments`; files qa_report.txt, flagtemplate.txt, flagtargetstemplate.txt. */
+  @ApiOp({
+    summary: 'Set QA and start the ingestion of a complete run',
+    description: '409 unless `complete`, or when the request is sealed or already ingesting.',
+    path: { id: RUN_ID },
+    body: INGEST_BODY,
+    responses: { 202: 'Ingestion' },
+    errors: [409],
+  })
   @Post('ingest')
   @HttpCode(202)
   @RequireRole('da')
   @Audited('ingest', { runId: 'id' }, (r) => ({
     details: { ingestionRunId: r?.ingestionRun?.id },
   }))
-  @ApiConsumes('multipart/form-data', 'application/json')
   @UseInterceptors(AnyFilesInterceptor())
   async ingest(
     @Param('id', new PositiveInt('id')) id: number,
@@ -240,6 +269,14 @@ export class OperationsController {
     return { run, ingestionRun };
   }
 
+  @ApiOp({
+    summary: 'Reject a run: QA fail, subject Do Not Calibrate',
+    description: 'The run directory is removed from the QA area.',
+    path: { id: RUN_ID },
+    body: REJECT_BODY,
+    responses: { 200: 'Run' },
+    errors: [409],
+  })
   @Post('reject')
   @HttpCode(200)
   @RequireRole('da')
@@ -259,6 +296,20 @@ export class OperationsController {
     return this.queries.get(id);
   }
 
+  @ApiOp({
+    summary: "Delete a run's directories once its products are archived",
+    description:
+      '409 `NOT_ARCHIVED` unless every product is in the archive with matching checksums.',
+    path: { id: RUN_ID },
+    query: {
+      dryRun: {
+        description: 'List what would be deleted, delete nothing',
+        schema: { type: 'string', enum: ['true', 'false'], default: 'false' },
+      },
+    },
+    responses: { 200: 'Cleanup' },
+    errors: [409],
+  })
   @Post('cleanup')
   @HttpCode(200)
   @RequireRole('da')
@@ -280,6 +331,13 @@ export class OperationsController {
    * Resumes a failed or cancelled run in place (CONTRACT 5.4): what completed
    * is kept, what failed or never started runs again; 202 with the run.
    */
+  @ApiOp({
+    summary: 'Resume a failed or cancelled run in place',
+    description: '409 for created, active or complete runs and sealed requests.',
+    path: { id: RUN_ID },
+    responses: { 202: 'Run' },
+    errors: [409],
+  })
   @Post('resume')
   @HttpCode(202)
   @RequireRole('da')

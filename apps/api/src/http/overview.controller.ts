@@ -4,6 +4,7 @@ import { RequireRole } from '@wfs/auth';
 import { Database } from '@wfs/persistence';
 import { readOverview } from '@wfs/runs';
 import { SchedulingControls } from '@wfs/scheduling';
+import { ApiOp } from './api-op';
 
 const FRESH_MS = 2000;
 
@@ -19,6 +20,10 @@ export class OverviewController {
   /** Counting runs by state reads the whole table: one count per 2 s serves every open dashboard. */
   private cached: { at: number; value: Promise<unknown> } | null = null;
 
+  @ApiOp({
+    summary: "The dashboard's summary: runs by state, QA, queue, outbox, workers",
+    responses: { 200: 'Overview' },
+  })
   @Get()
   @RequireRole('viewer')
   overview() {

@@ -11,12 +11,13 @@ import {
   Req,
   Res,
 } from '@nestjs/common';
-import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { ApiHeader, ApiTags } from '@nestjs/swagger';
 import { Audited } from '@wfs/audit';
 import type { Response } from 'express';
 import { AuthenticatedRequest, RequireRole } from '@wfs/auth';
 import { invalid, RUN_STATES, QA_STATES, ARCHIVE_STATES } from '@wfs/domain';
 import { CancelRun, CreateRun, RunFilter, RunQueries, SubmitRun } from '@wfs/runs';
+import { ApiOp, CURSOR, JOB_INDEX, JOB_NAME, LIMIT, RUN_ID, WORKFLOW_NAME } from './api-op';
 import { CreateRunBody } from './dto';
 import { boundedInt, PositiveInt } from './validation';
 import { actorOf } from './workflows.controller';
@@ -38,7 +39,6 @@ function oneOf(
 }
 
 @ApiTags('runs')
-@ApiBearerAuth()
 @Controller('api/v1')
 export class RunsController {
   constructor(
@@ -48,6 +48,22 @@ export class RunsController {
     @Inject(RunQueries) private readonly queries: RunQueries,
   ) {}
 
+  @ApiOp({
+    summary: 'Create a run of a workflow',
+    description:
+      "`created`, or `submitted` with `submit: true`. `parameters` are validated against the workflow's schema. With an Idempotency-Key, the same key and body answer the same run (200).",
+    path: { name: WORKFLOW_NAME },
+    responses: {
+      201: 'Run',
+      200: { answer: 'Run', description: 'The run this Idempotency-Key created before' },
+    },
+    errors: [409],
+  })
+  @ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    description: '1-200 visible ASCII characters; the same key with another body is 409',
+  })
   @Post('workflows/:name/runs')
   @RequireRole('da')
   @Audited('create', { workflow: 'name' }, (run) => ({ target: { runId: run?.id } }))
@@ -73,6 +89,27 @@ export class RunsController {
     return view ?? this.queries.get(runId);
   }
 
+  @ApiOp({
+    summary: 'List runs, newest first',
+    query: {
+      workflow: { description: 'Workflow name', schema: { type: 'string' } },
+      state: { description: 'Run state', schema: { type: 'string', enum: [...RUN_STATES] } },
+      qaState: { description: 'QA state', schema: { type: 'string', enum: [...QA_STATES] } },
+      archiveState: {
+        description: 'Archive state',
+        schema: { type: 'string', enum: [...ARCHIVE_STATES] },
+      },
+      subject: { description: 'Subject, exactly', schema: { type: 'string' } },
+      correlationId: { description: "The caller's correlation id", schema: { type: 'string' } },
+      requestId: {
+        description: 'Request id',
+        schema: { type: 'integer', format: 'int64', minimum: 1 },
+      },
+      limit: LIMIT(500, 50),
+      cursor: CURSOR,
+    },
+    responses: { 200: 'RunPage' },
+  })
   @Get('runs')
   @RequireRole('viewer')
   list(
@@ -117,12 +154,20 @@ export class RunsController {
     return this.queries.list(filter, limit, cursor);
   }
 
+  @ApiOp({ summary: 'Get a run', path: { id: RUN_ID }, responses: { 200: 'Run' } })
   @Get('runs/:id')
   @RequireRole('viewer')
   get(@Param('id', new PositiveInt('id')) id: number) {
     return this.queries.get(id);
   }
 
+  @ApiOp({
+    summary: 'Submit a created run',
+    description: '409 unless `created`; 400 when a required input file is missing.',
+    path: { id: RUN_ID },
+    responses: { 202: 'Run' },
+    errors: [409],
+  })
   @Post('runs/:id/submit')
   @HttpCode(202)
   @RequireRole('da')
@@ -132,6 +177,13 @@ export class RunsController {
     return this.queries.get(id);
   }
 
+  @ApiOp({
+    summary: 'Cancel a run',
+    description: 'Running jobs are stopped; 409 when the run has finished.',
+    path: { id: RUN_ID },
+    responses: { 202: 'Run' },
+    errors: [409],
+  })
   @Post('runs/:id/cancel')
   @HttpCode(202)
   @RequireRole('da')
@@ -141,6 +193,12 @@ export class RunsController {
     return this.queries.get(id);
   }
 
+  @ApiOp({
+    summary: "List a run's job instances in DAG order",
+    path: { id: RUN_ID },
+    query: { limit: LIMIT(1000, 200), cursor: CURSOR },
+    responses: { 200: 'JobPage' },
+  })
   @Get('runs/:id/jobs')
   @RequireRole('viewer')
   async jobs(
@@ -169,6 +227,24 @@ export class RunsController {
     };
   }
 
+  @ApiOp({
+    summary: "Read a job instance's log",
+    description: 'Empty before the job ran.',
+    path: { id: RUN_ID, name: JOB_NAME, index: JOB_INDEX },
+    query: {
+      stream: {
+        description: 'Which log (default stdout)',
+        schema: { type: 'string', enum: ['stdout', 'stderr'], default: 'stdout' },
+      },
+      tail: {
+        description: 'Only the last lines (default: all)',
+        schema: { type: 'integer', minimum: 1, maximum: 100_000 },
+      },
+    },
+    responses: { 200: 'text' },
+    // A log file replaced by a link is refused (UNSAFE_PATH).
+    errors: [409],
+  })
   @Get('runs/:id/jobs/:name/:index/log')
   @RequireRole('viewer')
   async log(
@@ -184,6 +260,11 @@ export class RunsController {
     res.type('text/plain; charset=utf-8').send(text);
   }
 
+  @ApiOp({
+    summary: 'Get a request and its runs (versions)',
+    path: { id: { description: 'The request id', schema: RUN_ID.schema } },
+    responses: { 200: 'Request' },
+  })
   @Get('requests/:id')
   @RequireRole('viewer')
   request(@Param('id', new PositiveInt('id')) id: number) {

@@ -11,18 +11,23 @@ import {
   Put,
   Req,
 } from '@nestjs/common';
-import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { ApiTags } from '@nestjs/swagger';
 import { Audited } from '@wfs/audit';
 import { AuthenticatedRequest, RequireRole } from '@wfs/auth';
 import { HoldJobs, RunQueries, SetPriority } from '@wfs/runs';
 import { SchedulingControls } from '@wfs/scheduling';
+import { ApiOp, JOB_INDEX, JOB_NAME, RUN_ID } from './api-op';
 import { HoldBody, LimitBody, PatchRunBody } from './dto';
 import { boundedInt, PositiveInt } from './validation';
 import { actorOf } from './workflows.controller';
 
+const LIMIT_NAME = {
+  description: 'The limit name: ^[a-z][a-z0-9_.-]{0,63}$',
+  schema: { type: 'string' as const },
+};
+
 /** Scheduling controls (CONTRACT 5.3, 5.5): workers, limits, holds, priority. */
 @ApiTags('scheduling')
-@ApiBearerAuth()
 @Controller('api/v1')
 export class SchedulingController {
   constructor(
@@ -32,18 +37,25 @@ export class SchedulingController {
     @Inject(RunQueries) private readonly queries: RunQueries,
   ) {}
 
+  @ApiOp({ summary: 'List the workers and what they use', responses: { 200: 'WorkerList' } })
   @Get('workers')
   @RequireRole('viewer')
   async workers() {
     return { items: await this.scheduling.workers() };
   }
 
+  @ApiOp({ summary: 'List the named concurrency limits', responses: { 200: 'LimitList' } })
   @Get('limits')
   @RequireRole('viewer')
   async limits() {
     return { items: await this.scheduling.limits() };
   }
 
+  @ApiOp({
+    summary: 'Set a named concurrency limit',
+    path: { name: LIMIT_NAME },
+    responses: { 200: 'Limit' },
+  })
   @Put('limits/:name')
   @RequireRole('ops')
   @Audited('limit-set')
@@ -51,6 +63,11 @@ export class SchedulingController {
     return this.scheduling.setLimit(name, body.max);
   }
 
+  @ApiOp({
+    summary: 'Remove a named concurrency limit (unlimited again)',
+    path: { name: LIMIT_NAME },
+    responses: { 204: 'none' },
+  })
   @Delete('limits/:name')
   @HttpCode(204)
   @RequireRole('ops')
@@ -59,6 +76,13 @@ export class SchedulingController {
     await this.scheduling.deleteLimit(name);
   }
 
+  @ApiOp({
+    summary: "Change a run's priority",
+    description: 'Applies to the jobs not yet started; 409 once the run has finished.',
+    path: { id: RUN_ID },
+    responses: { 200: 'Run' },
+    errors: [409],
+  })
   @Patch('runs/:id')
   @RequireRole('ops')
   @Audited('priority', { runId: 'id' })
@@ -68,6 +92,12 @@ export class SchedulingController {
   }
 
   /** An idle instance is held; a running one is stopped and held (its attempt not a failure). */
+  @ApiOp({
+    summary: 'Hold a job instance',
+    path: { id: RUN_ID, name: JOB_NAME, index: JOB_INDEX },
+    responses: { 200: 'Job' },
+    errors: [409],
+  })
   @Post('runs/:id/jobs/:name/:index/hold')
   @HttpCode(200)
   @RequireRole('ops')
@@ -83,6 +113,12 @@ export class SchedulingController {
     return this.queries.jobView(id, name, index);
   }
 
+  @ApiOp({
+    summary: 'Release a held job instance',
+    path: { id: RUN_ID, name: JOB_NAME, index: JOB_INDEX },
+    responses: { 200: 'Job' },
+    errors: [409],
+  })
   @Post('runs/:id/jobs/:name/:index/release')
   @HttpCode(200)
   @RequireRole('ops')

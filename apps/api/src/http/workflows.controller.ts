@@ -1,10 +1,11 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
-import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { ApiTags } from '@nestjs/swagger';
 import { Audited } from '@wfs/audit';
 import { AuthenticatedRequest, RequireRole } from '@wfs/auth';
 import { EventActor, WorkflowDefinition } from '@wfs/domain';
 import { PauseView, SchedulingControls } from '@wfs/scheduling';
 import { WorkflowCatalog } from '@wfs/workflows';
+import { ApiOp, WORKFLOW_NAME } from './api-op';
 import { PauseBody } from './dto';
 
 /** The contract's Workflow object: what a caller needs to start a run, not the recipe's internals. */
@@ -43,7 +44,6 @@ export const actorOf = (req: AuthenticatedRequest): EventActor => ({
 });
 
 @ApiTags('workflows')
-@ApiBearerAuth()
 @Controller('api/v1/workflows')
 export class WorkflowsController {
   constructor(
@@ -51,6 +51,7 @@ export class WorkflowsController {
     @Inject(SchedulingControls) private readonly scheduling: SchedulingControls,
   ) {}
 
+  @ApiOp({ summary: 'List the workflow definitions', responses: { 200: 'WorkflowList' } })
   @Get()
   @RequireRole('viewer')
   async list() {
@@ -58,6 +59,11 @@ export class WorkflowsController {
     return { items: this.catalog.list().map((d) => workflowView(d, paused.get(d.name) ?? null)) };
   }
 
+  @ApiOp({
+    summary: 'Get a workflow definition',
+    path: { name: WORKFLOW_NAME },
+    responses: { 200: 'Workflow' },
+  })
   @Get(':name')
   @RequireRole('viewer')
   async get(@Param('name') name: string) {
@@ -66,6 +72,11 @@ export class WorkflowsController {
   }
 
   /** No job of the workflow starts until unpaused; running ones go on (`workflow.<name>.paused`). */
+  @ApiOp({
+    summary: 'Pause a workflow: none of its jobs starts',
+    path: { name: WORKFLOW_NAME },
+    responses: { 200: 'Workflow' },
+  })
   @Post(':name/pause')
   @HttpCode(200)
   @RequireRole('ops')
@@ -79,6 +90,11 @@ export class WorkflowsController {
     return workflowView(def, await this.scheduling.pause(name, body.reason, actorOf(req)));
   }
 
+  @ApiOp({
+    summary: 'Unpause a workflow',
+    path: { name: WORKFLOW_NAME },
+    responses: { 200: 'Workflow' },
+  })
   @Post(':name/unpause')
   @HttpCode(200)
   @RequireRole('ops')
