@@ -6,7 +6,8 @@
  * manager is stopped while its runs are still finishing and started again:
  * it catches up from its durable queue and state file, launching nothing
  * twice. Bad messages on its queue are logged and skipped; a redelivery is
- * recognised by its messageId.
+ * recognised by its messageId, also after a restart; when the broker drops
+ * its consumer it connects again and goes on.
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -206,6 +207,25 @@ test('three tiles go end to end across a restart; bad messages and a redelivery 
   );
   expect(await listRuns('vlass_image_caching')).toHaveLength(3);
   expect(await listRuns('vlass_quicklook_ingestion')).toHaveLength(1);
+
+  // The broker drops its side (here: the queue is deleted and the consumer cancelled): the manager
+  // connects again, declares its queue and bindings again and goes on.
+  const consuming = () => output.split(`consuming ${queue}`).length - 1;
+  const before = consuming();
+  const admin = await amqp.connect(amqpUrl);
+  await (await admin.createChannel()).deleteQueue(queue);
+  await admin.close();
+  await until('the manager to consume again', () => consuming() > before, 15_000);
+  const third = (await stack.call('GET', `/api/v1/runs/${ids[2]}/events`)).body.items.find(
+    (e: any) => e.type === 'complete',
+  );
+  await publish(amqpUrl, eventsExchange, key, JSON.stringify(third), {
+    messageId: third.messageId,
+  });
+  await until('the next duplicate to be skipped', () =>
+    output.includes(`duplicate ${third.messageId}`),
+  );
+  expect(await listRuns('vlass_image_caching')).toHaveLength(3);
   expect(manager.exitCode).toBeNull();
 
   await stopManager();
