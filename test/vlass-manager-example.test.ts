@@ -34,10 +34,18 @@ const TILES = [
   imageName: `${t.epoch}.ql.${t.tile}.${t.phaseCenter}.10.2048.v${suffix}`,
   executionBlocks: ['VLASS2.1.sb38573828.eb38594022.59073.83'],
 }));
+// A fourth tile whose automatic QA fails (the simulator's SIMFAIL convention, on the subject).
+const FAILING = {
+  epoch: 'VLASS2.1',
+  tile: 'T11t02',
+  phaseCenter: 'J104000+463000',
+  imageName: `VLASS2.1.ql.T11t02.SIMFAIL-ANNOTATEQA.v${suffix}`,
+  executionBlocks: ['VLASS2.1.sb38573828.eb38594022.59073.83'],
+};
 
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wfs-vlass-manager-'));
-  fs.writeFileSync(path.join(tmp, 'tiles.json'), JSON.stringify(TILES));
+  fs.writeFileSync(path.join(tmp, 'tiles.json'), JSON.stringify([...TILES, FAILING]));
   // The manager declares its own queue; wfs is told of none.
   stack = await startStack({ env: { WFS_SUBSCRIBER_QUEUES: '' } });
 }, 60_000);
@@ -91,12 +99,12 @@ const listRuns = async (workflow: string): Promise<any[]> =>
   (await stack.call('GET', `/api/v1/runs?workflow=${workflow}&limit=500`, { role: 'viewer' })).body
     .items;
 
-test('three tiles go end to end across a restart; bad messages and a redelivery are skipped', async () => {
+test('three tiles go end to end across a restart, a failing one is marked failed; bad messages and redeliveries are skipped', async () => {
   manager = startManager();
   await until('the manager to consume', () => output.includes(`consuming ${queue}`), 15_000);
   await until(
     'the three processing runs submitted',
-    () => lines().filter((l) => / processing run \d+ submitted /.test(l)).length === 3,
+    () => lines().filter((l) => / processing run \d+ submitted /.test(l)).length === 4,
     20_000,
   );
   // Stopped while its runs are still going: their events wait in its durable queue.
@@ -163,6 +171,14 @@ test('three tiles go end to end across a restart; bad messages and a redelivery 
     expect(run.resultsDir).toBe(t.resultsDir);
     expect(run.ingestionRunId).toBe(ingestionId);
   }
+  // The failing tile is marked failed with the error, and was neither cached nor ingested.
+  const failing = state().tiles[FAILING.imageName];
+  expect(failing).toMatchObject({ processingState: 'failed', cachingState: null });
+  expect(failing.error).toMatch(/^processing failed: exit_code: job qa/);
+  expect(failing.cachingId).toBeUndefined();
+  expect(failing.ingestionId).toBeUndefined();
+  expect((await stack.waitForRun(failing.processingId)).state).toBe('failed');
+
   // One bulk ingestion, its id apart from every processing id.
   expect(ids).not.toContain(ingestionId);
   const ingestions = await listRuns('vlass_quicklook_ingestion');
