@@ -206,7 +206,18 @@ describe('the HTCondor executor (stand-ins in HTCondor`s formats)', () => {
       timeout: 60_000,
     });
     expect(r.status).not.toBe(0);
-    expect(r.stdout.toString() + r.stderr.toString()).toMatch(
+    // The worker's log is JSON lines (CONTRACT 5.1): what a person reads is each line's msg.
+    const said = (r.stdout.toString() + r.stderr.toString())
+      .split('\n')
+      .map((l) => {
+        try {
+          return String((JSON.parse(l) as { msg?: unknown }).msg ?? l);
+        } catch {
+          return l;
+        }
+      })
+      .join('\n');
+    expect(said).toMatch(
       /WFS_CONDOR_SUBMIT_EXTRA line 2 \("executable = \/bin\/evil"\): executable is set by wfs itself/,
     );
   });

@@ -13,8 +13,25 @@ import amqp from 'amqplib';
 const env = process.env;
 const QUEUE = env.MANAGER_QUEUE || 'my-manager.wfs-status';
 /** Every workflow wfs ships (workflows/*.yaml), so the example shows events out of the box. */
-const DEFAULT_BINDINGS =
-  'run.std_calibration.*|run.calibration_ingestion.*|run.std_imaging.*|run.image_ingestion.*|run.radps_skeleton.*|run.radps_pipeline.*';
+const DEFAULT_BINDINGS = [
+  'calibration_ingestion',
+  'image_ingestion',
+  'radps_pipeline',
+  'radps_skeleton',
+  'std_calibration',
+  'std_imaging',
+  'vlass_calibration',
+  'vlass_calibration_ingestion',
+  'vlass_image_caching',
+  'vlass_quicklook',
+  'vlass_quicklook_ingestion',
+  'vlass_se_calibration',
+  'vlass_se_coarse_cube_imaging',
+  'vlass_se_continuum_imaging',
+  'vlass_seci_split_measurement_sets',
+]
+  .map((w) => `run.${w}.*`)
+  .join('|');
 const cfg = {
   url: env.AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672',
   exchange: env.WFS_EVENTS_EXCHANGE || 'wfs.events',

@@ -54,6 +54,7 @@ function fakeLifecycle(root: string, def: JobDefinition, stillRunning: boolean) 
     job: { name: def.name, idx: 0, attempts: 1, item: null },
     definition: { jobs: [def] },
     jobDefinition: def,
+    sources: [],
   } as unknown as ClaimedJob;
   const lifecycle = {
     claim: async () => claimed,
