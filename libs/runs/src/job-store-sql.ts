@@ -148,8 +148,12 @@ export async function lockAndRead(tx: Tx, scope: StoreScope): Promise<LoadedRows
   return out;
 }
 
-/** Writes a batch's changes in one statement; returns the instances that became ready. */
-export async function writeRows(tx: Tx, w: RowsToWrite): Promise<JobKey[]> {
+/**
+ * Writes a batch's changes in one statement; returns how many instances
+ * became ready (the scheduler reads which from Postgres: a released group of
+ * 500,000 instances is not sent back here).
+ */
+export async function writeRows(tx: Tx, w: RowsToWrite): Promise<number> {
   const { jobs, groups, runs } = w;
   const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
   // One statement: its parts touch different rows (the release takes idle instances of groups
@@ -160,7 +164,7 @@ export async function writeRows(tx: Tx, w: RowsToWrite): Promise<JobKey[]> {
     runs: string;
     events: string;
     sealed: string;
-    ready: Array<[string, string, number]>;
+    ready: string;
   }>(
     `WITH j AS (
          UPDATE jobs j SET state = x.state, attempts = x.attempts, host = x.host, worker_id = x.worker_id,
@@ -209,15 +213,14 @@ export async function writeRows(tx: Tx, w: RowsToWrite): Promise<JobKey[]> {
          UPDATE jobs j SET dispatched_at = now()
          FROM unnest($34::bigint[], $35::text[]) AS x(run_id, name)
          WHERE j.run_id = x.run_id AND j.name = x.name AND j.state = 'idle'
-         RETURNING j.run_id, j.name, j.idx, j.position
+         RETURNING 1
        ), s AS (
          UPDATE requests SET sealed = true WHERE id = ANY($36::bigint[]) RETURNING 1
        )
        SELECT (SELECT count(*) FROM j) AS jobs, (SELECT count(*) FROM g) AS groups,
               (SELECT count(*) FROM r) AS runs, (SELECT count(*) FROM e) AS events,
               (SELECT count(*) FROM s) AS sealed,
-              (SELECT coalesce(json_agg(json_build_array(run_id, name, idx) ORDER BY run_id, position, idx), '[]')
-                 FROM rel) AS ready,
+              (SELECT count(*) FROM rel) AS ready,
               ${outboxNotify(33)} AS notified,
               CASE WHEN $38 THEN pg_notify('${SCHEDULE_CHANNEL}', '') END AS scheduled,
               (SELECT count(pg_notify('${STOP_CHANNEL}', a)) FROM unnest($39::text[]) a) AS stopped`,
@@ -276,12 +279,7 @@ export async function writeRows(tx: Tx, w: RowsToWrite): Promise<JobKey[]> {
     throw new Error(
       `job store wrote ${got.join('/')} of ${expected.join('/')} jobs/groups/runs/events`,
     );
-  return (out?.ready ?? []).map(([runId, name, index]) => ({
-    runId: Number(runId),
-    name,
-    index,
-    attempt: 1,
-  }));
+  return Number(out?.ready ?? 0);
 }
 
 /**
