@@ -47,6 +47,8 @@ export interface PlannedInstance {
 
 /** Job rows written per statement: a million-instance plan never makes one statement of a million rows. */
 export const INSTANCE_PAGE = 10_000;
+/** A plan at least this big has `jobs` analyzed with it (a bulk load: the statistics would say small). */
+export const ANALYZE_AFTER = 10_000;
 
 /**
  * A plan's instances in plan order (position, index), `size` at a time: the
@@ -200,6 +202,10 @@ export async function writeSubmission(
       ],
     );
   }
+  // The planner's picture of `jobs` is kept true after a bulk load: plans made while it looked
+  // small (cached on every connection) read big scatters by the wrong index, or whole, until an
+  // analyze. In this transaction (it counts its own rows), before the scheduler reads them.
+  if (plan.total >= ANALYZE_AFTER) await tx.query('ANALYZE jobs');
   return { ...submitted, updated_at: row?.updated_at as Date };
 }
 
