@@ -62,9 +62,9 @@ export function* instancePages(
   for (const g of plan.groups) {
     // A reused instance is done, not ready: nothing dispatches it.
     const released = g.released && g.state === 'idle';
-    const items = g.items ?? [null];
-    for (let index = 0; index < items.length; index++) {
-      const item = items[index];
+    const count = g.items?.length ?? 1;
+    for (let index = 0; index < count; index++) {
+      const item = g.items?.at(index);
       page.push({
         name: g.name,
         index,
@@ -127,7 +127,7 @@ export function planSubmission(
       state: start.state,
       statusReason: start.statusReason,
     });
-    total += (g.items ?? [null]).length;
+    total += g.items?.length ?? 1;
   }
   return { groups, total };
 }
