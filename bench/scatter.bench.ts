@@ -1,9 +1,12 @@
 /**
- * scatter: one radps_skeleton run (nField 1, nSpw 50, nScan 100 -> 10,655
- * builtin:work instances with workSeconds 0), POST to the terminal AMQP
- * message; instances/s against the limit of the primitives measured here;
- * the API's and worker's memory before, during (peak) and after; and the
- * run's detail, job pages and event pages timed on that run.
+ * scatter: radps_skeleton runs of two sizes, one after the other (nField 1,
+ * nSpw 50, nScan 100 -> 10,655 and nScan 1000 -> 100,655 builtin:work
+ * instances with workSeconds 0; BENCH_SCATTER_SCANS="100,1000" chooses the
+ * nScans, BENCH_SCALE scales them), each POST to the terminal AMQP message;
+ * instances/s against the limit of the primitives measured here; CPU per
+ * instance at each size (the curve: it should not grow with N); the API's
+ * and worker's memory before, during (peak) and after; and the run's detail,
+ * job pages and event pages timed on that run.
  */
 import {
   amqpConfirmRate,
@@ -32,12 +35,15 @@ import {
 
 const F = 1;
 const S = 50;
-const NSCAN = scaled(100, 1);
-const INSTANCES = 2 * F * S * NSCAN + 3 * F * S + 10 * S + 2 * F + 3;
+const SCANS = (process.env.BENCH_SCATTER_SCANS ?? '100,1000')
+  .split(',')
+  .map((n) => Math.min(1000, scaled(Number(n), 1)));
+const instancesOf = (nScan: number) => 2 * F * S * nScan + 3 * F * S + 10 * S + 2 * F + 3;
 
 let b: Bench;
 beforeAll(async () => {
-  b = await startBench();
+  // 100,655 instances is above the default WFS_MAX_JOBS_PER_RUN (100,000).
+  b = await startBench({ env: { WFS_MAX_JOBS_PER_RUN: '1000000' } });
 });
 afterAll(async () => {
   await b?.stop();
@@ -50,27 +56,84 @@ async function timed(p: string): Promise<{ ms: number; body: any }> {
   return { ms: now() - t, body: r.body };
 }
 
-test(`scatter: one radps_skeleton run of ${INSTANCES} instances`, async () => {
+test(
+  `scatter: radps_skeleton runs of ${SCANS.map(instancesOf).join(', ')} instances`,
+  async () => {
+    const db = b.d.config.databaseUrl;
+    const BASE_MS = scaled(3000, 500);
+    const pg4 = await pgCommitRate(db, 4, BASE_MS);
+    const bull = await bullmqNoopRate(scaled(20000, 500));
+    const amqpBatch = await amqpConfirmRate(scaled(30000, 1000), 500);
+
+    const post = async (nScan: number, nSpw = S) => {
+      const r = await call(b.d.url, 'POST', '/api/v1/workflows/radps_skeleton/runs', {
+        parameters: { nField: F, nSpw, nScan, workSeconds: 0 },
+        submit: true,
+      });
+      if (r.status !== 201)
+        throw new Error(`POST: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
+      return Number(r.body.id);
+    };
+    // warm up on a small run (68 instances)
+    const warm = await post(4, 3);
+    await b.consumer.waitTerminal([warm], 120_000);
+    await sleep(1000);
+
+    const rows: Row[] = [];
+    const data: Record<string, unknown>[] = [];
+    for (const nScan of SCANS) {
+      const r = await measure(nScan, post, { pg4, bull, amqpBatch });
+      rows.push(...r.rows);
+      data.push(r.data);
+    }
+    const curve = data.map((x: any) => ({
+      instances: x.instances as number,
+      perSec: x.instancesPerSec as number,
+      cpu: x.cpuMicrosecondsPerInstance as {
+        worker: number;
+        postgres: number;
+        machineBusy: number;
+      },
+    }));
+    const [small, large] = [curve[0], curve[curve.length - 1]];
+    if (small && large && large !== small)
+      rows.push({
+        bench: 'scatter',
+        figure: 'curve: instances/s; machine CPU us/instance (worker, pg)',
+        value: curve
+          .map(
+            (c) =>
+              `${c.instances}: ${c.perSec}/s; ${c.cpu.machineBusy} (${c.cpu.worker}, ${c.cpu.postgres})`,
+          )
+          .join(' | '),
+        baseline: '-',
+        ratio: round(large.cpu.machineBusy / small.cpu.machineBusy, 2).toFixed(2),
+        bar: 'CPU/instance ratio <= 1.2',
+        pass: large.cpu.machineBusy / small.cpu.machineBusy <= 1.2,
+      });
+    const first = data[0] as Record<string, unknown>;
+    writeResult('scatter', { ...first, sizes: data, curve }, rows);
+    for (const x of data as any[]) {
+      expect(x.state).toBe('complete');
+      expect(x.jobsSeen).toBe(x.instances);
+      expect(x.check.problems).toEqual([]);
+    }
+  },
+  90 * 60_000,
+);
+
+async function measure(
+  NSCAN: number,
+  post: (nScan: number, nSpw?: number) => Promise<number>,
+  baselines: {
+    pg4: { perSec: number };
+    bull: { perSec: number };
+    amqpBatch: { perSec: number };
+  },
+): Promise<{ rows: Row[]; data: Record<string, unknown> }> {
   const db = b.d.config.databaseUrl;
-  const BASE_MS = scaled(3000, 500);
-  const pg4 = await pgCommitRate(db, 4, BASE_MS);
-  const bull = await bullmqNoopRate(scaled(20000, 500));
-  const amqpBatch = await amqpConfirmRate(scaled(30000, 1000), 500);
-
-  const post = async (nScan: number, nSpw = S) => {
-    const r = await call(b.d.url, 'POST', '/api/v1/workflows/radps_skeleton/runs', {
-      parameters: { nField: F, nSpw, nScan, workSeconds: 0 },
-      submit: true,
-    });
-    if (r.status !== 201)
-      throw new Error(`POST: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
-    return Number(r.body.id);
-  };
-  // warm up on a small run (68 instances)
-  const warm = await post(4, 3);
-  await b.consumer.waitTerminal([warm], 120_000);
-  await sleep(1000);
-
+  const { pg4, bull, amqpBatch } = baselines;
+  const INSTANCES = instancesOf(NSCAN);
   const apiPid = b.d.api!.pid;
   const workerPid = b.d.workers[0]!.pid;
   const memBefore = {
@@ -93,7 +156,7 @@ test(`scatter: one radps_skeleton run of ${INSTANCES} instances`, async () => {
   const t0 = now();
   const runId = await post(NSCAN);
   const postMs = now() - t0;
-  const end = await b.consumer.waitTerminal([runId], 600_000);
+  const end = await b.consumer.waitTerminal([runId], 3600_000);
   const seconds = (end - t0) / 1000;
   const { per: cpuPerInstance, busyShare } = cpu(INSTANCES, 1e6);
   clearInterval(sampler);
@@ -216,9 +279,11 @@ test(`scatter: one radps_skeleton run of ${INSTANCES} instances`, async () => {
     },
     eventsRow('scatter', check, `${check.events} events`),
   ];
-  writeResult(
-    'scatter',
-    {
+  return {
+    rows: rows.map((r) =>
+      r.figure.includes(String(INSTANCES)) ? r : { ...r, figure: `${r.figure} [${INSTANCES}]` },
+    ),
+    data: {
       instances: INSTANCES,
       shape: { nField: F, nSpw: S, nScan: NSCAN },
       seconds: round(seconds, 2),
@@ -239,10 +304,8 @@ test(`scatter: one radps_skeleton run of ${INSTANCES} instances`, async () => {
       memory: { before: memBefore, after: memAfter, peakRssMB: peak, growthMB: growth },
       latencies: { runDetail: d, jobPages: jp, eventPages: ep },
       check,
+      state: run.state,
+      jobsSeen,
     },
-    rows,
-  );
-  expect(run.state).toBe('complete');
-  expect(jobsSeen).toBe(INSTANCES);
-  expect(check.problems).toEqual([]);
-});
+  };
+}

@@ -212,19 +212,44 @@ export interface Consumer {
 const TERMINAL = new Set(['complete', 'failed', 'cancelled']);
 
 export async function consume(url: string, queue: string): Promise<Consumer> {
-  const connection = await amqp.connect(url);
-  const ch = await connection.createChannel();
-  await ch.prefetch(2000);
   const messages: Msg[] = [];
   const terminal = new Map<number, number>();
-  await ch.consume(queue, (m) => {
-    if (!m) return;
-    const at = now();
-    const body = JSON.parse(m.content.toString());
-    messages.push({ body, at });
-    if (TERMINAL.has(body.type) && !terminal.has(body.runId)) terminal.set(body.runId, at);
-    ch.ack(m);
-  });
+  let closing = false;
+  let current: { connection: amqp.ChannelModel; ch: amqp.Channel } | null = null;
+  // The machine's broker is shared: when its vhost is restarted under us (another suite's fault
+  // test), connect again and go on reading the durable queue; a redelivered message counts as a
+  // duplicate in checkEvents, never as a loss.
+  const open = async (): Promise<void> => {
+    const connection = await amqp.connect(url);
+    const ch = await connection.createChannel();
+    await ch.prefetch(2000);
+    current = { connection, ch };
+    connection.on('error', () => undefined);
+    connection.on('close', () => {
+      current = null;
+      if (!closing) void reopen();
+    });
+    await ch.consume(queue, (m) => {
+      if (!m) return;
+      const at = now();
+      const body = JSON.parse(m.content.toString());
+      messages.push({ body, at });
+      if (TERMINAL.has(body.type) && !terminal.has(body.runId)) terminal.set(body.runId, at);
+      ch.ack(m);
+    });
+  };
+  const reopen = async (): Promise<void> => {
+    while (!closing) {
+      await sleep(500);
+      try {
+        await open();
+        return;
+      } catch {
+        /* the broker is not back yet */
+      }
+    }
+  };
+  await open();
   return {
     messages,
     terminal,
@@ -242,8 +267,10 @@ export async function consume(url: string, queue: string): Promise<Consumer> {
       }
     },
     async close() {
-      await ch.close().catch(() => undefined);
-      await connection.close().catch(() => undefined);
+      closing = true;
+      const c = current as { connection: amqp.ChannelModel; ch: amqp.Channel } | null;
+      await c?.ch.close().catch(() => undefined);
+      await c?.connection.close().catch(() => undefined);
     },
   };
 }

@@ -16,6 +16,8 @@ import { AddBulkIngestion1764810000000 } from './1764810000000-AddBulkIngestion'
 import { CreateAuditLog1764820000000 } from './1764820000000-CreateAuditLog';
 import { AddMetricCounters1764850000000 } from './1764850000000-AddMetricCounters';
 import { AddFinishedIndex1764900000000 } from './1764900000000-AddFinishedIndex';
+import { AddFailedIndex1765000000000 } from './1765000000000-AddFailedIndex';
+import { WidenUnnotifiedIndex1765000100000 } from './1765000100000-WidenUnnotifiedIndex';
 
 /** Every migration, registered explicitly, in order. */
 export const MIGRATIONS = [
@@ -37,4 +39,6 @@ export const MIGRATIONS = [
   CreateAuditLog1764820000000,
   AddMetricCounters1764850000000,
   AddFinishedIndex1764900000000,
+  AddFailedIndex1765000000000,
+  WidenUnnotifiedIndex1765000100000,
 ];

@@ -5,6 +5,7 @@ import {
   planRun,
   readyGroups,
   scatterCount,
+  scatterProduct,
   topologicalOrder,
 } from './dag';
 
@@ -51,6 +52,24 @@ describe('DAG checks', () => {
 });
 
 describe('scatter', () => {
+  test('a plan computes its items by index: the same items, in the same order, none held', () => {
+    const scatter = { field: 'nField', spw: 'nSpw', scan: 'nScan' };
+    const parameters = { nField: 10, nSpw: 100, nScan: 500 };
+    const product = scatterProduct(scatter, parameters);
+    expect(product).toHaveLength(500_000);
+    expect(product.at(0)).toEqual({ field: 0, spw: 0, scan: 0 });
+    expect(product.at(501)).toEqual({ field: 0, spw: 1, scan: 1 });
+    expect(JSON.stringify(product.at(499_999))).toBe('{"field":9,"spw":99,"scan":499}');
+    expect(product.at(500_000)).toBeUndefined();
+    expect(product.at(-1)).toBeUndefined();
+    const small = { field: 'nField', pol: ['RR', 'LL'] };
+    expect([...scatterProduct(small, { nField: 2 })]).toEqual(expandScatter(small, { nField: 2 }));
+    expect(scatterProduct(small, { nField: 2 }).slice(1, 3)).toEqual([
+      { field: 0, pol: 'LL' },
+      { field: 1, pol: 'RR' },
+    ]);
+  });
+
   test('integer parameters give ranges; arrays give their items; literals stay; product is row-major', () => {
     const items = expandScatter(
       { field: 'nField', spw: 'spws', pol: ['RR', 'LL'] },

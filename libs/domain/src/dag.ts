@@ -10,7 +10,54 @@ export interface PlannedGroup {
   /** Position in a topological order: stable display order and dispatch order. */
   position: number;
   needs: string[];
-  items: ScatterItem[] | null; // null: not scattered, one instance
+  items: ItemList | null; // null: not scattered, one instance
+}
+
+/**
+ * A group's scatter items as the plan holds them: an array (a dynamic
+ * scatter's list), or a static scatter's product computed item by item
+ * (ScatterProduct), so a million-instance plan is never a million objects.
+ */
+export interface ItemList {
+  readonly length: number;
+  at(index: number): ScatterItem | undefined;
+  slice(start?: number, end?: number): ScatterItem[];
+}
+
+/** The cartesian product of scatter dimensions, row-major (first dimension slowest), item by item. */
+export class ScatterProduct implements ItemList {
+  readonly length: number;
+
+  constructor(
+    private readonly dims: ReadonlyArray<readonly [string, ReadonlyArray<string | number>]>,
+  ) {
+    this.length = dims.reduce((n, [, values]) => n * values.length, 1);
+  }
+
+  at(index: number): ScatterItem | undefined {
+    if (!Number.isInteger(index) || index < 0 || index >= this.length) return undefined;
+    const picks: Array<string | number> = new Array(this.dims.length);
+    let rest = index;
+    for (let d = this.dims.length - 1; d >= 0; d--) {
+      const values = (this.dims[d] as readonly [string, ReadonlyArray<string | number>])[1];
+      picks[d] = values[rest % values.length] as string | number;
+      rest = Math.floor(rest / values.length);
+    }
+    const item: ScatterItem = {};
+    this.dims.forEach(([dim], d) => (item[dim] = picks[d] as string | number));
+    return item;
+  }
+
+  *[Symbol.iterator](): IterableIterator<ScatterItem> {
+    for (let i = 0; i < this.length; i++) yield this.at(i) as ScatterItem;
+  }
+
+  slice(start = 0, end = this.length): ScatterItem[] {
+    const out: ScatterItem[] = [];
+    for (let i = Math.max(0, start); i < Math.min(end, this.length); i++)
+      out.push(this.at(i) as ScatterItem);
+    return out;
+  }
 }
 
 /**
@@ -90,12 +137,19 @@ export function expandScatter(
   scatter: Record<string, ScatterSource>,
   parameters: Record<string, unknown>,
 ): ScatterItem[] {
-  let items: ScatterItem[] = [{}];
-  for (const [dim, source] of Object.entries(scatter)) {
-    const values = dimensionValues(dim, source, parameters);
-    items = items.flatMap((item) => values.map((v) => ({ ...item, [dim]: v })));
-  }
-  return items;
+  return scatterProduct(scatter, parameters).slice();
+}
+
+/** The same product, computed item by item when asked (what a plan holds). */
+export function scatterProduct(
+  scatter: Record<string, ScatterSource>,
+  parameters: Record<string, unknown>,
+): ScatterProduct {
+  return new ScatterProduct(
+    Object.entries(scatter).map(
+      ([dim, source]) => [dim, dimensionValues(dim, source, parameters)] as const,
+    ),
+  );
 }
 
 /**
@@ -140,7 +194,7 @@ export function planRun(
     needs: [...job.needs],
     ...(isDynamic(job)
       ? { dynamic: true, items: [] }
-      : { items: job.scatter ? expandScatter(job.scatter, parameters) : null }),
+      : { items: job.scatter ? scatterProduct(job.scatter, parameters) : null }),
   }));
 }
 

@@ -97,7 +97,7 @@ export class CreateRun {
         const plan = planSubmission(run, def, this.maxJobsPerRun, new Set(), groups ?? undefined);
         const created = { type: 'created' as const, run: snapshotOf(run) };
         run = await writeSubmission(tx, run, plan, [created]);
-        const total = plan.instances.length;
+        const total = plan.total;
         view = runView(run, plannedJobRows(run, plan, JOBS_INLINE_LIMIT), total, [], def);
       } else {
         run = await changeRun(tx, run, {}, [{ type: 'created' }]);

@@ -148,8 +148,12 @@ export async function lockAndRead(tx: Tx, scope: StoreScope): Promise<LoadedRows
   return out;
 }
 
-/** Writes a batch's changes in one statement; returns the instances that became ready. */
-export async function writeRows(tx: Tx, w: RowsToWrite): Promise<JobKey[]> {
+/**
+ * Writes a batch's changes in one statement; returns how many instances
+ * became ready (the scheduler reads which from Postgres: a released group of
+ * 500,000 instances is not sent back here).
+ */
+export async function writeRows(tx: Tx, w: RowsToWrite): Promise<number> {
   const { jobs, groups, runs } = w;
   const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
   // One statement: its parts touch different rows (the release takes idle instances of groups
@@ -160,7 +164,6 @@ export async function writeRows(tx: Tx, w: RowsToWrite): Promise<JobKey[]> {
     runs: string;
     events: string;
     sealed: string;
-    ready: Array<[string, string, number]>;
   }>(
     `WITH j AS (
          UPDATE jobs j SET state = x.state, attempts = x.attempts, host = x.host, worker_id = x.worker_id,
@@ -175,17 +178,21 @@ export async function writeRows(tx: Tx, w: RowsToWrite): Promise<JobKey[]> {
                 started_at = CASE WHEN x.started THEN now() ELSE j.started_at END,
                 finished_at = CASE WHEN x.finished THEN now() WHEN x.started THEN NULL ELSE j.finished_at END
          FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::int[], $6::text[], $7::text[],
-                     $8::int[], $9::text[], $10::bool[], $11::bool[], $12::int[], $37::int[], $40::text[],
-                     $45::jsonb[], $47::int[])
+                     $8::int[], $9::text[], $10::bool[], $11::bool[], $12::int[], $35::int[], $38::text[],
+                     $43::jsonb[], $45::int[], $48::int[])
               AS x(run_id, name, idx, state, attempts, host, worker_id, exit_code, status_reason, started,
-                   finished, retry_ms, uncounted, executor, result, round)
-         WHERE j.run_id = x.run_id AND j.name = x.name AND j.idx = x.idx
+                   finished, retry_ms, uncounted, executor, result, round, position)
+         -- The position too: whichever of jobs_pkey (run_id, name, idx) and jobs_run_order
+         -- (run_id, position, idx) the planner takes, every column is bound. With only run_id and
+         -- idx, jobs_run_order reads every entry of the run (no skip scan) for each row: the
+         -- plan a stale picture of the table chose, slower with every instance of the run.
+         WHERE j.run_id = x.run_id AND j.name = x.name AND j.idx = x.idx AND j.position = x.position
          RETURNING 1
        ), g AS (
          UPDATE job_groups g SET completed = x.completed, released = x.released, skipped = x.skipped,
                 result = x.result, instances = x.instances, planned = x.planned
-         FROM unnest($13::bigint[], $14::text[], $15::int[], $16::bool[], $43::bool[], $44::jsonb[],
-                     $48::int[], $49::bool[])
+         FROM unnest($13::bigint[], $14::text[], $15::int[], $16::bool[], $41::bool[], $42::jsonb[],
+                     $46::int[], $47::bool[])
               AS x(run_id, name, completed, released, skipped, result, instances, planned)
          WHERE g.run_id = x.run_id AND g.name = x.name
          RETURNING 1
@@ -199,28 +206,21 @@ export async function writeRows(tx: Tx, w: RowsToWrite): Promise<JobKey[]> {
                 resumed_count = x.resumed_count, parameters = coalesce(x.parameters, r.parameters)
          FROM unnest($17::bigint[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[],
                      $23::jsonb[], $24::jsonb[], $25::int[], $26::bool[], $27::bool[], $28::bool[],
-                     $41::bool[], $42::int[], $46::jsonb[])
+                     $39::bool[], $40::int[], $44::jsonb[])
               AS x(id, state, qa_state, archive_state, disk_state, processing_dir, error, products,
                    last_sequence, started, finished, touched, resumed, resumed_count, parameters)
          WHERE r.id = x.id
          RETURNING 1
        ), e AS (${outboxInsert(29)}
-       ), rel AS (
-         UPDATE jobs j SET dispatched_at = now()
-         FROM unnest($34::bigint[], $35::text[]) AS x(run_id, name)
-         WHERE j.run_id = x.run_id AND j.name = x.name AND j.state = 'idle'
-         RETURNING j.run_id, j.name, j.idx, j.position
        ), s AS (
-         UPDATE requests SET sealed = true WHERE id = ANY($36::bigint[]) RETURNING 1
+         UPDATE requests SET sealed = true WHERE id = ANY($34::bigint[]) RETURNING 1
        )
        SELECT (SELECT count(*) FROM j) AS jobs, (SELECT count(*) FROM g) AS groups,
               (SELECT count(*) FROM r) AS runs, (SELECT count(*) FROM e) AS events,
               (SELECT count(*) FROM s) AS sealed,
-              (SELECT coalesce(json_agg(json_build_array(run_id, name, idx) ORDER BY run_id, position, idx), '[]')
-                 FROM rel) AS ready,
               ${outboxNotify(33)} AS notified,
-              CASE WHEN $38 THEN pg_notify('${SCHEDULE_CHANNEL}', '') END AS scheduled,
-              (SELECT count(pg_notify('${STOP_CHANNEL}', a)) FROM unnest($39::text[]) a) AS stopped`,
+              CASE WHEN $36 THEN pg_notify('${SCHEDULE_CHANNEL}', '') END AS scheduled,
+              (SELECT count(pg_notify('${STOP_CHANNEL}', a)) FROM unnest($37::text[]) a) AS stopped`,
     [
       jobs.map((x) => x.job.run_id),
       jobs.map((x) => x.job.name),
@@ -252,8 +252,6 @@ export async function writeRows(tx: Tx, w: RowsToWrite): Promise<JobKey[]> {
       runs.map((x) => x.touched),
       ...outboxParams(w.outbox),
       notifyPayload(w.outbox),
-      w.release.map((r) => r.runId),
-      w.release.map((r) => r.name),
       w.sealed,
       jobs.map((x) => x.job.uncounted_attempts ?? 0),
       w.reschedule ?? false,
@@ -268,6 +266,7 @@ export async function writeRows(tx: Tx, w: RowsToWrite): Promise<JobKey[]> {
       jobs.map((x) => x.job.round ?? 1),
       groups.map((g) => g.instances),
       groups.map((g) => g.planned !== false),
+      jobs.map((x) => x.job.position),
     ],
   );
   const expected = [jobs.length, groups.length, runs.length, w.outbox.length];
@@ -276,12 +275,24 @@ export async function writeRows(tx: Tx, w: RowsToWrite): Promise<JobKey[]> {
     throw new Error(
       `job store wrote ${got.join('/')} of ${expected.join('/')} jobs/groups/runs/events`,
     );
-  return (out?.ready ?? []).map(([runId, name, index]) => ({
-    runId: Number(runId),
-    name,
-    index,
-    attempt: 1,
-  }));
+  // Released groups' idle instances become ready: a statement of their own, only when a group
+  // is released (a few times a run), never a part of every batch's statement: its plan, cached
+  // on the connection while `jobs` was small, read the whole table every batch (an outer
+  // sequential scan of 100,000 rows, 15 times a second) even with nothing to release.
+  let ready = 0;
+  for (const r of w.release) {
+    const rows = await tx.query<{ n: number }>(
+      `WITH rel AS (
+         UPDATE jobs SET dispatched_at = now()
+         WHERE run_id = $1 AND name = $2 AND state = 'idle'
+         RETURNING 1
+       )
+       SELECT count(*)::int AS n FROM rel`,
+      [r.runId, r.name],
+    );
+    ready += Number(rows[0]?.n ?? 0);
+  }
+  return ready;
 }
 
 /**

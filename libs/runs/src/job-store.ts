@@ -425,10 +425,10 @@ export class JobStore {
   }
 
   /**
-   * Writes what changed since the last flush; returns the job instances that
-   * became ready (to be queued after commit).
+   * Writes what changed since the last flush; returns how many job instances
+   * became ready (the commit wakes the scheduler, which places them).
    */
-  async flush(tx: Tx): Promise<JobKey[]> {
+  async flush(tx: Tx): Promise<number> {
     const ready = await this.writeRows(tx);
     // A run that failed or was cancelled stops its other live instances, set-based (a scatter may
     // have thousands), after the rows above are written; workers are told to kill its processes.
@@ -446,14 +446,14 @@ export class JobStore {
     return ready;
   }
 
-  private async writeRows(tx: Tx): Promise<JobKey[]> {
+  private async writeRows(tx: Tx): Promise<number> {
     if (
       this.dirtyJobs.size + this.dirtyGroups.size + this.dirtyRuns.size === 0 &&
       this.outbox.length === 0 &&
       this.release.length === 0 &&
       this.stopAttempts.length === 0
     )
-      return [];
+      return 0;
     const ready = await writeRows(tx, {
       jobs: [...this.dirtyJobs.entries()].map(([id, flags]) => ({
         job: this.jobs.get(id) as LoadedJob,

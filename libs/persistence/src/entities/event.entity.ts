@@ -10,7 +10,7 @@ import { RunEntity } from './run.entity';
 @Unique('events_run_id_sequence_key', ['runId', 'sequence'])
 @Index('events_unpublished', ['id'], { where: 'published_at IS NULL' })
 @Index('events_unnotified', ['id'], {
-  where: "notified_at IS NULL AND type IN ('running', 'complete', 'failed')",
+  where: "notified_at IS NULL AND type IN ('running', 'complete', 'failed', 'gate-waiting')",
 })
 export class EventEntity {
   @PrimaryColumn({

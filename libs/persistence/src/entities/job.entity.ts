@@ -76,6 +76,7 @@ export class JobGroupEntity {
   where: "worker_id IS NOT NULL AND state IN ('idle', 'running')",
 })
 @Index('jobs_held', ['runId'], { where: "state = 'held'" })
+@Index('jobs_failed', ['runId', 'name'], { where: "state IN ('failed', 'removed')" })
 @Index('jobs_batch_running', ['executor'], {
   where: "state = 'running' AND executor IS NOT NULL",
 })
