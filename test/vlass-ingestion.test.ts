@@ -359,4 +359,28 @@ describe('vlass_calibration_ingestion', () => {
     });
     expect(subject.body.calibrationStatus).toBe('Calibrated');
   }, 90_000);
+
+  test('a calibration whose products are gone fails its ingestion; the manager learns ingestion-failed', async () => {
+    const eb = `VLASS2.1.sb38573828.eb${Date.now()}.59073.${nonce()}`;
+    const cal = await launch(
+      'vlass_calibration',
+      eb,
+      { epoch: 'VLASS2.1' },
+      { files: { 'PPR.xml': PPR }, correlationId: 'cal-token-43' },
+    );
+    expect(cal.state).toBe('complete');
+    fs.rmSync(path.join(cal.resultsDir, 'products'), { recursive: true, force: true });
+    const res = await stack.call('POST', `/api/v1/runs/${cal.id}/ingest`, {
+      role: 'service',
+      body: { qa: 'pass', analyst: 'vlass-manager' },
+    });
+    expect(res.status).toBe(202);
+    const done = await stack.waitForRun(res.body.ingestionRun.id, ['complete', 'failed'], 90_000);
+    expect(done.state).toBe('failed');
+    expect(done.error.message).toContain('prepare');
+    const events = await eventsOf(cal.id);
+    const failed = events.find((e) => e.type === 'ingestion-failed');
+    expect(failed).toMatchObject({ correlationId: 'cal-token-43', archiveState: 'ingest_failed' });
+    expect(events.some((e) => e.type === 'ingested')).toBe(false);
+  }, 120_000);
 });
