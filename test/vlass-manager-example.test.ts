@@ -100,6 +100,13 @@ const listRuns = async (workflow: string): Promise<any[]> =>
     .items;
 
 test('three tiles go end to end across a restart, a failing one is marked failed; bad messages and redeliveries are skipped', async () => {
+  // The quick-look runs wait (the workflow is paused) until the manager has been stopped, so
+  // every outcome reaches it through its durable queue, never while it is still running.
+  const pause = await stack.call('POST', '/api/v1/workflows/vlass_quicklook/pause', {
+    role: 'ops',
+    body: { reason: 'the manager is stopped before its runs finish' },
+  });
+  expect(pause.status).toBe(200);
   manager = startManager();
   await until('the manager to consume', () => output.includes(`consuming ${queue}`), 15_000);
   await until(
@@ -111,6 +118,12 @@ test('three tiles go end to end across a restart, a failing one is marked failed
   await stopManager();
   const ids = TILES.map((t) => state().tiles[t.imageName].processingId as number);
   expect(new Set(ids).size).toBe(3);
+  for (const id of ids)
+    expect((await stack.call('GET', `/api/v1/runs/${id}`)).body.state).not.toBe('complete');
+  const unpause = await stack.call('POST', '/api/v1/workflows/vlass_quicklook/unpause', {
+    role: 'ops',
+  });
+  expect(unpause.status).toBe(200);
   for (const id of ids) expect((await stack.waitForRun(id)).state).toBe('complete');
   expect(await listRuns('vlass_image_caching')).toEqual([]);
 
