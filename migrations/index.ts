@@ -18,6 +18,7 @@ import { AddMetricCounters1764850000000 } from './1764850000000-AddMetricCounter
 import { AddFinishedIndex1764900000000 } from './1764900000000-AddFinishedIndex';
 import { AddFailedIndex1765000000000 } from './1765000000000-AddFailedIndex';
 import { WidenUnnotifiedIndex1765000100000 } from './1765000100000-WidenUnnotifiedIndex';
+import { AddJobsPrunedAt1765100000000 } from './1765100000000-AddJobsPrunedAt';
 
 /** Every migration, registered explicitly, in order. */
 export const MIGRATIONS = [
@@ -41,4 +42,5 @@ export const MIGRATIONS = [
   AddFinishedIndex1764900000000,
   AddFailedIndex1765000000000,
   WidenUnnotifiedIndex1765000100000,
+  AddJobsPrunedAt1765100000000,
 ];

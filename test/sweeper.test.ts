@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SweeperService } from '../apps/worker/src/sweeper.service';
-import { startStack, Stack, until } from '@wfs/testing';
+import { finishedDaysAgo as finishedAgo, startStack, Stack, until } from '@wfs/testing';
 
 const REPO = path.resolve(__dirname, '..');
 const nonce = () => randomBytes(4).toString('hex');
@@ -55,11 +55,7 @@ async function runToEnd(workflow: string, body: Record<string, unknown>): Promis
   return stack.waitForRun(res.body.id);
 }
 
-const finishedDaysAgo = (runId: number, days: number) =>
-  stack.db.query(
-    `UPDATE runs SET finished_at = now() - make_interval(days => $2::int) WHERE id = $1`,
-    [runId, days],
-  );
+const finishedDaysAgo = (runId: number, days: number) => finishedAgo(stack, runId, days);
 
 const getRun = async (id: number) =>
   (await stack.call('GET', `/api/v1/runs/${id}`, { role: 'viewer' })).body;
@@ -175,6 +171,14 @@ test('expired processing-area runs are deleted and marked; QA area, young runs a
   expect((await getRun(qa2.id)).diskState).toBe('processing');
   for (const r of [failed, done])
     expect((await eventTypes(r.id)).filter((t) => t === 'expired')).toHaveLength(1);
+  // Without WFS_JOB_ROWS_RETENTION_DAYS an expired run keeps its job rows and job events.
+  expect(again.pruned).toEqual([]);
+  for (const r of [failed, done]) {
+    expect((await getRun(r.id)).jobsPrunedAt).toBeNull();
+    const jobs = (await stack.call('GET', `/api/v1/runs/${r.id}/jobs`)).body.items;
+    expect(jobs.length).toBeGreaterThan(0);
+    expect(await eventTypes(r.id)).toContain('job-started');
+  }
 
   // Once the young run is due, it goes too.
   await finishedDaysAgo(young.id, 21);

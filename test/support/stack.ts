@@ -214,3 +214,10 @@ export async function startStack(
     stop,
   };
 }
+
+/** Moves a run's finish back by `days` (retention tests: the sweep judges by finished_at). */
+export const finishedDaysAgo = (stack: Stack, runId: number, days: number) =>
+  stack.db.query(
+    `UPDATE runs SET finished_at = now() - make_interval(days => $2::int) WHERE id = $1`,
+    [runId, days],
+  );

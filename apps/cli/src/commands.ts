@@ -110,7 +110,11 @@ function showRun(io: Io, r: RunDoc): void {
     io.out(
       `  gate ${g.job} waiting since ${g.since}: ${g.prompt}  (wfs gate ${r.id} ${g.job} approve|reject)`,
     );
-  if (r.jobsTotal > (r.jobs?.length ?? 0))
+  if (r.jobsPrunedAt)
+    io.out(
+      `  ${r.jobsTotal} job instances; their rows were deleted by the retention sweep at ${r.jobsPrunedAt}`,
+    );
+  else if (r.jobsTotal > (r.jobs?.length ?? 0))
     io.out(`  ... ${r.jobsTotal - r.jobs.length} more job instances`);
 }
 

@@ -31,6 +31,7 @@ export interface RunDoc {
   files: Array<{ name: string; size: number; sha256: string }>;
   jobs: JobDoc[];
   jobsTotal: number;
+  jobsPrunedAt?: string | null;
 }
 
 export interface EventDoc {

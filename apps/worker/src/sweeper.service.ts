@@ -11,9 +11,11 @@ import { Sweeper } from '@wfs/operations';
 import { Database } from '@wfs/persistence';
 
 /**
- * Sweeps expired run directories out of the processing area every
- * WFS_SWEEP_INTERVAL_SECONDS (a timer in each worker; the Sweeper's advisory
- * lock lets one sweep at a time, see libs/operations/src/sweep-processing-area.ts).
+ * Sweeps expired run directories out of the processing area (and old image
+ * cache entries, and with WFS_JOB_ROWS_RETENTION_DAYS the job rows of old
+ * runs) every WFS_SWEEP_INTERVAL_SECONDS (a timer in each worker; the
+ * Sweeper's advisory lock lets one sweep at a time, see
+ * libs/operations/src/sweep-processing-area.ts).
  */
 /** After a failed sweep, the next try comes this soon (or at the interval, if sooner). */
 const RETRY_AFTER_FAILURE_MS = 60_000;
@@ -39,6 +41,9 @@ export class SweeperService implements OnApplicationBootstrap, BeforeApplication
         processingRoot: c.processingRoot,
         retentionDays: c.processingRetentionDays,
         cache: { root: c.cacheRoot, retentionDays: c.cacheRetentionDays },
+        ...(c.jobRowsRetentionDays !== null
+          ? { rows: { retentionDays: c.jobRowsRetentionDays } }
+          : {}),
       },
       this.log,
     );
@@ -56,8 +61,10 @@ export class SweeperService implements OnApplicationBootstrap, BeforeApplication
       let next = this.config.sweepIntervalSeconds * 1000;
       this.running = this.sweeper!.sweepOnce()
         .then((r) => {
-          if (r && (r.expired.length > 0 || r.skipped.length > 0)) {
-            this.log.log(`swept: ${r.expired.length} run(s) expired, ${r.skipped.length} skipped`);
+          if (r && (r.expired.length > 0 || r.skipped.length > 0 || r.pruned.length > 0)) {
+            this.log.log(
+              `swept: ${r.expired.length} run(s) expired, ${r.skipped.length} skipped, ${r.pruned.length} run(s) lost their job rows`,
+            );
           }
         })
         .catch((e: Error) => {

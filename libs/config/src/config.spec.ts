@@ -43,3 +43,20 @@ describe('executor settings (CONTRACT 5.1)', () => {
     expect(() => loadConfig({ ...base, ...env })).toThrow(message);
   });
 });
+
+describe('row retention (WFS_JOB_ROWS_RETENTION_DAYS)', () => {
+  test('unset or empty keeps rows for ever; a number of days turns it on; anything else is refused', () => {
+    expect(loadConfig(base).jobRowsRetentionDays).toBeNull();
+    expect(
+      loadConfig({ ...base, WFS_JOB_ROWS_RETENTION_DAYS: '' }).jobRowsRetentionDays,
+    ).toBeNull();
+    expect(loadConfig({ ...base, WFS_JOB_ROWS_RETENTION_DAYS: '90' }).jobRowsRetentionDays).toBe(
+      90,
+    );
+    expect(loadConfig({ ...base, WFS_JOB_ROWS_RETENTION_DAYS: '0' }).jobRowsRetentionDays).toBe(0);
+    for (const bad of ['-1', '90d', '1.5', '40000'])
+      expect(() => loadConfig({ ...base, WFS_JOB_ROWS_RETENTION_DAYS: bad })).toThrow(
+        /WFS_JOB_ROWS_RETENTION_DAYS.*must be an integer from 0 to 36500/,
+      );
+  });
+});

@@ -31,6 +31,12 @@ export interface WfsConfig {
   cacheRoot: string;
   /** Cached images are deleted this many days after they were cached (WFS_CACHE_RETENTION_DAYS). */
   cacheRetentionDays: number;
+  /**
+   * A finished run whose directory is gone (expired or removed) loses its per-instance rows
+   * (jobs, published job-started/job-completed/group-progress events) this many days after it
+   * finished (WFS_JOB_ROWS_RETENTION_DAYS); null (unset, the default): kept for ever.
+   */
+  jobRowsRetentionDays: number | null;
   /** How often a worker looks for expired run directories. */
   sweepIntervalSeconds: number;
   maxUploadBytes: number;
@@ -391,6 +397,10 @@ export function loadConfig(env: Env = process.env): WfsConfig {
     processingRetentionDays: int(env, 'WFS_PROCESSING_RETENTION_DAYS', 21, 0, 36500),
     cacheRoot: dir('WFS_CACHE_ROOT', 'cache'),
     cacheRetentionDays: int(env, 'WFS_CACHE_RETENTION_DAYS', 21, 0, 36500),
+    jobRowsRetentionDays:
+      (env.WFS_JOB_ROWS_RETENTION_DAYS ?? '') === ''
+        ? null
+        : int(env, 'WFS_JOB_ROWS_RETENTION_DAYS', 0, 0, 36500),
     sweepIntervalSeconds: int(env, 'WFS_SWEEP_INTERVAL_SECONDS', 3600, 1, 7 * 24 * 3600),
     maxUploadBytes: int(env, 'WFS_MAX_UPLOAD_BYTES', 64 * 1024 * 1024, 1),
     maxJobsPerRun: int(env, 'WFS_MAX_JOBS_PER_RUN', 100_000, 1),

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { transitionDisk } from '@wfs/domain';
-import { Database } from '@wfs/persistence';
-import { changeRun, lockRun } from '@wfs/runs';
+import { Database, Tx } from '@wfs/persistence';
+import { changeRun, lockRun, RunRow, updateRun } from '@wfs/runs';
 import { CACHE_MARKER, isInside, realDestination, removeInside } from '@wfs/storage';
 
 interface Log {
@@ -15,9 +15,17 @@ export interface SweepResult {
   skipped: Array<{ runId: number; reason: string }>;
   /** Image cache entries deleted (directories). */
   cacheExpired: string[];
+  /** Runs whose per-instance rows were deleted (WFS_JOB_ROWS_RETENTION_DAYS), with what went. */
+  pruned: Array<{ runId: number; jobs: number; events: number }>;
 }
 
 const FINISHED = ['complete', 'failed', 'cancelled'];
+
+/** The per-instance events a pruned run loses; run-level events, failures, retries and holds stay. */
+const INSTANCE_EVENTS = ['job-started', 'job-completed', 'group-progress'];
+
+/** Rows one statement of the row retention deletes at most (each in its own short transaction). */
+const PRUNE_BATCH = 10_000;
 
 /** One sweeper per database at a time (a session advisory lock; see Sweeper). */
 const SWEEP_LOCK = 'wfs-processing-sweeper';
@@ -49,6 +57,11 @@ export class Sweeper {
       retentionDays: number;
       /** The image cache and its retention; absent: not swept. */
       cache?: { root: string; retentionDays: number };
+      /**
+       * Per-instance rows of finished runs whose directory is gone, deleted this many days after
+       * the run finished (WFS_JOB_ROWS_RETENTION_DAYS); absent: kept for ever.
+       */
+      rows?: { retentionDays: number; batch?: number };
     },
     private readonly log: Log,
   ) {}
@@ -79,13 +92,19 @@ export class Sweeper {
   private async sweep(): Promise<SweepResult> {
     // Run directories are recorded by their real paths (the roots are resolved at start-up).
     const root = realDestination(this.opts.processingRoot);
-    const result: SweepResult = { expired: [], skipped: [], cacheExpired: [] };
+    const result: SweepResult = { expired: [], skipped: [], cacheExpired: [], pruned: [] };
     if (this.opts.cache)
       result.cacheExpired = await sweepImageCache(
         this.opts.cache.root,
         this.opts.cache.retentionDays,
         this.log,
       );
+    await this.expireDirectories(root, result);
+    if (this.opts.rows) await this.pruneRows(this.opts.rows.retentionDays, result);
+    return result;
+  }
+
+  private async expireDirectories(root: string, result: SweepResult): Promise<void> {
     let after = 0;
     for (;;) {
       const rows = await this.db.query<{ id: string }>(
@@ -98,7 +117,7 @@ export class Sweeper {
           ORDER BY id LIMIT 100`,
         [FINISHED, root, this.opts.retentionDays, after],
       );
-      if (rows.length === 0) return result;
+      if (rows.length === 0) return;
       for (const { id } of rows) {
         after = Number(id);
         try {
@@ -142,6 +161,128 @@ export class Sweeper {
       return true;
     });
   }
+
+  /**
+   * The row retention (WFS_JOB_ROWS_RETENTION_DAYS), in the same pass and
+   * under the same advisory lock. A run qualifies once it is finished, its
+   * directory is gone (disk state `expired` or `removed`: nothing can re-run,
+   * resume or ingest it from its jobs any more), it is not being ingested, and
+   * it finished longer ago than the retention. Its `jobs` rows and its
+   * published per-instance events go in batches, each batch its own short
+   * transaction under the run's row lock with the run re-checked; then
+   * `jobs_pruned_at` is set. Before the first delete each group keeps what
+   * its rows said (`job_groups.pruned_summary`), which the DAG shows after.
+   * A sweep stopped half-way leaves `jobs_pruned_at` null and the next one
+   * goes on. The run row, its files, its group counts
+   * (`job_groups`, which `jobsTotal` and the DAG read) and its run-level
+   * events, failures, retries and holds stay.
+   */
+  private async pruneRows(retentionDays: number, result: SweepResult): Promise<void> {
+    let after = 0;
+    for (;;) {
+      const rows = await this.db.query<{ id: string }>(
+        `SELECT id FROM runs
+          WHERE jobs_pruned_at IS NULL AND state = ANY($1::text[])
+            AND disk_state IN ('expired', 'removed') AND archive_state <> 'ingesting'
+            AND finished_at < now() - make_interval(days => $2::int)
+            AND id > $3
+          ORDER BY id LIMIT 100`,
+        [FINISHED, retentionDays, after],
+      );
+      if (rows.length === 0) return;
+      for (const { id } of rows) {
+        after = Number(id);
+        try {
+          const pruned = await this.prune(after, retentionDays);
+          if (pruned) result.pruned.push(pruned);
+        } catch (e) {
+          this.log.warn(`sweeper: run ${after}: rows not pruned: ${(e as Error).message}`);
+        }
+      }
+    }
+  }
+
+  /** Deletes one run's per-instance rows; null when it no longer qualifies. */
+  private async prune(
+    runId: number,
+    retentionDays: number,
+  ): Promise<{ runId: number; jobs: number; events: number } | null> {
+    const batch = this.opts.rows?.batch ?? PRUNE_BATCH;
+    const step = (statement: string, params: unknown[]): Promise<number | null> =>
+      this.db.transaction(async (tx) => {
+        const run = await lockRun(tx, runId);
+        if (!(await prunable(tx, run, retentionDays))) return null;
+        const [row] = await tx.query<{ n: number }>(
+          `WITH d AS (${statement} RETURNING 1) SELECT count(*)::int AS n FROM d`,
+          params,
+        );
+        return row?.n ?? 0;
+      });
+    // First what the rows say, per group, for the DAG (kept if an earlier sweep stopped half-way).
+    const summarised = await step(
+      `UPDATE job_groups g SET pruned_summary = s.summary
+         FROM (SELECT name, jsonb_build_object('counts', jsonb_object_agg(state, n),
+                      'startedAt', min(started_at), 'finishedAt', max(finished_at)) AS summary
+                 FROM (SELECT name, state, count(*)::int AS n, min(started_at) AS started_at,
+                              max(finished_at) AS finished_at
+                         FROM jobs WHERE run_id = $1 GROUP BY name, state) c
+                GROUP BY name) s
+        WHERE g.run_id = $1 AND g.name = s.name AND g.pruned_summary IS NULL`,
+      [runId],
+    );
+    if (summarised === null) return null;
+    let jobs = 0;
+    for (;;) {
+      const n = await step(
+        `DELETE FROM jobs WHERE run_id = $1
+            AND ctid = ANY(ARRAY(SELECT ctid FROM jobs WHERE run_id = $1 LIMIT $2))`,
+        [runId, batch],
+      );
+      if (n === null) return null;
+      jobs += n;
+      if (n < batch) break;
+    }
+    let events = 0;
+    for (;;) {
+      const n = await step(
+        `DELETE FROM events WHERE id = ANY(ARRAY(
+            SELECT id FROM events
+             WHERE run_id = $1 AND published_at IS NOT NULL AND type = ANY($3::text[])
+             LIMIT $2))`,
+        [runId, batch, INSTANCE_EVENTS],
+      );
+      if (n === null) return null;
+      events += n;
+      if (n < batch) break;
+    }
+    const finished = await this.db.transaction(async (tx) => {
+      const run = await lockRun(tx, runId);
+      if (!(await prunable(tx, run, retentionDays))) return null;
+      await updateRun(tx, runId, { jobs_pruned_at: new Date() });
+      return run.finished_at;
+    });
+    if (!finished) return null;
+    this.log.log(
+      `sweeper: run ${runId} finished ${finished.toISOString()}: deleted its ${jobs} job row(s) and ${events} per-instance event(s)`,
+    );
+    return { runId, jobs, events };
+  }
+}
+
+/** Whether a locked run still qualifies for the row retention (see Sweeper.pruneRows). */
+async function prunable(tx: Tx, run: RunRow, retentionDays: number): Promise<boolean> {
+  if (
+    run.jobs_pruned_at ||
+    !FINISHED.includes(run.state) ||
+    (run.disk_state !== 'expired' && run.disk_state !== 'removed') ||
+    run.archive_state === 'ingesting'
+  )
+    return false;
+  const [due] = await tx.query<{ due: boolean }>(
+    `SELECT $1::timestamptz < now() - make_interval(days => $2::int) AS due`,
+    [run.finished_at, retentionDays],
+  );
+  return !!due?.due;
 }
 
 /** Cache entries deeper than this many directories are not looked for. */

@@ -54,6 +54,8 @@ export interface RunRow {
   priority?: number;
   /** Times it was resumed in place (POST /runs/{id}/resume). */
   resumed_count?: number;
+  /** When the sweep deleted its per-instance rows (WFS_JOB_ROWS_RETENTION_DAYS). */
+  jobs_pruned_at?: Date | null;
 }
 
 export interface JobRow {
@@ -164,6 +166,11 @@ export interface RunView {
   jobs: JobView[];
   /** Total job instances; `jobs` holds at most JOBS_INLINE_LIMIT of them (see /runs/{id}/jobs). */
   jobsTotal: number;
+  /**
+   * When the sweep deleted its per-instance rows (WFS_JOB_ROWS_RETENTION_DAYS): its `jobs` are
+   * then empty while `jobsTotal` still counts them; null while they are kept.
+   */
+  jobsPrunedAt: string | null;
   files: FileView[];
 }
 
@@ -291,6 +298,7 @@ export function runView(
       ),
     ),
     jobsTotal,
+    jobsPrunedAt: iso(r.jobs_pruned_at ?? null),
     files: files.map(fileView),
   };
 }
@@ -317,6 +325,7 @@ export type RunPatch = Partial<
     | 'qa_state'
     | 'products'
     | 'priority'
+    | 'jobs_pruned_at'
   >
 >;
 

@@ -196,6 +196,11 @@ const SCHEMAS = {
       ...int,
       description: 'Job instances in all; `jobs` holds at most 200 (see /runs/{id}/jobs)',
     },
+    jobsPrunedAt: {
+      ...nullableTime,
+      description:
+        'When the sweep deleted its per-instance rows (WFS_JOB_ROWS_RETENTION_DAYS): `jobs` is then empty while `jobsTotal` still counts them; null while they are kept',
+    },
     files: { type: 'array', items: schemaRef('File') },
   }),
   RunPage: itemsOf('Run', true),

@@ -83,7 +83,11 @@ export class DashboardReads {
         started_at: Date | null;
         finished_at: Date | null;
       }>(
-        `SELECT g.name, g.needs, g.instances, g.planned, c.counts, c.started_at, c.finished_at
+        // A run whose instance rows the retention deleted: what they said then (pruned_summary).
+        `SELECT g.name, g.needs, g.instances, g.planned,
+                coalesce(c.counts::jsonb, g.pruned_summary->'counts') AS counts,
+                coalesce(c.started_at, (g.pruned_summary->>'startedAt')::timestamptz) AS started_at,
+                coalesce(c.finished_at, (g.pruned_summary->>'finishedAt')::timestamptz) AS finished_at
            FROM job_groups g
            CROSS JOIN LATERAL (
              SELECT json_object_agg(state, n) AS counts, min(started_at) AS started_at, max(finished_at) AS finished_at

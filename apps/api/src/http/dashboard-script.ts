@@ -170,7 +170,9 @@ function detail() {
       }
       gates.appendChild(box);
     });
-    $("d-jobcount").textContent = r.jobs.length + " of " + r.jobsTotal;
+    $("d-jobcount").textContent = r.jobsPrunedAt
+      ? r.jobsTotal + " (their rows deleted by the retention sweep at " + r.jobsPrunedAt + ")"
+      : r.jobs.length + " of " + r.jobsTotal;
     $("d-ctl").hidden = !may("hold");
     var jobs = $("d-jobs").tBodies[0]; jobs.textContent = "";
     r.jobs.forEach(function (j) {

@@ -60,6 +60,13 @@ export class JobGroupEntity {
   /** When the last group-progress event was sent. */
   @Column({ name: 'progress_at', type: 'timestamptz', nullable: true })
   progressAt!: Date | null;
+
+  /**
+   * What its instances' rows said when the row retention deleted them:
+   * `{counts: {state: n}, startedAt, finishedAt}` (the DAG reads it then); null while they exist.
+   */
+  @Column({ name: 'pruned_summary', type: 'jsonb', nullable: true })
+  prunedSummary!: unknown;
 }
 
 /**

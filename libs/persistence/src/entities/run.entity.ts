@@ -144,6 +144,10 @@ export class RunEntity {
 
   @Column({ name: 'resumed_count', type: 'integer', default: 0 })
   resumedCount!: number;
+
+  /** When the sweep deleted its per-instance rows (WFS_JOB_ROWS_RETENTION_DAYS); null while kept. */
+  @Column({ name: 'jobs_pruned_at', type: 'timestamptz', nullable: true })
+  jobsPrunedAt!: Date | null;
 }
 
 /** A run's input file; the bytes live in `<run dir>/inputs/`. */
