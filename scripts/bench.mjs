@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench [-- e2e scatter latency api fairness batch radps]`: makes sure the services are up
+// `npm run bench [-- e2e scatter latency api fairness batch radps prune]`: makes sure the services are up
 // and dist is built (the benches start the compiled API and worker as
 // processes), runs each benchmark in its own jest process (bench/jest.config.js)
 // and prints the combined table. BENCH_SCALE (default 1) shrinks or grows N.
@@ -14,7 +14,7 @@ const root = new URL('..', import.meta.url).pathname;
 const run = (cmd, args, env = {}) =>
   spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
 
-const ALL = ['e2e', 'scatter', 'latency', 'api', 'fairness', 'batch', 'radps'];
+const ALL = ['e2e', 'scatter', 'latency', 'api', 'fairness', 'batch', 'radps', 'prune'];
 // Where the benches write their JSON (bench/support.ts reads the same variable).
 const RESULTS = process.env.BENCH_RESULTS_DIR ?? join(root, 'bench', 'results');
 const wanted = process.argv.slice(2).filter((a) => ALL.includes(a));
